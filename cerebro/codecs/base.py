@@ -1,0 +1,142 @@
+"""The codec interface every compressor implements (ZFP, SIREN, SZ3, JPEG 2000, ...).
+
+A codec declares its modes and the valid range of each setting; ``encode`` turns a Volume into an
+:class:`Encoded` (a list of byte chunks plus the small JSON-able metadata needed to decode), and
+``decode`` turns it back into a voxel array of the original dtype. Geometry is kept by the caller
+(the compressed file format), not by the codec.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One numeric or choice setting of a codec mode, with its valid range and unit."""
+
+    name: str
+    kind: type = float
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    unit: str = ""
+    help: str = ""
+
+    def validate(self, value: Any) -> Any:
+        """Coerce ``value`` to this setting's type and check its range; raise CerebroError if invalid."""
+        try:
+            coerced = self.kind(value)
+        except (TypeError, ValueError):
+            raise CerebroError(f"setting {self.name}={value!r} is not a valid {self.kind.__name__}") from None
+        if self.choices and coerced not in self.choices:
+            raise CerebroError(f"setting {self.name}={coerced!r} must be one of {list(self.choices)}")
+        if isinstance(coerced, float) and not np.isfinite(coerced):
+            raise CerebroError(f"setting {self.name} must be finite, got {value!r}")
+        lo, hi = self.minimum, self.maximum
+        if (lo is not None and coerced < lo) or (hi is not None and coerced > hi):
+            unit = f" {self.unit}" if self.unit else ""
+            raise CerebroError(f"setting {self.name}={coerced} is out of range; valid: {lo} to {hi}{unit}")
+        return coerced
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A codec mode (e.g. ZFP fixed-accuracy) with its settings."""
+
+    name: str
+    settings: tuple[Setting, ...] = ()
+    lossless: bool = False
+    help: str = ""
+
+
+@dataclass
+class Encoded:
+    """A codec's output: byte chunks plus JSON-serialisable metadata that ``decode`` needs."""
+
+    codec: str
+    mode: str
+    settings: dict[str, Any]
+    chunks: list[bytes]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Total payload size in bytes (without container overhead)."""
+        return sum(len(c) for c in self.chunks)
+
+
+class Codec(ABC):
+    """Base class of all codecs. Subclasses set ``name``, ``modes`` and implement encode/decode."""
+
+    name: str = ""
+    description: str = ""
+    modes: dict[str, Mode] = {}
+
+    def resolve_settings(self, mode: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate ``settings`` for ``mode`` and fill in defaults; raise CerebroError naming any problem."""
+        if mode not in self.modes:
+            raise CerebroError(f"codec {self.name} has no mode {mode!r}; choose one of: {', '.join(self.modes)}")
+        settings = dict(settings or {})
+        resolved: dict[str, Any] = {}
+        for spec in self.modes[mode].settings:
+            if spec.name in settings:
+                resolved[spec.name] = spec.validate(settings.pop(spec.name))
+            elif spec.default is not None:
+                resolved[spec.name] = spec.kind(spec.default)
+            else:
+                raise CerebroError(f"codec {self.name} mode {mode} needs the setting {spec.name} ({spec.help})")
+        if settings:
+            known = ", ".join(s.name for s in self.modes[mode].settings) or "none"
+            raise CerebroError(
+                f"unknown setting(s) {', '.join(settings)} for {self.name} mode {mode}; known: {known}"
+            )
+        return resolved
+
+    @abstractmethod
+    def encode(
+        self, volume: Volume, mode: str, settings: dict[str, Any], progress: Progress | None = None
+    ) -> Encoded:
+        """Compress ``volume``'s voxels; ``settings`` are already resolved by :meth:`resolve_settings`."""
+
+    @abstractmethod
+    def decode(
+        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Rebuild the voxel array (shape (nz, ny, nx), original dtype) from ``encoded``."""
+
+
+_REGISTRY: dict[str, Codec] = {}
+
+
+def register(codec: Codec) -> Codec:
+    """Add a codec instance to the registry under its ``name``."""
+    _REGISTRY[codec.name] = codec
+    return codec
+
+
+def get_codec(name: str) -> Codec:
+    """Look up a registered codec by name; raise CerebroError listing the known ones otherwise."""
+    from cerebro.codecs import load_builtin_codecs
+
+    load_builtin_codecs()
+    if name not in _REGISTRY:
+        raise CerebroError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def available_codecs() -> dict[str, Codec]:
+    """All registered codecs by name (codecs whose optional library is missing are not listed)."""
+    from cerebro.codecs import load_builtin_codecs
+
+    load_builtin_codecs()
+    return dict(sorted(_REGISTRY.items()))
