@@ -26,5 +26,7 @@ def test_requirement_lists_match_pyproject():
         return {re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
 
     assert names(dependencies.CORE_REQUIREMENTS.values()) == names(project["dependencies"])
+    everything = names(project["dependencies"]).union(*map(names, project["optional-dependencies"].values()))
+    assert names(dependencies.COMPRESS_MODULE_REQUIREMENTS.values()) <= everything
     codecs = names(project["optional-dependencies"]["codecs"])
     assert names(dependencies.CODEC_REQUIREMENTS.values()) == codecs

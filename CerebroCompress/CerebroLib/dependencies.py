@@ -18,6 +18,9 @@ CORE_REQUIREMENTS: dict[str, str] = {
     "tqdm": "tqdm>=4.60",
 }
 
+# What the CerebroCompress module needs: the core, plus scikit-image for the report's 3D SSIM.
+COMPRESS_MODULE_REQUIREMENTS: dict[str, str] = {**CORE_REQUIREMENTS, "skimage": "scikit-image>=0.22"}
+
 # Optional codecs (pyproject: the ``codecs`` extra); a codec whose library is missing is simply not offered.
 CODEC_REQUIREMENTS: dict[str, str] = {
     "imagecodecs": "imagecodecs>=2024.1.1",
