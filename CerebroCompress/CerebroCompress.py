@@ -174,7 +174,7 @@ class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         codec, mode = self._parameterNode.codec, self._parameterNode.mode
         if mode not in codec_modes().get(codec, []):
             codec = mode = ""  # e.g. a scene saved where a codec is installed that is missing here
-        layout = self.ui.settingsFormLayout
+        layout = self.ui.settingsWidget.layout()
         wanted = [(s.name, s) for s in mode_settings(codec, mode)] if codec else []
         if [name for name, _ in wanted] != list(self._settingEditors):
             while layout.rowCount() > 0:
@@ -187,9 +187,8 @@ class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     editor.connect("currentTextChanged(QString)", self.onSettingEdited)
                 else:
                     editor.connect("editingFinished()", self.onSettingEdited)
-                unit = f" {setting.unit}" if setting.unit else ""
-                editor.toolTip = f"{setting.help}\nValid: {setting.minimum} to {setting.maximum}{unit}"
-                layout.addRow(f"{name}{' (' + setting.unit + ')' if setting.unit else ''}:", editor)
+                editor.toolTip = _settingToolTip(setting)
+                layout.addRow(f"{name} ({setting.unit}):" if setting.unit else f"{name}:", editor)
                 self._settingEditors[name] = editor
         self.ui.modeHelpLabel.text = _modeHelp(codec, mode)
         try:
@@ -250,10 +249,11 @@ class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if output is None:
             return
         outputNode, differenceNode, report = output
-        self.ui.reportTextEdit.setPlainText(report.to_text())
-        slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
+        text = f"Decompressed volume: {outputNode.GetName()}\n"
         if differenceNode is not None:
-            logging.info(f"Difference volume: {differenceNode.GetName()}")
+            text += f"Difference volume (decompressed - original): {differenceNode.GetName()}\n"
+        self.ui.reportTextEdit.setPlainText(text + "\n" + report.to_text())
+        slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
 
     def onSaveCompressed(self):
         p = self._parameterNode
@@ -308,6 +308,14 @@ def _modeHelp(codec, mode):
 
     found = get_codec(codec).modes[mode]
     return f"{found.help}{' (lossless)' if found.lossless else ''}"
+
+
+def _settingToolTip(setting):
+    if setting.choices:
+        valid = ", ".join(str(c) for c in setting.choices)
+    else:
+        valid = f"{setting.minimum} to {setting.maximum}{' ' + setting.unit if setting.unit else ''}"
+    return f"{setting.help}\nValid: {valid}"
 
 
 def askInstallDependencies(requirements):

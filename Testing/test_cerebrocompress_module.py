@@ -98,3 +98,13 @@ def test_reader_and_writer_report_failure_instead_of_raising(module, scene, ct_v
 def test_self_test_logic_part_passes(module, scene):
     case = module.CerebroCompressTest("test_LogicRoundTrip")
     case.test_LogicRoundTrip()
+
+
+def test_panel_texts_for_settings_and_modes(module):
+    from cerebro.codecs import get_codec
+
+    tolerance = get_codec("zfp").modes["accuracy"].settings[0]
+    tip = module._settingToolTip(tolerance)
+    assert tolerance.help in tip and f"{tolerance.minimum} to {tolerance.maximum} {tolerance.unit}" in tip
+    assert module._modeHelp("zfp", "reversible").endswith("(lossless)")
+    assert "install" in module._modeHelp("", "")
