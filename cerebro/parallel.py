@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import numpy as np
@@ -66,13 +66,12 @@ def shared_scratch(shape: tuple[int, ...], dtype: np.dtype | str) -> Iterator[tu
     fd, name = tempfile.mkstemp(prefix="cerebro-scratch-", suffix=".raw", dir=folder)
     os.close(fd)
     try:
-        array = np.memmap(name, dtype=dtype, mode="w+", shape=shape)
-        try:
-            yield array, name
-        finally:
-            array._mmap.close()  # type: ignore[attr-defined]  # release before unlinking (Windows)
+        yield np.memmap(name, dtype=dtype, mode="w+", shape=shape), name
     finally:
-        os.unlink(name)
+        # The mapping itself is released when the last view is garbage-collected (closing it here would
+        # crash views the caller still holds); POSIX allows unlinking a mapped file, Windows may not.
+        with suppress(PermissionError):
+            os.unlink(name)
 
 
 def open_scratch(path: str, shape: tuple[int, ...], dtype: str, writable: bool = False) -> np.ndarray:
