@@ -107,9 +107,12 @@ def test_newer_format_version_is_rejected(cbv_file: Path) -> None:
         read_header(cbv_file)
 
 
-@pytest.mark.parametrize("change", [{"format": "something-else"}, {"shape": "abc"}, {"chunks": [{"x": 1}]}])
+@pytest.mark.parametrize("change", [{"format": "something-else"}, {"shape": "abc"}, {"chunks": [{"x": 1}]},
+                                    {"dtype": "complex64"}, {"spacing": None}, {"format_version": "1"}])
 def test_foreign_or_broken_headers_are_rejected(cbv_file: Path, change: dict) -> None:
     _rewrite(cbv_file, change)
+    with pytest.raises(CerebroError):
+        read_header(cbv_file)
     with pytest.raises(CerebroError):
         read_compressed(cbv_file)
 

@@ -165,11 +165,36 @@ def _chunk_entries(entries: list[Any], path: Path) -> list[tuple[str, int, str]]
         raise CerebroError(f"{path} has an invalid chunk list in its header; the file is corrupt") from None
 
 
+def _parse_fields(header: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The header's volume and codec fields, type-checked; CerebroError if any is missing or invalid."""
+    try:
+        fields = {
+            "dtype": np.dtype(header["dtype"]),
+            "shape": tuple(int(n) for n in header["shape"]),
+            "spacing": tuple(float(v) for v in header["spacing"]),
+            "origin": tuple(float(v) for v in header["origin"]),
+            "direction": np.asarray(header["direction"], dtype=np.float64).reshape(3, 3),
+            "codec": str(header["codec"]), "mode": str(header["mode"]),
+            "settings": dict(header["settings"]), "codec_meta": dict(header["codec_meta"]),
+            "original_nbytes": int(header["original_nbytes"]),
+            "chunks": _chunk_entries(list(header["chunks"]), path),
+        }
+    except (KeyError, TypeError, ValueError):
+        raise CerebroError(f"{path} has an incomplete header (missing or invalid fields); the file is corrupt") \
+            from None
+    if fields["dtype"] not in SUPPORTED_DTYPES or len(fields["shape"]) != 3:
+        raise CerebroError(f"{path} declares an unsupported volume ({fields['dtype']}, shape {fields['shape']}); "
+                           "the file is corrupt")
+    return fields
+
+
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The header of a .cbv file (format and version checked; chunks not read)."""
+    """The header of a .cbv file (format, version and fields checked; chunks not read)."""
     p = require_input_file(path, "compressed file")
     with _open(p) as archive:
-        return _header_from(archive, p)
+        header = _header_from(archive, p)
+    _parse_fields(header, p)
+    return header
 
 
 def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
@@ -177,30 +202,19 @@ def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
     p = require_input_file(path, "compressed file")
     with _open(p) as archive:
         header = _header_from(archive, p)
-        try:
-            entries = list(header["chunks"])
-            dtype = np.dtype(header["dtype"])
-            shape = tuple(int(n) for n in header["shape"])
-            direction = np.asarray(header["direction"], dtype=np.float64).reshape(3, 3)
-            spacing, origin = tuple(header["spacing"]), tuple(header["origin"])
-            encoded_fields = (str(header["codec"]), str(header["mode"]), dict(header["settings"]),
-                              dict(header["codec_meta"]))
-        except (KeyError, TypeError, ValueError):
-            raise CerebroError(f"{p} has an incomplete header (missing or invalid fields); the file is corrupt") \
-                from None
-        if dtype not in SUPPORTED_DTYPES or len(shape) != 3:
-            raise CerebroError(f"{p} declares an unsupported volume ({dtype}, shape {shape}); the file is corrupt")
+        fields = _parse_fields(header, p)
         chunks = []
-        for n, (member, nbytes, sha256) in enumerate(_chunk_entries(entries, p)):
+        for n, (member, nbytes, sha256) in enumerate(fields["chunks"]):
             data = _read_member(archive, member, p, nbytes)
             if len(data) != nbytes or hashlib.sha256(data).hexdigest() != sha256:
                 raise CerebroError(f"{p} is corrupted: chunk {n} fails its SHA-256 check; "
                                    "re-create it from the original")
             chunks.append(data)
-    codec, mode, settings, meta = encoded_fields
+    encoded = Encoded(codec=fields["codec"], mode=fields["mode"], settings=fields["settings"], chunks=chunks,
+                      meta=fields["codec_meta"])
     return CompressedVolume(
-        encoded=Encoded(codec=codec, mode=mode, settings=settings, chunks=chunks, meta=meta),
-        dtype=dtype.name, shape=shape, spacing=spacing, origin=origin, direction=direction,
+        encoded=encoded, dtype=fields["dtype"].name, shape=fields["shape"], spacing=fields["spacing"],
+        origin=fields["origin"], direction=fields["direction"],
         metadata=dict(header.get("metadata", {})), cerebro_version=str(header.get("cerebro_version", "")),
         encode_seconds=float(header.get("encode_seconds", 0.0)),
     )
