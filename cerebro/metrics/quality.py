@@ -95,7 +95,10 @@ def ssim3d_details(
     ``SSIM_FULL_VOLUME_MAX_VOXELS`` voxels: the mean over 2 to 8 slabs of 16 slices (about that many voxels
     in all), evenly spaced along axis 0 (deterministic).
     """
-    from skimage.metrics import structural_similarity
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        raise CerebroError("SSIM needs scikit-image; install it with: pip install scikit-image") from None
 
     reference, test = _check_pair(reference, test)
     peak = default_data_range(reference) if data_range is None else float(data_range)
