@@ -17,7 +17,6 @@ from cerebro.volume import Volume
 DEFAULT_SPACING = {"mra": (0.35, 0.35, 0.5), "cta": (0.45, 0.45, 0.6)}
 # LPS position (mm) of the brain centre: a plausible scanner placement, so origins are not zero.
 BRAIN_CENTER_LPS = np.array([1.5, 18.0, 26.0])
-MIN_RADIUS_PER_VOXEL = 0.3  # branches stop below this fraction of the smallest voxel edge (sub-voxel vessels)
 
 
 @dataclass(eq=False)
@@ -70,8 +69,7 @@ def generate_phantom(
     progress.update(0.0, "growing vessel tree")
     extent = np.asarray(spacing_ijk) * (np.asarray(shape_kji[::-1]) - 1)
     center = _brain_center(extent)
-    head_bottom = center[2] - BRAIN_SEMI_AXES_MM[2] - SCALP_SKULL_MM[-1]
-    tree = build_tree(center, MIN_RADIUS_PER_VOXEL * min(spacing_ijk), tree_rng, bottom_z=min(head_bottom, 0.0) - 10)
+    tree = build_tree(center, tree_rng)
 
     fraction = render_fraction(tree, shape_kji, spacing_ijk, supersample, progress.sub(0.02, 0.75))
     image = render_image(fraction, tree, spacing_ijk, modality, image_rng, progress.sub(0.75, 0.97))

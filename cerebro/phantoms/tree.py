@@ -48,6 +48,8 @@ BASILAR_BRANCHES = (
 )
 RING_ANGLES_DEG = (0.0, 25.0, 60.0, 110.0, 150.0, 180.0, -150.0, -110.0, -60.0, -25.0)
 LENGTH_PER_RADIUS = 40.0
+MIN_RADIUS_MM = 0.1  # branches stop below this radius (sub-voxel for the usual 0.35-0.6 mm grids)
+NECK_MM = 60.0  # the trunks start this far below the head, outside any usual field of view
 OUTWARD_BIAS = 0.2  # pull away from the circle of Willis, so branches spread through the brain
 STEPS_PER_VESSEL = 4
 MAX_GENERATIONS = 40
@@ -112,18 +114,18 @@ class _Builder:
 
 def build_tree(
     brain_center: np.ndarray,
-    min_radius: float,
     rng: np.random.Generator,
-    bottom_z: float,
+    min_radius: float = MIN_RADIUS_MM,
     semi_axes: np.ndarray = BRAIN_SEMI_AXES_MM,
 ) -> VesselTree:
     """Grow a vessel tree in the brain ellipsoid at ``brain_center`` (grid-frame mm).
 
-    ``min_radius`` (mm) is the radius below which branches stop (make it sub-voxel); ``bottom_z`` (mm) the
-    grid-frame height the carotid and basilar trunks start from (below the field of view and the head).
+    ``min_radius`` (mm) is the radius below which branches stop. The tree relative to ``brain_center`` depends
+    only on ``rng`` (and ``min_radius``), so a seed gives the same tree whatever the image grid.
     """
     center = np.asarray(brain_center, dtype=np.float64)
     axes = np.asarray(semi_axes, dtype=np.float64)
+    bottom_z = center[2] - axes[2] - SCALP_SKULL_MM[-1] - NECK_MM
     builder = _Builder()
     ring_center = center + np.array([0.0, -8.0, -0.45 * axes[2]])
     ring_ids, ring_points = _add_ring(builder, ring_center, rng)
