@@ -88,7 +88,7 @@ def render_image(
         else:
             tissue = _layers(depth, MRA_TISSUE, edge) + 15.0 * texture.evaluate(coordinates) * (depth < 0)
             vessel = 600.0 + 80.0 * vessel_texture.evaluate(coordinates)
-            clean = ((1 - f) * tissue + f * vessel) * (1.0 + 0.2 * bias.evaluate(coordinates))
+            clean = ((1 - f) * tissue + f * vessel) * (1.0 + 0.2 * np.tanh(bias.evaluate(coordinates)))
             real = clean + rng.normal(0.0, 12.0, f.shape).astype(np.float32)
             imaginary = rng.normal(0.0, 12.0, f.shape).astype(np.float32)
             out[z0:z1] = np.clip(np.rint(np.sqrt(real**2 + imaginary**2)), 0, 65535).astype(np.uint16)

@@ -9,7 +9,7 @@ import numpy as np
 
 from cerebro.errors import CerebroError
 from cerebro.phantoms.appearance import MODALITIES, brain_region, render_image
-from cerebro.phantoms.render import centerline_voxels, render_fraction
+from cerebro.phantoms.render import centerline_samples, centerline_voxels, render_fraction
 from cerebro.phantoms.tree import BRAIN_SEMI_AXES_MM, SCALP_SKULL_MM, VesselTree, build_tree
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -25,8 +25,8 @@ class Phantom:
 
     ``image`` (int16 HU for CTA, uint16 for MRA), ``mask`` (uint8, 1 = vessel: voxels at least half inside a
     vessel), ``centerline_mask`` (uint8), ``fraction`` (float32 vessel volume fraction per voxel, in [0, 1]),
-    ``centerline_points`` (N, 3) LPS mm of the tree nodes inside the field of view and ``radii`` (N,) their
-    vessel radii in mm; ``tree`` the full tree in grid-frame mm; ``stats`` summary numbers.
+    ``centerline_points`` (N, 3) LPS mm of centreline samples (every half voxel) inside the field of view and
+    ``radii`` (N,) the vessel radius there in mm; ``tree`` the full tree in grid-frame mm; ``stats`` summary numbers.
     """
 
     image: Volume
@@ -74,14 +74,15 @@ def generate_phantom(
     fraction = render_fraction(tree, shape_kji, spacing_ijk, supersample, progress.sub(0.02, 0.75))
     image = render_image(fraction, tree, spacing_ijk, modality, image_rng, progress.sub(0.75, 0.97))
     mask = (fraction >= 0.5).astype(np.uint8)
-    centerline = centerline_voxels(tree, shape_kji, spacing_ijk)
+    samples, sample_radii = centerline_samples(tree, 0.5 * min(spacing_ijk))
+    centerline = centerline_voxels(samples, shape_kji, spacing_ijk)
 
     origin = BRAIN_CENTER_LPS - center  # identity direction: LPS = origin + spacing * index
     geometry = {"spacing": spacing_ijk, "origin": tuple(origin), "direction": np.eye(3)}
     meta = {"phantom": {"modality": modality, "seed": int(seed)}}
-    inside = np.all((tree.nodes >= -0.5 * np.asarray(spacing_ijk)) & (tree.nodes <= extent + 0.5 * np.asarray(
-        spacing_ijk)), axis=1)
-    points = origin + tree.nodes[inside]
+    half_voxel = 0.5 * np.asarray(spacing_ijk)
+    inside = np.all((samples >= -half_voxel) & (samples < extent + half_voxel), axis=1)
+    points = origin + samples[inside]
     brain = brain_region(shape_kji, spacing_ijk, tree)
     stats = _stats(tree, mask, fraction, brain, spacing_ijk)
     progress.update(1.0, "phantom ready")
@@ -90,7 +91,7 @@ def generate_phantom(
         mask=Volume(mask, metadata=dict(meta), **geometry),
         centerline_mask=Volume(centerline, metadata=dict(meta), **geometry),
         centerline_points=points,
-        radii=tree.node_radius[inside].copy(),
+        radii=sample_radii[inside],
         fraction=Volume(fraction, metadata=dict(meta), **geometry),
         modality=modality,
         seed=int(seed),

@@ -115,17 +115,24 @@ def _subsample_offsets(n: int, spacing: np.ndarray) -> np.ndarray:
     return grid * spacing
 
 
-def centerline_voxels(tree: VesselTree, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> np.ndarray:
-    """uint8 mask (nz, ny, nx) of the voxels that the segment centrelines pass through (sampled every 1/2 voxel)."""
-    spacing_ijk = np.asarray(spacing, dtype=np.float64)
-    a = tree.nodes[tree.edges[:, 0]] / spacing_ijk
-    b = tree.nodes[tree.edges[:, 1]] / spacing_ijk
-    counts = np.ceil(np.linalg.norm(b - a, axis=1) * 2).astype(np.int64) + 1
+def centerline_samples(tree: VesselTree, step_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points along every segment's centreline, at most ``step_mm`` apart: (M, 3) grid-frame mm and (M,) radii mm."""
+    a = tree.nodes[tree.edges[:, 0]]
+    b = tree.nodes[tree.edges[:, 1]]
+    counts = np.ceil(np.linalg.norm(b - a, axis=1) / step_mm).astype(np.int64) + 1
     which = np.repeat(np.arange(len(a)), counts)
     t = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) / np.repeat(counts - 1, counts)
-    points = np.rint(a[which] + t[:, None] * (b - a)[which]).astype(np.int64)
-    inside = np.all((points >= 0) & (points < np.asarray(shape)[::-1]), axis=1)
-    i, j, k = points[inside].T
+    points = a[which] + t[:, None] * (b - a)[which]
+    radii = tree.radius_start[which] + t * (tree.radius_end - tree.radius_start)[which]
+    return points, radii
+
+
+def centerline_voxels(points: np.ndarray, shape: tuple[int, int, int],
+                      spacing: tuple[float, float, float]) -> np.ndarray:
+    """uint8 mask (nz, ny, nx) of the voxels holding any of ``points`` (grid-frame mm, e.g. from centerline_samples)."""
+    index = np.rint(points / np.asarray(spacing, dtype=np.float64)).astype(np.int64)
+    inside = np.all((index >= 0) & (index < np.asarray(shape)[::-1]), axis=1)
+    i, j, k = index[inside].T
     mask = np.zeros(tuple(shape), dtype=np.uint8)
     mask[k, j, i] = 1
     return mask
