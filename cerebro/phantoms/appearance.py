@@ -21,7 +21,7 @@ from cerebro.errors import CerebroError
 from cerebro.phantoms.tree import SCALP_SKULL_MM, VesselTree
 from cerebro.progress import Progress
 
-SLAB_SLICES = 32
+SLAB_VOXELS = 4_000_000  # voxels processed at once (bounds the temporary memory)
 MODALITIES = ("cta", "mra")
 
 # Tissue values inside-out: brain, CSF, skull, scalp, air (at boundaries 0 mm and SCALP_SKULL_MM beyond the brain).
@@ -45,7 +45,7 @@ class _Waves:
 
     def evaluate(self, coordinates: list[np.ndarray]) -> np.ndarray:
         total = np.zeros(np.broadcast_shapes(*(c.shape for c in coordinates)), dtype=np.float32)
-        for k, phase in zip(self.wavenumbers, self.phases, strict=True):
+        for k, phase in zip(self.wavenumbers.astype(np.float32), self.phases.astype(np.float32), strict=True):
             total += np.cos(coordinates[0] * k[0] + coordinates[1] * k[1] + coordinates[2] * k[2] + phase)
         return total * np.float32(np.sqrt(2.0 / len(self.phases)))
 
@@ -62,22 +62,17 @@ def render_image(
     if modality not in MODALITIES:
         raise CerebroError(f"unknown phantom modality {modality!r}; use one of: {', '.join(MODALITIES)}")
     spacing_kji = np.asarray(spacing, dtype=np.float64)[::-1]
-    center = tree.brain_center[::-1]
-    axes = tree.brain_semi_axes[::-1]
+    center = tree.brain_center[::-1].astype(np.float32)
+    axes = tree.brain_semi_axes[::-1].astype(np.float32)
     texture = _Waves.random(rng, 8, (12.0, 40.0))
     vessel_texture = _Waves.random(rng, 4, (40.0, 120.0))
     bias = _Waves.random(rng, 4, (150.0, 300.0))
     is_cta = modality == "cta"
     out = np.empty(fraction.shape, dtype=np.int16 if is_cta else np.uint16)
     edge = float(np.mean(spacing_kji))
-    n_slabs = -(-fraction.shape[0] // SLAB_SLICES)
-    for s in range(n_slabs):
-        z0, z1 = s * SLAB_SLICES, min(fraction.shape[0], (s + 1) * SLAB_SLICES)
-        coordinates = [
-            (np.arange(z0, z1) * spacing_kji[0]).reshape(-1, 1, 1),
-            (np.arange(fraction.shape[1]) * spacing_kji[1]).reshape(1, -1, 1),
-            (np.arange(fraction.shape[2]) * spacing_kji[2]).reshape(1, 1, -1),
-        ]
+    slabs = _slabs(fraction.shape)
+    for s, (z0, z1) in enumerate(slabs):
+        coordinates = _coordinates((z0, z1), fraction.shape, spacing_kji)
         depth = _depth_below_brain_surface(coordinates, center, axes)
         f = fraction[z0:z1]
         if is_cta:
@@ -93,16 +88,33 @@ def render_image(
             imaginary = rng.normal(0.0, 12.0, f.shape).astype(np.float32)
             out[z0:z1] = np.clip(np.rint(np.sqrt(real**2 + imaginary**2)), 0, 65535).astype(np.uint16)
         if progress is not None:
-            progress.update((s + 1) / n_slabs, f"{modality.upper()} appearance")
+            progress.update((s + 1) / len(slabs), f"{modality.upper()} appearance")
     return out
 
 
 def brain_region(shape: tuple[int, int, int], spacing: tuple[float, float, float], tree: VesselTree) -> np.ndarray:
     """Boolean array (nz, ny, nx): voxel centres inside the brain ellipsoid of ``tree``."""
     spacing_kji = np.asarray(spacing, dtype=np.float64)[::-1]
-    coordinates = [(np.arange(n) * spacing_kji[d]).reshape([-1 if d == e else 1 for e in range(3)])
-                   for d, n in enumerate(shape)]
-    return _depth_below_brain_surface(coordinates, tree.brain_center[::-1], tree.brain_semi_axes[::-1]) < 0
+    center = tree.brain_center[::-1].astype(np.float32)
+    axes = tree.brain_semi_axes[::-1].astype(np.float32)
+    region = np.empty(shape, dtype=bool)
+    for z0, z1 in _slabs(shape):
+        coordinates = _coordinates((z0, z1), shape, spacing_kji)
+        region[z0:z1] = _depth_below_brain_surface(coordinates, center, axes) < 0
+    return region
+
+
+def _slabs(shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Ranges of slices of about SLAB_VOXELS voxels each."""
+    step = max(1, SLAB_VOXELS // (int(shape[1]) * int(shape[2])))
+    return [(z, min(int(shape[0]), z + step)) for z in range(0, int(shape[0]), step)]
+
+
+def _coordinates(slab: tuple[int, int], shape: tuple[int, ...], spacing_kji: np.ndarray) -> list[np.ndarray]:
+    """Broadcastable float32 grid-frame coordinates (mm) of the voxel centres of slices slab[0]:slab[1]."""
+    ranges = (np.arange(*slab), np.arange(shape[1]), np.arange(shape[2]))
+    return [(r * spacing_kji[d]).astype(np.float32).reshape([-1 if d == e else 1 for e in range(3)])
+            for d, r in enumerate(ranges)]
 
 
 def _depth_below_brain_surface(coordinates: list[np.ndarray], center: np.ndarray, axes: np.ndarray) -> np.ndarray:
@@ -110,7 +122,7 @@ def _depth_below_brain_surface(coordinates: list[np.ndarray], center: np.ndarray
     rel = [coordinates[d] - center[d] for d in range(3)]
     radius = np.sqrt(rel[0] ** 2 + rel[1] ** 2 + rel[2] ** 2)
     level = np.sqrt((rel[0] / axes[0]) ** 2 + (rel[1] / axes[1]) ** 2 + (rel[2] / axes[2]) ** 2)
-    return (radius * (1.0 - 1.0 / np.maximum(level, 1e-6))).astype(np.float32)
+    return radius * (1.0 - 1.0 / np.maximum(level, np.float32(1e-6)))
 
 
 def _layers(depth: np.ndarray, values: tuple[float, ...], edge_mm: float) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from cerebro.phantoms.tree import VesselTree
 from cerebro.progress import Progress
 
-SLAB_SLICES = 32
+SLAB_VOXELS = 4_000_000  # voxels processed at once (bounds the temporary memory)
 
 
 def render_fraction(
@@ -46,9 +46,10 @@ def render_fraction(
     fraction = np.zeros(tuple(shape), dtype=np.float32)
     half_diagonal = 0.5 * float(np.linalg.norm(spacing_kji))
     offsets = _subsample_offsets(supersample, spacing_kji)
-    n_slabs = -(-int(shape[0]) // SLAB_SLICES)
+    step = max(1, SLAB_VOXELS // (int(shape[1]) * int(shape[2])))
+    n_slabs = -(-int(shape[0]) // step)
     for s in range(n_slabs):
-        z0, z1 = s * SLAB_SLICES, min(int(shape[0]), (s + 1) * SLAB_SLICES)
+        z0, z1 = s * step, min(int(shape[0]), (s + 1) * step)
         in_slab = np.nonzero((lo[:, 0] < z1) & (hi[:, 0] > z0))[0]
         slab_lo = lo[in_slab].copy()
         slab_hi = hi[in_slab].copy()
@@ -79,7 +80,7 @@ def _render_slab(shape: tuple[int, int, int], spacing: np.ndarray, segments: tup
     n_border = int(np.count_nonzero(border))
     if n_border == 0:
         return fraction
-    border_row = np.full(shape, -1, dtype=np.int64)
+    border_row = np.full(shape, -1, dtype=np.int32)
     border_row[border] = np.arange(n_border)
     sub_distance = np.full((n_border, len(offsets)), np.inf, dtype=np.float32)
     for n in range(len(a)):
