@@ -11,8 +11,8 @@ Construction:
   head to the ring;
 - six root branches from the ring (anterior, middle and posterior cerebral artery pairs) that bifurcate
   generation by generation: child radii follow Murray's law ``r0^3 = r1^3 + r2^3`` with a random
-  asymmetry, branch angles Murray's optimal angles, vessel length ~ 40 radii in 4 segments, centrelines a persistent
-  random walk steered to stay inside the brain ellipsoid; growth stops below ``min_radius``.
+  asymmetry, branch angles Murray's optimal angles, vessel length 22 mm * r^0.6 in 4 segments,
+  centrelines a persistent random walk steered to stay inside the brain ellipsoid; growth stops below ``min_radius``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ BASILAR_BRANCHES = (
     (0.85, (-1.0, 0.4, 0.1), 1.0),
 )
 RING_ANGLES_DEG = (0.0, 25.0, 60.0, 110.0, 150.0, 180.0, -150.0, -110.0, -60.0, -25.0)
-LENGTH_PER_RADIUS = 40.0
+# Vessel length between bifurcations: LENGTH_SCALE_MM * (radius / 1 mm) ** LENGTH_EXPONENT (thin vessels are
+# relatively longer: about 22 radii for a 1.7 mm MCA, 50 radii for a 0.1 mm arteriole).
+LENGTH_SCALE_MM = 22.0
+LENGTH_EXPONENT = 0.6
 MIN_RADIUS_MM = 0.1  # branches stop below this radius (sub-voxel for the usual 0.35-0.6 mm grids)
 NECK_MM = 60.0  # the trunks start this far below the head, outside any usual field of view
 OUTWARD_BIAS = 0.2  # pull away from the circle of Willis, so branches spread through the brain
@@ -201,7 +204,7 @@ def _grow_branches(builder: _Builder, roots: list, center: np.ndarray, axes: np.
     for _generation in range(MAX_GENERATIONS):
         if len(node) == 0:
             break
-        step = LENGTH_PER_RADIUS * radius * rng.lognormal(0.0, 0.35, len(radius)) / STEPS_PER_VESSEL
+        step = LENGTH_SCALE_MM * radius**LENGTH_EXPONENT * rng.lognormal(0.0, 0.35, len(radius)) / STEPS_PER_VESSEL
         taper = 0.06 / STEPS_PER_VESSEL
         r_now = radius
         for _ in range(STEPS_PER_VESSEL):
