@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class Manifest:
     def __len__(self) -> int:
         return len(self.cases)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Case]:
         return iter(self.cases)
 
     def write(self, path: str | os.PathLike[str]) -> Path:

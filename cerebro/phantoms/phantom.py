@@ -54,6 +54,8 @@ def generate_phantom(
     ``shape`` is the array shape (nz, ny, nx) or one int for a cube; ``modality`` 'cta' or 'mra';
     ``spacing`` (si, sj, sk) mm defaults to 0.45 x 0.45 x 0.6 (CTA) or 0.35 x 0.35 x 0.5 (MRA). The same seed
     gives the same tree for both modalities. ``supersample`` is the sub-samples per axis for border voxels.
+    The anatomy is at real size and the grid is a field of view onto it: the whole head is centred when it fits
+    (about 190 mm), smaller grids are crops centred on the circle of Willis. Reports progress; cancellable.
     """
     if modality not in MODALITIES:
         raise CerebroError(f"unknown phantom modality {modality!r}; use one of: {', '.join(MODALITIES)}")
