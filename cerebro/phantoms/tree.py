@@ -11,7 +11,7 @@ Construction:
   head to the ring;
 - six root branches from the ring (anterior, middle and posterior cerebral artery pairs) that bifurcate
   generation by generation: child radii follow Murray's law ``r0^3 = r1^3 + r2^3`` with a random
-  asymmetry, branch angles Murray's optimal angles, vessel length 22 mm * r^0.6 in 4 segments,
+  asymmetry, branch angles Murray's optimal angles, vessel length 28 mm * r^0.6 in 4 segments,
   centrelines a persistent random walk steered to stay inside the brain ellipsoid; growth stops below ``min_radius``.
 """
 
@@ -32,24 +32,24 @@ ICA_RADIUS_MM = 2.4
 BASILAR_RADIUS_MM = 1.7
 # (ring angle in degrees, 0 = anterior, + = left; initial direction (x=L, y=P, z=S); radius mm)
 ROOT_BRANCHES = (
-    (25.0, (0.25, -0.55, 0.8), 1.2),  # left ACA
-    (-25.0, (-0.25, -0.55, 0.8), 1.2),  # right ACA
-    (60.0, (1.0, -0.1, 0.25), 1.7),  # left MCA
-    (-60.0, (-1.0, -0.1, 0.25), 1.7),  # right MCA
-    (150.0, (0.45, 0.85, 0.35), 1.2),  # left PCA
-    (-150.0, (-0.45, 0.85, 0.35), 1.2),  # right PCA
+    (25.0, (0.25, -0.55, 0.8), 1.3),  # left ACA
+    (-25.0, (-0.25, -0.55, 0.8), 1.3),  # right ACA
+    (60.0, (1.0, -0.1, 0.25), 1.8),  # left MCA
+    (-60.0, (-1.0, -0.1, 0.25), 1.8),  # right MCA
+    (150.0, (0.45, 0.85, 0.35), 1.3),  # left PCA
+    (-150.0, (-0.45, 0.85, 0.35), 1.3),  # right PCA
 )
 # Cerebellar branches of the basilar artery: (fraction along the basilar trunk, initial direction, radius mm)
 BASILAR_BRANCHES = (
-    (0.7, (1.0, 0.6, -0.2), 1.0),
-    (0.7, (-1.0, 0.6, -0.2), 1.0),
-    (0.85, (1.0, 0.4, 0.1), 1.0),
-    (0.85, (-1.0, 0.4, 0.1), 1.0),
+    (0.7, (1.0, 0.6, -0.2), 1.1),
+    (0.7, (-1.0, 0.6, -0.2), 1.1),
+    (0.85, (1.0, 0.4, 0.1), 1.1),
+    (0.85, (-1.0, 0.4, 0.1), 1.1),
 )
 RING_ANGLES_DEG = (0.0, 25.0, 60.0, 110.0, 150.0, 180.0, -150.0, -110.0, -60.0, -25.0)
 # Vessel length between bifurcations: LENGTH_SCALE_MM * (radius / 1 mm) ** LENGTH_EXPONENT (thin vessels are
-# relatively longer: about 22 radii for a 1.7 mm MCA, 50 radii for a 0.1 mm arteriole).
-LENGTH_SCALE_MM = 22.0
+# relatively longer: about 22 radii for a 1.8 mm MCA, 70 radii for a 0.1 mm arteriole).
+LENGTH_SCALE_MM = 28.0
 LENGTH_EXPONENT = 0.6
 MIN_RADIUS_MM = 0.1  # branches stop below this radius (sub-voxel for the usual 0.35-0.6 mm grids)
 NECK_MM = 60.0  # the trunks start this far below the head, outside any usual field of view
