@@ -63,7 +63,9 @@ class _INRCodec(Codec):
         scale = coordinate_scale(volume.shape, tuple(volume.spacing[::-1]))
         bits = settings["quant_bits"]
         meta: dict[str, Any] = {"format": FORMAT_VERSION, "lo": lo, "hi": hi, "scale": scale}
-        budget = volume.nbytes / settings["ratio"] - _meta_overhead(meta) if mode == "ratio" else float("inf")
+        budget = float("inf")
+        if mode == "ratio":
+            budget = volume.nbytes / settings["ratio"] - self._file_overhead(volume, mode, settings, meta)
         arch = self._architecture(volume, mode, settings, budget)
         meta["arch"] = arch
         target = _normalise(volume.array, lo, hi)
@@ -100,6 +102,20 @@ class _INRCodec(Codec):
         values = evaluate_grid(model, tuple(shape), meta["scale"], device="cpu" if device == "cpu" else "auto",
                                progress=progress)
         return _denormalise(values, float(meta["lo"]), float(meta["hi"]), np.dtype(dtype))
+
+    def _file_overhead(self, volume: Volume, mode: str, settings: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Bytes of a .cbv file of ``volume`` beyond the weight blob (header JSON, ZIP records), estimated with
+        a long architecture and training record so the real file does not exceed the target size."""
+        from cerebro.compress import CompressedVolume
+        from cerebro.container import container_bytes
+
+        example = dict(meta, arch={"kind": "hashgrid", "levels": 24, "features": 8, "table_size": 16777216,
+                                   "max_resolution": 100000, "width": 1024, "depth": 8},
+                       quant_levels=127, steps_done=10000000, train_psnr_db=-999.999)
+        empty = CompressedVolume(Encoded(self.name, mode, dict(settings), [b""], example), volume.dtype.name,
+                                 volume.shape, volume.spacing, volume.origin, volume.direction,
+                                 dict(volume.metadata), encode_seconds=1e6 + 1 / 3)
+        return len(container_bytes(empty))
 
 
 class SirenCodec(_INRCodec):
@@ -152,14 +168,6 @@ class HashGridCodec(_INRCodec):
                 "width": width, "depth": depth}
 
 
-def _meta_overhead(meta: dict[str, Any]) -> int:
-    """Bytes the JSON metadata adds to the file, estimated with a typical architecture and training record."""
-    import json
-
-    example = dict(meta, arch={"kind": "hashgrid", "levels": 8, "features": 2, "table_size": 100000,
-                               "max_resolution": 1000, "width": 32, "depth": 2},
-                   quant_levels=127, steps_done=100000, train_psnr_db=99.999)
-    return len(json.dumps(example))
 
 
 def _normalise(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
