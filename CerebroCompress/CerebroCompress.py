@@ -1,0 +1,468 @@
+"""CerebroCompress: compress a volume with a chosen codec, look at the decompressed result and its error.
+
+A thin Slicer shell: the widget keeps the panel and the parameter node; all work is done by
+``CerebroLib.compress_logic.CerebroCompressLogic`` (Qt-free, tested under pytest with the slicer-core wheel),
+which converts nodes with ``CerebroLib.mrml`` and calls the ``cerebro`` core.
+"""
+
+import logging
+import os
+
+import numpy as np
+import qt
+import slicer
+import vtk
+from CerebroLib import dependencies
+from CerebroLib.compress_logic import (
+    COMPRESSED_SUFFIX,
+    codec_modes,
+    is_compressed_file,
+    mode_settings,
+    settings_from_text,
+    settings_to_text,
+)
+from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
+from CerebroLib.mrml import volume_to_node
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from cerebro.errors import Cancelled, CerebroError
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+FILE_TYPE = "CerebroCompressedVolume"
+
+
+class CerebroCompress(ScriptedLoadableModule):
+    """Module description (title, category, help)."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "CerebroCompress"
+        self.parent.categories = ["Segmentation.CerebroBench"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["CerebroBench developers"]
+        self.parent.helpText = (
+            "Compress a 3D angiography volume (CTA / TOF-MRA) with a chosen codec, mode and setting; the "
+            "decompressed volume (and optionally the difference to the original) is added to the scene and "
+            "the report gives compression ratio, bits per voxel, PSNR, SSIM, maximum error and speed. "
+            "Compressed volumes are saved and loaded as .cbv files (drag-and-drop a .cbv file to load it)."
+        )
+        self.parent.acknowledgementText = "Part of the CerebroBench extension."
+
+
+@parameterNodeWrapper
+class CerebroCompressParameterNode:
+    """Panel state, saved with the scene. ``settingsJson`` holds the current codec mode's settings as JSON."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    codec: str = ""
+    mode: str = ""
+    settingsJson: str = "{}"
+    makeDifference: bool = False
+
+
+class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Panel: input volume, codec, mode, settings, run, report, save/load of .cbv files."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._settingEditors = {}
+        self._updatingGui = False
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CerebroCompress.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = CerebroCompressLogic()
+
+        # Ask before installing missing packages, before the codec list is built (it depends on them);
+        # never in testing mode, where a modal question would block (the self-test installs them itself).
+        if not slicer.app.testingEnabled():
+            askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)
+        self._updateDependencyLabel()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.codecComboBox.connect("currentTextChanged(QString)", self.onCodecChanged)
+        self.ui.modeComboBox.connect("currentTextChanged(QString)", self.onModeChanged)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.saveCompressedButton.connect("clicked(bool)", self.onSaveCompressed)
+        self.ui.loadCompressedButton.connect("clicked(bool)", self.onLoadCompressed)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+        modes = codec_modes()
+        if modes and self._parameterNode.codec not in modes:
+            self._parameterNode.codec = next(iter(modes))
+            self._parameterNode.mode = modes[self._parameterNode.codec][0]
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # Widgets with the "SlicerParameterName" property in the .ui file are connected automatically;
+            # codec, mode and settings depend on the installed codecs and are kept in sync here.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
+            self.updateGuiFromParameterNode()
+
+    # --- parameter node -> panel -------------------------------------------------------------------------
+
+    def updateGuiFromParameterNode(self, caller=None, event=None):
+        if self._parameterNode is None or self._updatingGui:
+            return
+        self._updatingGui = True
+        try:
+            modes, p = codec_modes(), self._parameterNode
+            self._setComboItems(self.ui.codecComboBox, list(modes), p.codec)
+            self._setComboItems(self.ui.modeComboBox, modes.get(p.codec, []), p.mode)
+            self._rebuildSettingEditors()
+        finally:
+            self._updatingGui = False
+        ready = bool(self._parameterNode.inputVolume and self._parameterNode.codec and self._parameterNode.mode)
+        self.ui.applyButton.enabled = ready
+        self.ui.saveCompressedButton.enabled = ready
+
+    @staticmethod
+    def _setComboItems(comboBox, items, current):
+        wasBlocked = comboBox.blockSignals(True)
+        if [comboBox.itemText(i) for i in range(comboBox.count)] != items:
+            comboBox.clear()
+            comboBox.addItems(items)
+        comboBox.setCurrentIndex(max(comboBox.findText(current), 0) if items else -1)
+        comboBox.blockSignals(wasBlocked)
+
+    def _rebuildSettingEditors(self):
+        codec, mode = self._parameterNode.codec, self._parameterNode.mode
+        if mode not in codec_modes().get(codec, []):
+            codec = mode = ""  # e.g. a scene saved where a codec is installed that is missing here
+        layout = self.ui.settingsWidget.layout()
+        wanted = [(s.name, s) for s in mode_settings(codec, mode)] if codec else []
+        if [name for name, _ in wanted] != list(self._settingEditors):
+            while layout.rowCount() > 0:
+                layout.removeRow(0)
+            self._settingEditors = {}
+            for name, setting in wanted:
+                editor = qt.QComboBox() if setting.choices else qt.QLineEdit()
+                if setting.choices:
+                    editor.addItems([str(c) for c in setting.choices])
+                    editor.connect("currentTextChanged(QString)", self.onSettingEdited)
+                else:
+                    editor.connect("editingFinished()", self.onSettingEdited)
+                editor.toolTip = _settingToolTip(setting)
+                layout.addRow(f"{name} ({setting.unit}):" if setting.unit else f"{name}:", editor)
+                self._settingEditors[name] = editor
+        self.ui.modeHelpLabel.text = _modeHelp(codec, mode)
+        try:
+            values = settings_from_text(self._parameterNode.settingsJson, codec, mode) if wanted else {}
+        except CerebroError as error:  # stored values out of range: show them, the run reports the problem
+            values = {}
+            logging.warning(str(error))
+        for name, editor in self._settingEditors.items():
+            if name in values:
+                wasBlocked = editor.blockSignals(True)
+                if isinstance(editor, qt.QComboBox):
+                    editor.setCurrentText(str(values[name]))
+                else:
+                    editor.text = f"{values[name]:g}" if isinstance(values[name], float) else str(values[name])
+                editor.blockSignals(wasBlocked)
+
+    # --- panel -> parameter node -------------------------------------------------------------------------
+
+    def onCodecChanged(self, codec):
+        if self._parameterNode is None or self._updatingGui:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            self._parameterNode.codec = codec
+            self._parameterNode.mode = codec_modes().get(codec, [""])[0]
+            self._parameterNode.settingsJson = "{}"
+
+    def onModeChanged(self, mode):
+        if self._parameterNode is None or self._updatingGui:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            self._parameterNode.mode = mode
+            self._parameterNode.settingsJson = "{}"
+
+    def onSettingEdited(self, *args):
+        if self._parameterNode is None or self._updatingGui:
+            return
+        values = {
+            name: editor.currentText if isinstance(editor, qt.QComboBox) else editor.text
+            for name, editor in self._settingEditors.items()
+        }
+        self._parameterNode.settingsJson = settings_to_text(values)
+
+    # --- actions -----------------------------------------------------------------------------------------
+
+    def _currentSettings(self):
+        self.onSettingEdited()
+        p = self._parameterNode
+        return settings_from_text(p.settingsJson, p.codec, p.mode)
+
+    def onApplyButton(self):
+        p = self._parameterNode
+        output = runWithProgress(
+            "Compressing...",
+            lambda progress: self.logic.run(
+                p.inputVolume, p.codec, p.mode, self._currentSettings(), p.makeDifference, progress
+            ),
+        )
+        if output is None:
+            return
+        outputNode, differenceNode, report = output
+        text = f"Decompressed volume: {outputNode.GetName()}\n"
+        if differenceNode is not None:
+            text += f"Difference volume (decompressed - original): {differenceNode.GetName()}\n"
+        self.ui.reportTextEdit.setPlainText(text + "\n" + report.to_text())
+        slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
+
+    def onSaveCompressed(self):
+        p = self._parameterNode
+        startPath = os.path.join(qt.QDir.homePath(), f"{p.inputVolume.GetName()}{COMPRESSED_SUFFIX}")
+        path = qt.QFileDialog.getSaveFileName(
+            slicer.util.mainWindow(), "Save compressed volume", startPath, f"Compressed volume (*{COMPRESSED_SUFFIX})"
+        )
+        if not path:
+            return
+        if not path.lower().endswith(COMPRESSED_SUFFIX):
+            path += COMPRESSED_SUFFIX
+        compressed = runWithProgress(
+            "Compressing...",
+            lambda progress: self.logic.save_compressed(
+                p.inputVolume, path, p.codec, p.mode, self._currentSettings(), progress
+            ),
+        )
+        if compressed is not None:
+            size = os.path.getsize(path)
+            self.ui.reportTextEdit.setPlainText(
+                f"Saved {path}\n{size / 1e6:.3f} MB on disk, ratio {compressed.original_nbytes / size:.2f} : 1"
+            )
+
+    def onLoadCompressed(self):
+        path = qt.QFileDialog.getOpenFileName(
+            slicer.util.mainWindow(), "Load compressed volume", qt.QDir.homePath(),
+            f"Compressed volume (*{COMPRESSED_SUFFIX})",
+        )
+        if not path:
+            return
+        node = runWithProgress("Decompressing...", lambda progress: self.logic.load_compressed(
+            path, slicer.mrmlScene, progress=progress))
+        if node is not None:
+            slicer.util.setSliceViewerLayers(background=node, fit=True)
+
+    def onInstallDependencies(self):
+        if askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS):
+            slicer.util.infoDisplay("Packages installed. Restart Slicer to use codecs that were missing.")
+        self._updateDependencyLabel()
+
+    def _updateDependencyLabel(self):
+        missing = dependencies.missing_requirements(dependencies.COMPRESS_MODULE_REQUIREMENTS)
+        self.ui.dependenciesLabel.text = "Missing Python packages: " + ", ".join(missing)
+        self.ui.dependenciesLabel.visible = bool(missing)
+        self.ui.installDependenciesButton.visible = bool(missing)
+
+
+def _modeHelp(codec, mode):
+    if not codec or not mode:
+        return "No codec is available: install the missing packages."
+    from cerebro.codecs import get_codec
+
+    found = get_codec(codec).modes[mode]
+    return f"{found.help}{' (lossless)' if found.lossless else ''}"
+
+
+def _settingToolTip(setting):
+    if setting.choices:
+        valid = ", ".join(str(c) for c in setting.choices)
+    else:
+        valid = f"{setting.minimum} to {setting.maximum}{' ' + setting.unit if setting.unit else ''}"
+    return f"{setting.help}\nValid: {valid}"
+
+
+def askInstallDependencies(requirements):
+    """Ask, then pip-install the missing ``requirements`` into Slicer's Python; True if something was installed."""
+    missing = dependencies.missing_requirements(requirements)
+    if not missing or not slicer.util.confirmOkCancelDisplay(dependencies.install_prompt(missing)):
+        return False
+    with slicer.util.WaitCursor():
+        slicer.util.pip_install(missing)
+    return True
+
+
+def runWithProgress(title, work):
+    """Run ``work(progress)`` under a modal progress dialog with Cancel; show errors; None if it failed."""
+    dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title, maximum=100)
+
+    def update(fraction, message):
+        dialog.value = int(round(100 * fraction))
+        dialog.labelText = message or title
+        slicer.app.processEvents()
+
+    try:
+        return work(Progress(on_update=update, is_cancelled=lambda: dialog.wasCanceled))
+    except Cancelled:
+        logging.info(f"{title} cancelled")
+        return None
+    except CerebroError as error:
+        slicer.util.errorDisplay(str(error))
+        return None
+    finally:
+        dialog.close()
+
+
+class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):
+    """The Qt-free CerebroLib logic plus this module's parameter node."""
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        CompressLogic.__init__(self)
+
+    def getParameterNode(self):
+        return CerebroCompressParameterNode(super().getParameterNode())
+
+
+class CerebroCompressFileReader:
+    """Loads .cbv compressed volumes (File > Add Data, drag-and-drop) as decompressed scalar volumes."""
+
+    def __init__(self, parent):
+        self.parent = parent
+
+    def description(self):
+        return "CerebroBench compressed volume"
+
+    def fileType(self):
+        return FILE_TYPE
+
+    def extensions(self):
+        return [f"CerebroBench compressed volume (*{COMPRESSED_SUFFIX})"]
+
+    def canLoadFile(self, filePath):
+        return is_compressed_file(filePath)
+
+    def load(self, properties):
+        try:
+            node = CompressLogic().load_compressed(properties["fileName"], slicer.mrmlScene, properties.get("name"))
+        except CerebroError as error:
+            logging.error(f"Failed to load {properties['fileName']}: {error}")
+            return False
+        self.parent.loadedNodes = [node.GetID()]
+        return True
+
+
+class CerebroCompressFileWriter:
+    """Saves a scalar volume as a .cbv file with the codec, mode and settings currently chosen in the panel."""
+
+    def __init__(self, parent):
+        self.parent = parent
+
+    def description(self):
+        return "CerebroBench compressed volume"
+
+    def fileType(self):
+        return FILE_TYPE
+
+    def extensions(self, obj):
+        return [f"CerebroBench compressed volume (*{COMPRESSED_SUFFIX})"]
+
+    def canWriteObject(self, obj):
+        return bool(obj.IsA("vtkMRMLScalarVolumeNode") and not obj.IsA("vtkMRMLLabelMapVolumeNode"))
+
+    def write(self, properties):
+        node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
+        p = CerebroCompressLogic().getParameterNode()
+        try:
+            settings = settings_from_text(p.settingsJson, p.codec, p.mode)
+            CompressLogic().save_compressed(node, properties["fileName"], p.codec, p.mode, settings)
+        except CerebroError as error:
+            logging.error(f"Failed to write {properties['fileName']}: {error}")
+            return False
+        self.parent.writtenNodes = [node.GetID()]
+        return True
+
+
+class CerebroCompressTest(ScriptedLoadableModuleTest):
+    """Self-test inside Slicer: the logic on a generated volume, and the .cbv reader/writer."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+        missing = dependencies.missing_requirements(dependencies.COMPRESS_MODULE_REQUIREMENTS)
+        if missing:  # unattended: install without asking (a test run has agreed to it by being started)
+            slicer.util.pip_install(missing)
+
+    def runTest(self):
+        self.setUp()
+        self.test_LogicRoundTrip()
+        self.setUp()
+        self.test_SaveAndLoadCompressedFile()
+
+    def _generatedVolume(self):
+        z, y, x = np.mgrid[0:20, 0:24, 0:28]
+        array = (400 * np.sin(x / 4.0) * np.cos(y / 6.0) + 100 * z).astype(np.int16)
+        direction = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        volume = Volume(array, spacing=(0.4, 0.5, 0.7), origin=(10.0, -20.0, 5.0), direction=direction)
+        return volume, volume_to_node(volume, slicer.mrmlScene, "generated")
+
+    def test_LogicRoundTrip(self):
+        self.delayDisplay("CerebroCompress logic: lossless and lossy round trips")
+        volume, node = self._generatedVolume()
+        logic = CerebroCompressLogic()
+        output, difference, report = logic.run(node, "zfp", "reversible", {}, make_difference=True)
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(output), volume.array)
+        self.assertFalse(slicer.util.arrayFromVolume(difference).any())
+        self.assertEqual(report.max_abs_error, 0)
+        output, _, report = logic.run(node, "zfp", "accuracy", {"tolerance": 4.0})
+        self.assertLessEqual(report.max_abs_error, 4)
+        self.assertGreater(report.compression_ratio, 1.0)
+        self.delayDisplay("Logic round trips passed")
+
+    def test_SaveAndLoadCompressedFile(self):
+        self.delayDisplay("CerebroCompress: .cbv writer and reader")
+        volume, node = self._generatedVolume()
+        p = CerebroCompressLogic().getParameterNode()
+        p.codec, p.mode, p.settingsJson = "zfp", "reversible", "{}"
+        path = os.path.join(slicer.app.temporaryPath, "CerebroCompressSelfTest.cbv")
+        self.assertTrue(slicer.util.saveNode(node, path, {"fileType": FILE_TYPE}))
+        loaded = slicer.util.loadNodeFromFile(path, FILE_TYPE)
+        self.assertIsNotNone(loaded)
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(loaded), volume.array)
+        os.remove(path)
+        self.delayDisplay("Reader and writer passed")

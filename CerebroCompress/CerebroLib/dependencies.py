@@ -1,0 +1,53 @@
+"""Which third-party Python packages CerebroBench needs inside Slicer, and which of them are missing.
+
+Slicer ships numpy and SimpleITK; the rest is installed on first use, after the user agrees (the module
+widgets ask, then call ``slicer.util.pip_install``). The pure functions here decide what is missing, so
+that decision is tested under pytest; the lists mirror ``pyproject.toml`` (a test keeps them in sync).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+
+# import name -> pip requirement, for what ``cerebro`` itself imports (pyproject: [project].dependencies).
+CORE_REQUIREMENTS: dict[str, str] = {
+    "numpy": "numpy>=1.24",
+    "SimpleITK": "SimpleITK>=2.3",
+    "zfpy": "zfpy>=1.0.1",
+    "tqdm": "tqdm>=4.60",
+}
+
+# What the CerebroCompress module needs: the core, plus scikit-image for the report's 3D SSIM.
+COMPRESS_MODULE_REQUIREMENTS: dict[str, str] = {**CORE_REQUIREMENTS, "skimage": "scikit-image>=0.22"}
+
+# Optional codecs (pyproject: the ``codecs`` extra); a codec whose library is missing is simply not offered.
+CODEC_REQUIREMENTS: dict[str, str] = {
+    "imagecodecs": "imagecodecs>=2024.1.1",
+    "pysz": "pysz>=1.0",
+    "blosc2": "blosc2>=2.5",
+}
+
+
+def is_importable(module_name: str) -> bool:
+    """True if ``module_name`` can be imported in this Python (without importing it)."""
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_requirements(
+    requirements: Mapping[str, str], importable: Callable[[str], bool] = is_importable
+) -> list[str]:
+    """The pip requirement strings of ``requirements`` (import name -> requirement) whose module is missing."""
+    return [requirement for module, requirement in requirements.items() if not importable(module)]
+
+
+def install_prompt(missing: list[str]) -> str:
+    """The question shown before installing ``missing`` requirements with pip into Slicer's Python."""
+    return (
+        "CerebroBench needs these Python packages, which are not installed in Slicer yet:\n\n  "
+        + "\n  ".join(missing)
+        + "\n\nInstall them now with pip? (This downloads them from PyPI and can take a few minutes.)"
+    )

@@ -1,0 +1,132 @@
+"""CerebroCompressLogic (the CerebroCompress module's logic) on a real MRML scene from the slicer-core wheel.
+
+Covers everything the module's Slicer self-test exercises: compress/decompress a generated volume into new
+nodes, the difference volume, the report, .cbv save/load, cancellation, the reader's file check and the
+parameter-node settings helpers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import slicer
+import vtk
+from CerebroLib import compress_logic, mrml
+from CerebroLib.compress_logic import CerebroCompressLogic
+
+from cerebro.errors import Cancelled, CerebroError
+from cerebro.progress import Progress
+from cerebro.volume import same_geometry
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    yield scene
+    scene.Clear(1)
+
+
+@pytest.fixture
+def ct_node(scene, ct_volume):
+    return mrml.volume_to_node(ct_volume, scene, "ct")
+
+
+def _ijk_to_ras(node) -> np.ndarray:
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return slicer.util.arrayFromVTKMatrix(matrix)
+
+
+def test_run_lossless_gives_identical_node_and_zero_difference(scene, ct_node, ct_volume):
+    updates = []
+    progress = Progress(on_update=lambda fraction, message: updates.append(fraction))
+    output, difference, report = CerebroCompressLogic().run(
+        ct_node, "zfp", "reversible", {}, make_difference=True, progress=progress
+    )
+    assert output.GetName() == "ct zfp-reversible" and output.GetScene() is scene
+    np.testing.assert_allclose(_ijk_to_ras(output), _ijk_to_ras(ct_node), atol=1e-12)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(output), ct_volume.array)
+    assert slicer.util.arrayFromVolume(output).dtype == np.int16
+    assert difference.GetName() == "ct zfp-reversible difference"
+    assert not slicer.util.arrayFromVolume(difference).any()
+    assert report.max_abs_error == 0 and np.isinf(report.psnr_db) and report.compression_ratio > 1
+    assert "compression ratio" in report.to_text()
+    assert updates and updates[-1] == 1.0 and updates == sorted(updates)
+
+
+def test_run_lossy_respects_tolerance_and_difference_is_the_error(ct_node, ct_volume):
+    output, difference, report = CerebroCompressLogic().run(ct_node, "zfp", "accuracy", {"tolerance": 8.0}, True)
+    decoded = mrml.volume_from_node(output)
+    assert same_geometry(decoded, ct_volume, atol_mm=1e-9, atol_direction=1e-9) is None
+    error = decoded.array.astype(np.float32) - ct_volume.array.astype(np.float32)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(difference), error)
+    assert 0 < report.max_abs_error <= 8 and np.abs(error).max() == report.max_abs_error
+    assert report.compression_ratio > 1.5 and report.psnr_db > 40
+    no_difference = CerebroCompressLogic().run(ct_node, "zfp", "accuracy", {"tolerance": 8.0})[1]
+    assert no_difference is None
+
+
+def test_output_follows_the_input_transform(scene, ct_node):
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "move")
+    ct_node.SetAndObserveTransformNodeID(transform.GetID())
+    output, difference, _ = CerebroCompressLogic().run(ct_node, "zfp", "reversible", make_difference=True)
+    assert output.GetTransformNodeID() == difference.GetTransformNodeID() == transform.GetID()
+
+
+def test_save_and_load_compressed_file(scene, ct_node, ct_volume, tmp_path):
+    logic = CerebroCompressLogic()
+    path = tmp_path / "ct.cbv"
+    compressed = logic.save_compressed(ct_node, path, "zfp", "accuracy", {"tolerance": 2.0})
+    assert path.stat().st_size < ct_volume.nbytes and compressed.encoded.codec == "zfp"
+    assert compress_logic.is_compressed_file(path)
+    loaded = logic.load_compressed(path, scene)
+    assert loaded.GetName() == "ct_1" and loaded.IsA("vtkMRMLScalarVolumeNode")
+    volume = mrml.volume_from_node(loaded)
+    assert same_geometry(volume, ct_volume, atol_mm=1e-9, atol_direction=1e-9) is None
+    assert volume.dtype == np.int16
+    assert np.abs(volume.array.astype(int) - ct_volume.array).max() <= 2
+    np.testing.assert_allclose(_ijk_to_ras(loaded), _ijk_to_ras(ct_node), atol=1e-9)
+
+
+def test_reader_check_rejects_other_files(tmp_path):
+    other = tmp_path / "fake.cbv"
+    other.write_bytes(b"not a zip")
+    assert not compress_logic.is_compressed_file(other)
+    assert not compress_logic.is_compressed_file(tmp_path / "missing.cbv")
+    assert not compress_logic.is_compressed_file(tmp_path / "volume.nrrd")
+
+
+def test_cancel_stops_the_run_and_adds_no_node(scene, ct_node):
+    nodes_before = scene.GetNumberOfNodes()
+    progress = Progress(is_cancelled=lambda: True)
+    with pytest.raises(Cancelled):
+        CerebroCompressLogic().run(ct_node, "zfp", "reversible", progress=progress)
+    assert scene.GetNumberOfNodes() == nodes_before
+
+
+def test_bad_input_and_settings_are_cerebro_errors(scene, ct_node, tmp_path):
+    logic = CerebroCompressLogic()
+    with pytest.raises(CerebroError, match="out of range"):
+        logic.run(ct_node, "zfp", "accuracy", {"tolerance": -1})
+    with pytest.raises(CerebroError, match="unknown codec"):
+        logic.run(ct_node, "nope", "x")
+    with pytest.raises(CerebroError, match="no voxels"):
+        logic.run(scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty"), "zfp", "reversible")
+    with pytest.raises(CerebroError, match=".cbv"):
+        logic.save_compressed(ct_node, tmp_path / "ct.zip", "zfp", "reversible")
+
+
+def test_settings_helpers_for_the_parameter_node():
+    modes = compress_logic.codec_modes()
+    assert modes["zfp"] == ["rate", "accuracy", "precision", "reversible"]
+    for codec, names in modes.items():
+        for mode in names:
+            settings = compress_logic.settings_from_text("", codec, mode)
+            # every starting value is valid for the codec (resolve_settings checked the ranges)
+            assert set(settings) == {s.name for s in compress_logic.mode_settings(codec, mode)}
+    text = compress_logic.settings_to_text({"tolerance": 4.0, "stale": 1})
+    assert compress_logic.settings_from_text(text, "zfp", "accuracy") == {"tolerance": 4.0}
+    assert compress_logic.settings_from_text("{broken", "zfp", "accuracy") == {"tolerance": 1.0}
+    with pytest.raises(CerebroError, match="no mode"):
+        compress_logic.mode_settings("zfp", "nope")

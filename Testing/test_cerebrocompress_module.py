@@ -1,0 +1,110 @@
+"""The CerebroCompress module file outside Slicer: its .cbv reader/writer classes and its self-test's logic part.
+
+Slicer's GUI layer (``qt``, ``slicer.ScriptedLoadableModule``, ``slicer.parameterNodeWrapper``) is not in the
+slicer-core wheel, so minimal stand-ins are put in ``sys.modules`` only to import the file; everything the
+reader, the writer and the self-test touch beyond that is real (MRML scene, CerebroLib, cerebro core). The
+real Slicer run of the self-test is ``slicer_add_python_unittest`` (see docs/slicer.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+import unittest
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import slicer
+from CerebroLib import mrml
+
+MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroCompress" / "CerebroCompress.py"
+
+
+class _ScriptedLoadableModuleLogic:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class _ScriptedLoadableModuleTest(unittest.TestCase):
+    def delayDisplay(self, message, msec=None):
+        pass
+
+
+@pytest.fixture
+def module(monkeypatch):
+    """CerebroCompress.py imported with stand-ins for Slicer's Qt-based Python modules."""
+    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
+    scripted.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {})
+    scripted.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
+    scripted.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
+    scripted.ScriptedLoadableModuleTest = _ScriptedLoadableModuleTest
+    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
+    wrapper.parameterNodeWrapper = lambda cls: cls
+    monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", scripted)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
+    spec = importlib.util.spec_from_file_location("CerebroCompress", MODULE_FILE)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    yield scene
+    scene.Clear(1)
+
+
+def test_writer_then_reader_round_trip_a_volume(module, scene, ct_volume, tmp_path, monkeypatch):
+    node = mrml.volume_to_node(ct_volume, scene, "ct")
+    labelmap = mrml.volume_to_node(ct_volume.with_array((ct_volume.array > 0).astype(np.uint8)), scene, "l", None, True)
+    panel = SimpleNamespace(codec="zfp", mode="accuracy", settingsJson='{"tolerance": 3}')
+    monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
+
+    writer = module.CerebroCompressFileWriter(SimpleNamespace())
+    assert writer.canWriteObject(node) and not writer.canWriteObject(labelmap)
+    assert writer.extensions(node) == ["CerebroBench compressed volume (*.cbv)"]
+    path = tmp_path / "ct.cbv"
+    assert writer.write({"nodeID": node.GetID(), "fileName": str(path)})
+    assert writer.parent.writtenNodes == [node.GetID()]
+
+    reader = module.CerebroCompressFileReader(SimpleNamespace())
+    assert reader.fileType() == writer.fileType() == module.FILE_TYPE
+    assert reader.canLoadFile(str(path)) and not reader.canLoadFile(str(tmp_path / "other.nrrd"))
+    assert reader.load({"fileName": str(path), "name": "from file"})
+    loaded = scene.GetNodeByID(reader.parent.loadedNodes[0])
+    assert loaded.GetName() == "from file"
+    volume = mrml.volume_from_node(loaded)
+    assert np.abs(volume.array.astype(int) - ct_volume.array).max() <= 3
+
+
+def test_reader_and_writer_report_failure_instead_of_raising(module, scene, ct_volume, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.cbv"
+    bad.write_bytes(b"PK\x03\x04 broken")
+    assert not module.CerebroCompressFileReader(SimpleNamespace()).load({"fileName": str(bad)})
+    node = mrml.volume_to_node(ct_volume, scene, "ct")
+    panel = SimpleNamespace(codec="zfp", mode="accuracy", settingsJson='{"tolerance": -5}')
+    monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
+    writer = module.CerebroCompressFileWriter(SimpleNamespace())
+    assert not writer.write({"nodeID": node.GetID(), "fileName": str(tmp_path / "x.cbv")})
+    assert not (tmp_path / "x.cbv").exists()
+
+
+def test_self_test_logic_part_passes(module, scene):
+    case = module.CerebroCompressTest("test_LogicRoundTrip")
+    case.test_LogicRoundTrip()
+
+
+def test_panel_texts_for_settings_and_modes(module):
+    from cerebro.codecs import get_codec
+
+    tolerance = get_codec("zfp").modes["accuracy"].settings[0]
+    tip = module._settingToolTip(tolerance)
+    assert tolerance.help in tip and f"{tolerance.minimum} to {tolerance.maximum} {tolerance.unit}" in tip
+    assert module._modeHelp("zfp", "reversible").endswith("(lossless)")
+    assert "install" in module._modeHelp("", "")
