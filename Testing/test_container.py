@@ -61,9 +61,10 @@ def test_carries_any_codecs_output(tmp_path: Path) -> None:
     encoded = Encoded(codec="siren", mode="fit", settings={"steps": 10}, chunks=[b"weights\x00\x01", b"", b"x" * 99],
                       meta={"layers": [3, 64, 1], "library": {"name": "torch", "version": "2"}})
     compressed = CompressedVolume(encoded=encoded, dtype="float32", shape=(2, 3, 4), spacing=(1.0, 2.0, 3.0),
-                                  origin=(0.0, 0.0, 0.0), direction=np.eye(3), metadata={"bad": object(), "ok": 1})
+                                  origin=(0.0, 0.0, 0.0), direction=np.eye(3),
+                                  metadata={"bad": object(), "ok": 1, "header": {"0010|0010": "Doe^Jane", "x": "1"}})
     loaded = read_compressed(write_compressed(compressed, tmp_path / "s.cbv"))
-    assert loaded.encoded == encoded and loaded.metadata == {"ok": 1}
+    assert loaded.encoded == encoded and loaded.metadata == {"ok": 1, "header": {"x": "1"}}  # no DICOM tags
 
 
 def _rewrite(path: Path, header_change: dict | None = None, chunk: bytes | None = None) -> None:
@@ -134,3 +135,26 @@ def test_writes_are_atomic_and_need_the_suffix(ct_volume: Volume, cbv_file: Path
     assert cbv_file.read_bytes() == before and sorted(p.name for p in cbv_file.parent.iterdir()) == ["ct.cbv"]
     with pytest.raises(CerebroError, match="must end with .cbv"):
         write_compressed(broken, cbv_file.with_suffix(".zip"))
+
+
+def test_decodes_with_nothing_but_zipfile_and_zfpy(tmp_path: Path) -> None:
+    """The recipe of docs/file-format.md: no cerebro code involved in decoding."""
+    import zfpy
+
+    from cerebro.codecs.zfp import ZfpCodec
+
+    array = (np.random.default_rng(3).normal(size=(20, 9, 10)) * 300).astype(np.int16)
+    volume = Volume(array)
+    compressed = compress_volume(volume, "zfp", "accuracy", {"tolerance": 2.0}, workers=1)
+    compressed.encoded = ZfpCodec().encode(volume, "accuracy", {"tolerance": 2.0}, workers=1, slices_per_chunk=8)
+    path = write_compressed(compressed, tmp_path / "scan.cbv")
+    with zipfile.ZipFile(path) as z:
+        h = json.loads(z.read("header.json"))
+        out = np.empty(h["shape"], dtype=h["dtype"])
+        for (start, stop), entry in zip(h["codec_meta"]["chunk_slices"], h["chunks"], strict=True):
+            slab = zfpy.decompress_numpy(z.read(entry["member"]))
+            if out.dtype.kind in "iu" and slab.dtype.kind == "f":
+                info = np.iinfo(out.dtype)
+                slab = np.clip(np.rint(slab), info.min, info.max)
+            out[start:stop] = slab
+    assert len(h["chunks"]) == 3 and np.abs(out.astype(int) - array).max() <= 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cerebro import parallel
 from cerebro.codecs import get_codec
 from cerebro.compress import compress_volume, decompress
 from cerebro.errors import Cancelled, CerebroError
@@ -164,3 +166,21 @@ def test_encoding_reports_progress_and_can_be_cancelled(ct_volume: Volume) -> No
     progress.cancel()
     with pytest.raises(Cancelled):
         ZFP.encode(ct_volume, "reversible", {}, progress, workers=1, slices_per_chunk=4)
+
+
+def test_cancelling_parallel_encoding_leaves_no_scratch_files(ct_volume: Volume, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    created: list[str] = []
+    mkstemp = parallel.tempfile.mkstemp
+
+    def recording_mkstemp(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        fd, name = mkstemp(*args, **kwargs)
+        created.append(name)
+        return fd, name
+
+    monkeypatch.setattr(parallel.tempfile, "mkstemp", recording_mkstemp)
+    progress = Progress()
+    progress.cancel()
+    with pytest.raises(Cancelled):
+        ZFP.encode(ct_volume, "reversible", {}, progress, workers=2, slices_per_chunk=4)
+    assert len(created) == 1 and not Path(created[0]).exists()

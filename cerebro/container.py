@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,10 +43,15 @@ def _chunk_member(index: int) -> str:
     return f"chunks/{index:06d}.bin"
 
 
-def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``metadata`` that survive JSON (others are dropped)."""
-    safe = {}
+_DICOM_TAG = re.compile(r"^[0-9a-fA-F]{4}\|[0-9a-fA-F]{4}$")
+
+
+def _portable_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``metadata`` that survive JSON, without DICOM tags (they may identify the patient)."""
+    safe: dict[str, Any] = {}
     for key, value in metadata.items():
+        if key == "header" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not _DICOM_TAG.match(str(k))}
         try:
             json.dumps(value)
         except (TypeError, ValueError):
@@ -74,7 +80,7 @@ def build_header(compressed: CompressedVolume) -> dict[str, Any]:
         "original_nbytes": compressed.original_nbytes,
         "payload_nbytes": encoded.nbytes,
         "encode_seconds": compressed.encode_seconds,
-        "metadata": _json_safe(compressed.metadata),
+        "metadata": _portable_metadata(compressed.metadata),
         "chunks": [
             {"member": _chunk_member(n), "nbytes": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()}
             for n, chunk in enumerate(encoded.chunks)
