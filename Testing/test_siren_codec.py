@@ -97,6 +97,13 @@ def test_encoding_can_be_cancelled(ct_volume):
     assert len(updates) == 2
 
 
+def test_time_limit_stops_training_early(ct_volume):
+    compressed = compress_volume(ct_volume, "inr-hashgrid", "explicit",
+                                 dict(TINY_HASHGRID, steps=1_000_000, time_limit=0.2))
+    assert 0 < compressed.encoded.meta["steps_done"] < 1_000_000
+    assert decompress(compressed).dtype == np.int16
+
+
 def test_packed_weights_decode_to_the_quantised_values():
     model = build_network({"kind": "hashgrid", "levels": 3, "features": 2, "table_size": 64, "max_resolution": 16,
                            "width": 8, "depth": 1}, seed=3)

@@ -4,10 +4,12 @@ Encoding fits a network to the volume (see :mod:`cerebro.inr.fit`), quantises it
 them (:mod:`cerebro.inr.quantize`); ``Encoded.chunks`` is that one blob and ``Encoded.meta`` the architecture,
 intensity normalisation and coordinate scale. Decoding evaluates the network on the full grid in batches.
 Mode ``ratio`` sizes the network from a target compression ratio; mode ``explicit`` takes the architecture.
+torch is imported on first use, so listing codecs (the command line's start-up) stays fast.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from abc import abstractmethod
 from typing import Any
 
@@ -15,12 +17,14 @@ import numpy as np
 
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.errors import CerebroError
-from cerebro.inr.fit import FitConfig, coordinate_scale, evaluate_grid, fit_network
-from cerebro.inr.model import build_network, parameter_count
-from cerebro.inr.quantize import QUANT_BITS, fitting_levels, max_levels, pack_weights, unpack_weights
+from cerebro.inr.arch import QUANT_BITS, max_levels, parameter_count
 from cerebro.inr.sizing import size_hashgrid, size_siren
 from cerebro.progress import Progress
 from cerebro.volume import Volume
+
+for _required in ("torch", "imagecodecs"):  # optional libraries: without them these codecs are not registered
+    if importlib.util.find_spec(_required) is None:
+        raise ModuleNotFoundError(f"No module named {_required!r}", name=_required)
 
 FORMAT_VERSION = 1
 
@@ -53,10 +57,14 @@ class _INRCodec(Codec):
     def encode(self, volume: Volume, mode: str, settings: dict[str, Any],
                progress: Progress | None = None) -> Encoded:
         """Fit, quantise and pack a network for ``volume`` (settings resolved by ``resolve_settings``)."""
+        import torch
+
+        from cerebro.inr.fit import FitConfig, coordinate_scale, fit_network
+        from cerebro.inr.model import build_network
+        from cerebro.inr.quantize import fitting_levels, pack_weights
+
         volume.require_finite()
         if settings["device"] == "cuda":
-            import torch
-
             if not torch.cuda.is_available():
                 raise CerebroError("device=cuda was asked for but torch sees no CUDA GPU; use device=auto or cpu")
         lo, hi = float(volume.array.min()), float(volume.array.max())
@@ -92,6 +100,10 @@ class _INRCodec(Codec):
     def decode(self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype,
                progress: Progress | None = None) -> np.ndarray:
         """Rebuild the network from the blob and evaluate it at every voxel; array of ``shape`` and ``dtype``."""
+        from cerebro.inr.fit import evaluate_grid
+        from cerebro.inr.model import build_network
+        from cerebro.inr.quantize import unpack_weights
+
         meta = encoded.meta
         if meta.get("format") != FORMAT_VERSION or len(encoded.chunks) != 1:
             raise CerebroError(f"unsupported {self.name} data (format {meta.get('format')!r}); "
@@ -175,12 +187,20 @@ def _normalise(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
     span = hi - lo
     if span <= 0:
         return np.zeros(array.shape, dtype=np.float32)
-    return ((array.astype(np.float64) - lo) * (2.0 / span) - 1.0).astype(np.float32)
+    values = array.astype(np.float64 if array.dtype.itemsize > 2 else np.float32)  # exact for <= 16-bit types
+    values -= lo
+    values *= 2.0 / span
+    values -= 1.0
+    return values.astype(np.float32, copy=False)
 
 
 def _denormalise(values: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> np.ndarray:
     """Network output in [-1, 1] back to [lo, hi] in ``dtype`` (rounded and clipped for integer types)."""
-    intensity = np.clip((values.astype(np.float64) + 1.0) * (0.5 * (hi - lo)) + lo, lo, hi)
+    intensity = values.astype(np.float64)
+    intensity += 1.0
+    intensity *= 0.5 * (hi - lo)
+    intensity += lo
+    np.clip(intensity, lo, hi, out=intensity)
     if np.issubdtype(dtype, np.integer):
         return np.rint(intensity).astype(dtype)
     return intensity.astype(dtype)

@@ -8,12 +8,11 @@ densely; finer levels share ``table_size`` entries through a spatial hash. The l
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-BASE_RESOLUTION = 4
+from cerebro.inr.arch import level_resolutions, level_sizes
+
 _PRIMES = (1, 2654435761, 805459861)
 _CORNERS = torch.tensor([[dz, dy, dx] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)], dtype=torch.int64)
 
@@ -24,27 +23,13 @@ class HashGridEncoding(nn.Module):
     def __init__(self, levels: int, features: int, table_size: int, max_resolution: int,
                  generator: torch.Generator) -> None:
         super().__init__()
-        self.resolutions = self.level_resolutions(levels, max_resolution)
-        self.sizes = self.level_sizes(levels, table_size, max_resolution)
+        self.resolutions = level_resolutions(levels, max_resolution)
+        self.sizes = level_sizes(levels, table_size, max_resolution)
         self.tables = nn.ParameterList()
         for size in self.sizes:
             table = torch.empty(size, features)
             table.uniform_(-1e-4, 1e-4, generator=generator)
             self.tables.append(nn.Parameter(table))
-
-    @staticmethod
-    def level_resolutions(levels: int, max_resolution: int) -> list[int]:
-        """Grid resolution of each level, geometric from BASE_RESOLUTION to ``max_resolution``."""
-        top = max(int(max_resolution), BASE_RESOLUTION)
-        if levels == 1:
-            return [top]
-        growth = math.exp((math.log(top) - math.log(BASE_RESOLUTION)) / (levels - 1))
-        return [int(round(BASE_RESOLUTION * growth**level)) for level in range(levels)]
-
-    @staticmethod
-    def level_sizes(levels: int, table_size: int, max_resolution: int) -> list[int]:
-        """Number of feature vectors stored per level: dense vertex count or ``table_size``, the smaller."""
-        return [min(int(table_size), (r + 1) ** 3) for r in HashGridEncoding.level_resolutions(levels, max_resolution)]
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         unit = ((coords + 1.0) * 0.5).clamp(0.0, 1.0)

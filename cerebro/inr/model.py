@@ -103,19 +103,3 @@ def build_network(arch: dict[str, Any], seed: int) -> nn.Module:
         return HashGridMLP(int(arch["levels"]), int(arch["features"]), int(arch["table_size"]),
                            int(arch["max_resolution"]), int(arch["width"]), int(arch["depth"]), generator)
     raise CerebroError(f"unknown network kind {kind!r} in the compressed file; it needs a newer cerebro")
-
-
-def parameter_count(arch: dict[str, Any]) -> int:
-    """Number of trainable scalars of the network ``arch`` describes (without building it)."""
-    width, depth = int(arch["width"]), int(arch["depth"])
-    if arch["kind"] == "siren":
-        return (3 * width + width) + (depth - 1) * (width * width + width) + (width + 1)
-    in_features = int(arch["levels"]) * int(arch["features"])
-    mlp = 0
-    for _ in range(depth):
-        mlp += in_features * width + width
-        in_features = width
-    mlp += in_features + 1
-    grid = sum(HashGridEncoding.level_sizes(int(arch["levels"]), int(arch["table_size"]),
-                                            int(arch["max_resolution"]))) * int(arch["features"])
-    return grid + mlp

@@ -15,14 +15,9 @@ import torch
 from torch import nn
 
 from cerebro.errors import CerebroError
+from cerebro.inr.arch import max_levels
 
-QUANT_BITS = (16, 8, 7, 6, 5, 4, 3, 2)
 ZSTD_LEVEL = 19
-
-
-def max_levels(bits: int) -> int:
-    """Largest code magnitude for ``bits`` (0 stands for float16, i.e. no integer codes)."""
-    return 0 if bits == 16 else 2 ** (bits - 1) - 1
 
 
 def quant_scale(weight: torch.Tensor, levels: int) -> torch.Tensor:

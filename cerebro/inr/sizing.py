@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cerebro.errors import CerebroError
-from cerebro.inr.model import parameter_count
+from cerebro.inr.arch import parameter_count, tensor_count
 
 ZSTD_FRAME_BYTES = 16
 EXPECTED_ZSTD_KEEP = {"siren": 0.85, "hashgrid": 0.75}
@@ -24,7 +24,7 @@ MAX_TABLE = 2**24
 
 def weight_bytes(arch: dict[str, Any], bits: int) -> int:
     """Estimated packed size in bytes of ``arch``'s weights at ``bits`` (16 = float16), before metadata."""
-    n_tensors = _tensor_count(arch)
+    n_tensors = tensor_count(arch)
     if bits == 16:
         return 2 * parameter_count(arch) + ZSTD_FRAME_BYTES
     codes = parameter_count(arch) * bits / 8 * EXPECTED_ZSTD_KEEP[arch["kind"]]
@@ -63,10 +63,3 @@ def size_hashgrid(budget_bytes: float, levels: int, features: int, width: int, d
         else:
             high = middle - 1
     return arch_for(low)
-
-
-def _tensor_count(arch: dict[str, Any]) -> int:
-    """Number of parameter tensors (each gets one quantisation scale)."""
-    if arch["kind"] == "siren":
-        return 2 * int(arch["depth"]) + 2
-    return int(arch["levels"]) + 2 * int(arch["depth"]) + 2
