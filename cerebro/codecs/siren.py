@@ -92,7 +92,7 @@ class _INRCodec(Codec):
             blob = pack_weights(model, levels)
         meta["quant_levels"] = levels
         meta["steps_done"] = result.steps_done
-        meta["train_psnr_db"] = round(result.train_psnr_db, 3)
+        meta["train_psnr_db"] = round(result.train_psnr_db, 3) if np.isfinite(result.train_psnr_db) else None
         if progress is not None:
             progress.update(1.0, f"packed {parameter_count(arch)} weights into {len(blob)} bytes")
         return Encoded(self.name, mode, dict(settings), [blob], meta)

@@ -108,7 +108,7 @@ def fit_network(model: nn.Module, target: np.ndarray, scale: list[float], config
     levels, levels_chosen = config.quant_levels, False
     while step < config.steps:
         elapsed = time.perf_counter() - started
-        if config.time_limit > 0:
+        if config.time_limit > 0 and step > 0:  # at least one step, so the result is always a trained network
             if elapsed >= config.time_limit:
                 break
             if step < qat_start and elapsed >= config.time_limit * (1.0 - config.qat_fraction):
