@@ -1,0 +1,210 @@
+"""Implicit-neural-representation codecs: ``siren`` (sine MLP) and ``inr-hashgrid`` (hash grid + ReLU MLP).
+
+Encoding fits a network to the volume (see :mod:`cerebro.inr.fit`), quantises its weights and zstd-packs
+them (:mod:`cerebro.inr.quantize`); ``Encoded.chunks`` is that one blob and ``Encoded.meta`` the architecture,
+intensity normalisation and coordinate scale. Decoding evaluates the network on the full grid in batches.
+Mode ``ratio`` sizes the network from a target compression ratio; mode ``explicit`` takes the architecture.
+torch is imported on first use, so listing codecs (the command line's start-up) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.errors import CerebroError
+from cerebro.inr.arch import QUANT_BITS, max_levels, parameter_count
+from cerebro.inr.sizing import size_hashgrid, size_siren
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+for _required in ("torch", "imagecodecs"):  # optional libraries: without them these codecs are not registered
+    if importlib.util.find_spec(_required) is None:
+        raise ModuleNotFoundError(f"No module named {_required!r}", name=_required)
+
+FORMAT_VERSION = 1
+
+
+def _training_settings(steps: int, lr: float) -> tuple[Setting, ...]:
+    """Settings shared by every mode: step budget, optimiser, quantisation, seed, time limit and device."""
+    return (
+        Setting("steps", int, steps, 1, 10_000_000, help="training steps (mini-batches)"),
+        Setting("batch_size", int, 8192, 64, 2**22, unit="voxels", help="random voxels per step"),
+        Setting("lr", float, lr, 1e-6, 1.0, help="peak Adam learning rate (cosine decay)"),
+        Setting("quant_bits", int, 8, choices=QUANT_BITS, help="bits per stored weight (16 = float16)"),
+        Setting("qat_fraction", float, 0.1, 0.0, 0.9, help="final fraction of steps trained quantisation-aware"),
+        Setting("seed", int, 0, 0, 2**31 - 1, help="seed of the initialisation and the voxel sampling"),
+        Setting("time_limit", float, 0.0, 0.0, 1e6, unit="s",
+                help="stop training after this many seconds (0 = step budget only; >0 is not reproducible)"),
+        Setting("device", str, "auto", choices=("auto", "cpu", "cuda"), help="where to train and evaluate"),
+    )
+
+
+_RATIO = Setting("ratio", float, 50.0, 1.5, 100_000.0, help="target compression ratio (original bytes / file bytes)")
+
+
+class _INRCodec(Codec):
+    """Shared encode/decode of the coordinate-network codecs; subclasses choose the architecture."""
+
+    @abstractmethod
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
+        """The network for ``volume``: sized to ``budget_bytes`` of weights in mode ``ratio``, else as set."""
+
+    def encode(self, volume: Volume, mode: str, settings: dict[str, Any],
+               progress: Progress | None = None) -> Encoded:
+        """Fit, quantise and pack a network for ``volume`` (settings resolved by ``resolve_settings``)."""
+        import torch
+
+        from cerebro.inr.fit import FitConfig, coordinate_scale, fit_network
+        from cerebro.inr.model import build_network
+        from cerebro.inr.quantize import fitting_levels, pack_weights
+
+        volume.require_finite()
+        if settings["device"] == "cuda":
+            if not torch.cuda.is_available():
+                raise CerebroError("device=cuda was asked for but torch sees no CUDA GPU; use device=auto or cpu")
+        lo, hi = float(volume.array.min()), float(volume.array.max())
+        scale = coordinate_scale(volume.shape, tuple(volume.spacing[::-1]))
+        bits = settings["quant_bits"]
+        meta: dict[str, Any] = {"format": FORMAT_VERSION, "lo": lo, "hi": hi, "scale": scale}
+        budget = float("inf")
+        if mode == "ratio":
+            budget = volume.nbytes / settings["ratio"] - self._file_overhead(volume, mode, settings, meta)
+        arch = self._architecture(volume, mode, settings, budget)
+        meta["arch"] = arch
+        target = _normalise(volume.array, lo, hi)
+        model = build_network(arch, settings["seed"])
+        config = FitConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
+                           seed=settings["seed"], quant_levels=max_levels(bits),
+                           qat_fraction=settings["qat_fraction"] if bits != 16 else 0.0,
+                           time_limit=settings["time_limit"], device=settings["device"])
+        sub = progress.sub(0.0, 0.97) if progress is not None else None
+        choose = (lambda net: fitting_levels(net, bits, budget)) if mode == "ratio" else None
+        result = fit_network(model, target, scale, config, sub, choose)
+        levels = result.quant_levels
+        blob = pack_weights(model, levels)
+        if len(blob) > budget and levels > 1:  # the QAT steps moved the weights: trim levels until it fits
+            levels = fitting_levels(model, bits, budget)
+            blob = pack_weights(model, levels)
+        meta["quant_levels"] = levels
+        meta["steps_done"] = result.steps_done
+        meta["train_psnr_db"] = round(result.train_psnr_db, 3) if np.isfinite(result.train_psnr_db) else None
+        if progress is not None:
+            progress.update(1.0, f"packed {parameter_count(arch)} weights into {len(blob)} bytes")
+        return Encoded(self.name, mode, dict(settings), [blob], meta)
+
+    def decode(self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype,
+               progress: Progress | None = None) -> np.ndarray:
+        """Rebuild the network from the blob and evaluate it at every voxel; array of ``shape`` and ``dtype``."""
+        from cerebro.inr.fit import evaluate_grid
+        from cerebro.inr.model import build_network
+        from cerebro.inr.quantize import unpack_weights
+
+        meta = encoded.meta
+        if meta.get("format") != FORMAT_VERSION or len(encoded.chunks) != 1:
+            raise CerebroError(f"unsupported {self.name} data (format {meta.get('format')!r}); "
+                               "re-compress with this version of cerebro")
+        model = build_network(meta["arch"], 0)
+        unpack_weights(model, encoded.chunks[0], int(meta["quant_levels"]))
+        device = str(encoded.settings.get("device", "auto"))
+        values = evaluate_grid(model, tuple(shape), meta["scale"], device="cpu" if device == "cpu" else "auto",
+                               progress=progress)
+        return _denormalise(values, float(meta["lo"]), float(meta["hi"]), np.dtype(dtype))
+
+    def _file_overhead(self, volume: Volume, mode: str, settings: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Bytes of a .cbv file of ``volume`` beyond the weight blob (header JSON, ZIP records), estimated with
+        a long architecture and training record so the real file does not exceed the target size."""
+        from cerebro.compress import CompressedVolume
+        from cerebro.container import container_bytes
+
+        example = dict(meta, arch={"kind": "hashgrid", "levels": 24, "features": 8, "table_size": 16777216,
+                                   "max_resolution": 100000, "width": 1024, "depth": 8},
+                       quant_levels=127, steps_done=10000000, train_psnr_db=-999.999)
+        empty = CompressedVolume(Encoded(self.name, mode, dict(settings), [b""], example), volume.dtype.name,
+                                 volume.shape, volume.spacing, volume.origin, volume.direction,
+                                 dict(volume.metadata), encode_seconds=1e6 + 1 / 3)
+        return len(container_bytes(empty))
+
+
+class SirenCodec(_INRCodec):
+    """SIREN: sine-activated MLP on (z, y, x), first layer omega_0 = 30 (Sitzmann et al. 2020)."""
+
+    name = "siren"
+    description = "SIREN implicit neural representation: a sine MLP fitted to the volume, int-k weights + zstd"
+    modes = {
+        "ratio": Mode("ratio", (_RATIO, Setting("depth", int, 3, 2, 12, help="sine layers"),
+                                *_training_settings(2000, 1e-3)),
+                      help="width chosen so the file meets the target compression ratio"),
+        "explicit": Mode("explicit", (Setting("width", int, 64, 4, 4096, help="units per sine layer"),
+                                      Setting("depth", int, 3, 2, 12, help="sine layers"),
+                                      *_training_settings(2000, 1e-3)),
+                         help="the architecture is given"),
+    }
+
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
+        if mode == "ratio":
+            return size_siren(budget_bytes, settings["depth"], settings["quant_bits"])
+        return {"kind": "siren", "width": settings["width"], "depth": settings["depth"]}
+
+
+class HashGridCodec(_INRCodec):
+    """Multi-resolution hash-grid encoding + small ReLU MLP (Instant-NGP style, pure PyTorch)."""
+
+    name = "inr-hashgrid"
+    description = "Hash-grid implicit neural representation: multi-resolution feature grids + small MLP, int-k + zstd"
+    _grid = (
+        Setting("levels", int, 8, 1, 24, help="grid resolutions, geometric from 4 to the largest dimension"),
+        Setting("features", int, 2, 1, 8, help="features per grid vertex"),
+        Setting("width", int, 32, 4, 1024, help="units per hidden MLP layer"),
+        Setting("depth", int, 2, 1, 8, help="hidden MLP layers"),
+    )
+    modes = {
+        "ratio": Mode("ratio", (_RATIO, *_grid, *_training_settings(1000, 1e-2)),
+                      help="hash-table size chosen so the file meets the target compression ratio"),
+        "explicit": Mode("explicit", (Setting("log2_table_size", int, 14, 3, 24, help="log2 of entries per level"),
+                                      *_grid, *_training_settings(1000, 1e-2)),
+                         help="the architecture is given"),
+    }
+
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
+        grid = (settings["levels"], settings["features"], settings["width"], settings["depth"], max(volume.shape))
+        if mode == "ratio":
+            return size_hashgrid(budget_bytes, *grid, settings["quant_bits"])
+        levels, features, width, depth, max_resolution = grid
+        return {"kind": "hashgrid", "levels": levels, "features": features,
+                "table_size": 2 ** settings["log2_table_size"], "max_resolution": max_resolution,
+                "width": width, "depth": depth}
+
+
+
+
+def _normalise(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Intensities mapped linearly from [lo, hi] to [-1, 1] (all zeros for a constant volume), float32."""
+    span = hi - lo
+    if span <= 0:
+        return np.zeros(array.shape, dtype=np.float32)
+    values = array.astype(np.float64 if array.dtype.itemsize > 2 else np.float32)  # exact for <= 16-bit types
+    values -= lo
+    values *= 2.0 / span
+    values -= 1.0
+    return values.astype(np.float32, copy=False)
+
+
+def _denormalise(values: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> np.ndarray:
+    """Network output in [-1, 1] back to [lo, hi] in ``dtype`` (rounded and clipped for integer types)."""
+    intensity = values.astype(np.float64)
+    intensity += 1.0
+    intensity *= 0.5 * (hi - lo)
+    intensity += lo
+    np.clip(intensity, lo, hi, out=intensity)
+    if np.issubdtype(dtype, np.integer):
+        return np.rint(intensity).astype(dtype)
+    return intensity.astype(dtype)
+
+
+register(SirenCodec())
+register(HashGridCodec())
