@@ -1,10 +1,10 @@
 """Moving volumes between the input grid and a network's grid (orientation + spacing) with SimpleITK.
 
 A network grid keeps the input's physical extent: the image is reoriented by axis permutation/flips
-only (``DICOMOrient``, whose codes name where each axis points; RAS means index x grows to the Right, y Anterior, z Superior, as MONAI's
-``Orientation(axcodes="RAS")``), then resampled to the network spacing (linear). Network arrays are
-channel-first ``(C, x, y, z)`` like MONAI's; results go back to the input grid by linear resampling
-in physical space, so shape, spacing, origin and direction match the input exactly.
+only (``DICOMOrient``, whose codes name where each axis points: RAS means index x grows to the Right,
+y Anterior, z Superior, as MONAI's ``Orientation(axcodes="RAS")``), then resampled to the network
+spacing (linear). Network arrays are channel-first ``(C, x, y, z)`` like MONAI's; results go back to
+the input grid by linear resampling in physical space, so shape, spacing, origin and direction match the input exactly.
 """
 
 from __future__ import annotations
