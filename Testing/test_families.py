@@ -177,3 +177,13 @@ def test_nnunet_family_runs_from_a_cached_results_zip(tmp_path, monkeypatch):
     volume = Volume(vessel_phantom(shape=(32, 32, 32)), spacing=(0.8, 0.8, 1.0))
     result = segment(volume, "nn", device="cpu", tta=False, cache_dir=cache, catalog=catalog)
     assert same_geometry(result.mask, volume) is None and result.labels == {0: "background", 1: "vessel"}
+
+
+def test_cancellation_stops_a_running_segmentation():
+    from cerebro.errors import Cancelled
+    from cerebro.progress import Progress
+
+    volume, _ = tube_phantom(shape=(16, 16, 16))
+    progress = Progress(on_update=lambda fraction, message: progress.cancel() if fraction > 0 else None)
+    with pytest.raises(Cancelled):
+        segment(volume, "vesselness", progress=progress)
