@@ -31,6 +31,10 @@ class Setting:
     choices: tuple[Any, ...] = ()
     unit: str = ""
     help: str = ""
+    monotonic: str = ""
+    """For numeric settings that trade size for quality: "increasing" when a larger value compresses more
+    (e.g. an error tolerance), "decreasing" when a smaller value compresses more (e.g. a quality in dB),
+    "" when the setting is not a size/quality knob. Rate control searches only monotonic settings."""
 
     def validate(self, value: Any) -> Any:
         """Coerce ``value`` to this setting's type and check its range; raise CerebroError if invalid."""
