@@ -1,0 +1,103 @@
+"""Run a function over independent chunks, in-process or on a pool of worker processes.
+
+Codecs whose library holds the GIL (zfpy does) use processes to encode/decode slabs on several cores.
+The pools are created on first use and kept for the life of the interpreter (starting workers costs
+more than small volumes take to compress). Workers are started with the ``forkserver`` method on
+Linux (safe in multi-threaded hosts such as Slicer), the platform default elsewhere.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+
+T = TypeVar("T")
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def available_cores() -> int:
+    """Number of CPU cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or 0 -> all available cores; otherwise ``workers`` (>= 1), checked."""
+    if workers is None or workers == 0:
+        return available_cores()
+    if workers < 0:
+        raise CerebroError(f"workers must be >= 1 (or 0 for all cores), got {workers}")
+    return int(workers)
+
+
+def _pool(workers: int, preload: str) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None:
+        if sys.platform.startswith("linux"):
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([preload])
+        else:
+            context = multiprocessing.get_context()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        _POOLS[workers] = pool
+    return pool
+
+
+def map_chunks(
+    function: Callable[..., T],
+    items: Sequence[tuple[Any, ...]],
+    workers: int | None = None,
+    progress: Progress | None = None,
+    message: str = "",
+) -> list[T]:
+    """Return ``[function(*item) for item in items]`` computed on ``workers`` processes (1 = in-process).
+
+    ``function`` must be a module-level function (it is pickled by name). Progress is reported after each
+    finished item; a cancellation stops the remaining items and raises Cancelled. If the worker processes
+    cannot run, a RuntimeWarning is issued and the items are computed in-process.
+    """
+    count = min(resolve_workers(workers), len(items))
+    if count > 1:
+        try:
+            return _map_on_pool(function, items, count, progress, message)
+        except BrokenProcessPool:
+            _POOLS.pop(count, None)
+            warnings.warn("worker processes could not run (host without a re-importable __main__, or out of "
+                          "memory); continuing in-process", RuntimeWarning, stacklevel=2)
+    results: list[Any] = [None] * len(items)
+    for n, item in enumerate(items):
+        results[n] = function(*item)
+        if progress is not None:
+            progress.update((n + 1) / len(items), message)
+    return results
+
+
+def _map_on_pool(
+    function: Callable[..., T], items: Sequence[tuple[Any, ...]], count: int, progress: Progress | None, message: str
+) -> list[T]:
+    results: list[Any] = [None] * len(items)
+    pool = _pool(count, function.__module__)
+    futures: dict[Future[T], int] = {pool.submit(function, *item): n for n, item in enumerate(items)}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[futures[future]] = future.result()
+            if progress is not None:
+                progress.update(1.0 - len(pending) / len(items), message)
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+    return results
