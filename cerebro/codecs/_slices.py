@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,14 +28,18 @@ SLAB = 64
 AXES = ("k", "j", "i")
 """Axis names of a Volume array ``[k, j, i]``, in array-axis order."""
 
+LOSSLESS_BOUND = "0 (bit-exact)"
+"""``Encoded.meta["error_bound"]`` of lossless modes (same wording as ZFP reversible)."""
+
 AXIS_SETTING = Setting(
     "axis", kind=str, default="k", choices=AXES,
     help="index axis along which the volume is cut into 2D images (k = axial for axial acquisitions)",
 )
 
-FLOAT_MARGIN = 0.45
+FLOAT_MARGIN = 0.5 - 1.0 / 64.0
 """For integer volumes compressed in floating point: the float-domain bound is floor(t) + this margin,
-so that rounding back to integers gives |error| <= floor(t) <= t (see :func:`float_tolerance`)."""
+so that rounding back to integers gives |error| <= floor(t) <= t (see :func:`float_tolerance`); the
+1/64 absorbs float round-off. The same rule as ZFP's fixed-accuracy mode (cerebro.codecs.zfp)."""
 
 
 def slab_ranges(depth: int, slab: int = SLAB) -> list[tuple[int, int]]:
@@ -138,8 +143,8 @@ def float_tolerance(tolerance: float, dtype: np.dtype) -> float:
     """Float-domain bound to give a floating-point compressor so the result in ``dtype`` is within ``tolerance``.
 
     For float volumes this is ``tolerance`` itself. For integer volumes decoded values are rounded to
-    the nearest integer; a float error <= floor(t) + 0.45 rounds to an integer error <= floor(t) <= t,
-    and for t < 1 the float bound 0.45 makes the result lossless.
+    the nearest integer; a float error < floor(t) + 0.5 rounds to an integer error <= floor(t) <= t,
+    and for t < 1 the result is lossless.
     """
     if np.dtype(dtype).kind in "iu":
         return math.floor(tolerance) + FLOAT_MARGIN
@@ -149,6 +154,11 @@ def float_tolerance(tolerance: float, dtype: np.dtype) -> float:
 def guaranteed_error(tolerance: float, dtype: np.dtype) -> float:
     """The max absolute error promised in ``dtype`` for tolerance ``t`` (floor(t) for integer voxels)."""
     return float(math.floor(tolerance)) if np.dtype(dtype).kind in "iu" else float(tolerance)
+
+
+def bound_text(bound: float, dtype: np.dtype) -> str:
+    """The promised bound in words, as stored in ``Encoded.meta["error_bound"]`` (same wording as ZFP)."""
+    return f"max |error| <= {bound:g}" + (" (integer voxels)" if np.dtype(dtype).kind in "iu" else "")
 
 
 def restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -199,7 +209,8 @@ def encode_bounded_slabs(
     """Encode ``array`` slab by slab, decode each slab again and check the promised error bound.
 
     ``encode_slab`` compresses one slab; ``decode_slab(chunk, shape)`` must return it in ``array``'s
-    dtype. Returns the chunks and meta ``{"error_bound": promised, "max_abs_error": measured, "slab"}``.
+    dtype. Returns the chunks and meta ``{"error_bound": promise in words, "max_error_bound": promised,
+    "max_abs_error": measured, "slab"}``.
     """
     bound = guaranteed_error(tolerance, array.dtype)
     worst = 0.0
@@ -211,7 +222,9 @@ def encode_bounded_slabs(
         return chunk
 
     chunks = encode_parts(split_slabs(array), encode_checked, progress, f"{codec} slab")
-    return chunks, {"error_bound": bound, "max_abs_error": worst, "slab": SLAB}
+    meta = {"error_bound": bound_text(bound, array.dtype), "max_error_bound": bound, "max_abs_error": worst,
+            "slab": SLAB}
+    return chunks, meta
 
 
 def decode_slabs(
@@ -234,27 +247,40 @@ def decode_slabs(
 
 def encode_slices(
     array: np.ndarray, axis: str, encode_image: Callable[[np.ndarray, int], bytes], codec: str,
-    progress: Progress | None,
-) -> tuple[list[bytes], dict[str, int | str]]:
+    progress: Progress | None, error_bound: str,
+) -> tuple[list[bytes], dict[str, Any]]:
     """Encode ``array`` as unsigned 16-bit 2D images along ``axis`` (see :func:`to_unsigned16`).
 
-    ``encode_image(image, bits)`` compresses one uint16 image whose values use ``bits`` bits. Returns
-    the chunks (one per slice) and meta ``{"axis", "offset", "bits"}`` needed by :func:`decode_slices`.
+    ``encode_image(image, bits)`` compresses one uint16 image whose values use ``bits`` bits. The
+    codestreams of :data:`SLAB` consecutive slices are concatenated into one chunk (fewer container
+    members); returns the chunks and meta ``{"axis", "offset", "bits", "slab", "image_bytes"}`` (the
+    byte length of every slice's codestream) needed by :func:`decode_slices`, plus ``error_bound``
+    (the promise in words).
     """
     values, offset, bits = to_unsigned16(array, codec)
-    chunks = encode_parts(split_slices(values, axis), lambda image: encode_image(image, bits), progress,
-                          f"{codec} slice")
-    return chunks, {"axis": axis, "offset": offset, "bits": bits}
+    streams = encode_parts(split_slices(values, axis), lambda image: encode_image(image, bits), progress,
+                           f"{codec} slice")
+    chunks = [b"".join(streams[a:b]) for a, b in slab_ranges(len(streams))]
+    meta = {"axis": axis, "offset": offset, "bits": bits, "slab": SLAB, "image_bytes": [len(s) for s in streams],
+            "error_bound": error_bound}
+    return chunks, meta
 
 
 def decode_slices(
-    chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict,
+    chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict[str, Any],
     decode_image: Callable[[bytes], np.ndarray], codec: str, progress: Progress | None,
 ) -> np.ndarray:
     """Inverse of :func:`encode_slices`: decode each 2D image, restack along the axis, add the offset back."""
-    axis = meta["axis"]
-    if len(chunks) != slice_count(shape, axis):
-        raise CerebroError(f"{codec}: expected {slice_count(shape, axis)} slices, found {len(chunks)}; "
+    axis, sizes = meta["axis"], [int(n) for n in meta["image_bytes"]]
+    groups = slab_ranges(len(sizes), int(meta["slab"]))
+    if len(sizes) != slice_count(shape, axis) or len(groups) != len(chunks) or any(
+        len(chunk) != sum(sizes[a:b]) for chunk, (a, b) in zip(chunks, groups, strict=True)
+    ):
+        raise CerebroError(f"{codec}: the slice codestreams do not match the volume shape {shape}; "
                            "the file is damaged")
-    images = decode_parts(chunks, lambda chunk, _: decode_image(chunk), progress, f"{codec} slice")
+    streams = []
+    for chunk, (a, b) in zip(chunks, groups, strict=True):
+        ends = np.cumsum([0, *sizes[a:b]])
+        streams.extend(chunk[ends[n]:ends[n + 1]] for n in range(b - a))
+    images = decode_parts(streams, lambda stream, _: decode_image(stream), progress, f"{codec} slice")
     return from_unsigned16(stack_slices(images, axis), meta["offset"], np.dtype(dtype))

@@ -11,7 +11,15 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import SLAB, bytes_decoder, decode_slabs, encode_parts, little_endian, split_slabs
+from cerebro.codecs._slices import (
+    LOSSLESS_BOUND,
+    SLAB,
+    bytes_decoder,
+    decode_slabs,
+    encode_parts,
+    little_endian,
+    split_slabs,
+)
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -52,7 +60,7 @@ class Blosc2Codec(Codec):
                                              shuffle=SHUFFLES[settings["shuffle"]], typesize=itemsize, numthreads=1)
 
         chunks = encode_parts(split_slabs(little_endian(volume.array)), encode_slab, progress, "blosc2 slab")
-        return Encoded(self.name, mode, dict(settings), chunks, {"slab": SLAB})
+        return Encoded(self.name, mode, dict(settings), chunks, {"slab": SLAB, "error_bound": LOSSLESS_BOUND})
 
     def decode(
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None

@@ -19,7 +19,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import AXIS_SETTING, decode_slices, encode_slices
+from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, decode_slices, encode_slices
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -59,7 +59,8 @@ class JPEG2000Codec(Codec):
             return imagecodecs.jpeg2k_encode(image, quality, codecformat="j2k", reversible=False,
                                              bitspersample=bits)
 
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress)
+        bound = LOSSLESS_BOUND if quality is None else "none (fixed quality per slice)"
+        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
         return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(
@@ -99,7 +100,8 @@ class HTJ2KCodec(Codec):
                 return imagecodecs.htj2k_encode(image, reversible=True)
             return imagecodecs.htj2k_encode(image, qstep, reversible=False)
 
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress)
+        bound = LOSSLESS_BOUND if qstep is None else "none (fixed quantisation step)"
+        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
         return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(

@@ -13,7 +13,15 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import AXIS_SETTING, check_bound, decode_slices, encode_slices, tolerance_setting
+from cerebro.codecs._slices import (
+    AXIS_SETTING,
+    LOSSLESS_BOUND,
+    bound_text,
+    check_bound,
+    decode_slices,
+    encode_slices,
+    tolerance_setting,
+)
 from cerebro.codecs.base import Codec, Encoded, Mode, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -45,11 +53,11 @@ class JPEGLSCodec(Codec):
         near = math.floor(settings.get("tolerance", 0.0))
         chunks, meta = encode_slices(volume.array, settings["axis"],
                                      lambda image, bits: imagecodecs.jpegls_encode(image, near or None),
-                                     self.name, progress)
+                                     self.name, progress, bound_text(near, volume.dtype) if near else LOSSLESS_BOUND)
         if near:
             decoded = self.decode(Encoded(self.name, mode, settings, chunks, meta), volume.shape, volume.dtype)
             meta["max_abs_error"] = check_bound(volume.array, decoded, float(near), self.name)
-            meta["error_bound"] = float(near)
+            meta["max_error_bound"] = float(near)
         return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(

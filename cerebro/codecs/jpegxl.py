@@ -12,7 +12,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import AXIS_SETTING, decode_slices, encode_slices
+from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, decode_slices, encode_slices
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -56,7 +56,8 @@ class JPEGXLCodec(Codec):
             return imagecodecs.jpegxl_encode(image, distance=distance, effort=settings["effort"],
                                              bitspersample=bits, numthreads=1)
 
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress)
+        bound = LOSSLESS_BOUND if distance is None else "none (fixed Butteraugli distance)"
+        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
         return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(
