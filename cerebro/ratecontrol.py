@@ -249,9 +249,9 @@ def _goal(target: str, value: float, tolerance: float, dtype: np.dtype) -> _Goal
 
 
 def _snap(spec: Setting, x: float) -> float:
-    """Clamp ``x`` into the setting's range (and round for integer settings)."""
+    """Clamp ``x`` into the setting's range; round to an integer or to 10 significant digits."""
     x = min(max(x, float(spec.minimum)), float(spec.maximum))
-    return float(round(x)) if spec.kind is int else float(x)
+    return float(round(x)) if spec.kind is int else float(f"{x:.10g}")
 
 
 def _to_axis(spec: Setting, x: float) -> float:
