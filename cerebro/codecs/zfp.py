@@ -85,7 +85,7 @@ class ZfpCodec(Codec):
                  "the report gives the real bits per voxel of the file"),),
             help="fixed rate: every 4x4x4 block gets the same number of bits"),
         "accuracy": Mode("accuracy", (Setting(
-            "tolerance", float, minimum=1e-12, maximum=1e30, unit="intensity units (e.g. HU)",
+            "tolerance", float, minimum=1e-12, maximum=1e30, unit="image intensity units, e.g. HU",
             help="largest allowed absolute error per voxel, in the image's own units"),),
             help="fixed accuracy: |error| <= tolerance (integer images: <= floor(tolerance))"),
         "precision": Mode("precision", (Setting(
