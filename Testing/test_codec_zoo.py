@@ -52,6 +52,7 @@ def mr_volume(ct_volume: Volume) -> Volume:
     tubes = 3000 * np.exp(-((x - 16) ** 2 + (y - 14) ** 2) / 6.0) + 2500 * np.exp(-((z - 12) ** 2 + (x - 8) ** 2) / 4.0)
     array = np.clip(200 + tubes + rng.normal(0, 15, tubes.shape), 0, 4095).astype(np.uint16)
     array[0, 0, 0] = 4095
+    array[:, :3, :] = 0  # zero background next to dim tissue: decoders must not wrap below 0
     return ct_volume.with_array(array)
 
 

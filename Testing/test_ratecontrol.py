@@ -12,7 +12,7 @@ from cerebro.codecs import get_codec
 from cerebro.compress import round_trip
 from cerebro.errors import CerebroError
 from cerebro.io import write_volume
-from cerebro.ratecontrol import search_setting, searchable_setting
+from cerebro.ratecontrol import TargetUnreachable, search_setting, searchable_setting
 from cerebro.volume import Volume
 
 
@@ -57,7 +57,7 @@ def test_decreasing_setting_and_probed_direction(angio) -> None:
 
 
 def test_unreachable_and_invalid_requests_are_clear_errors(angio) -> None:
-    with pytest.raises(CerebroError, match="cannot reach ratio 100000"):
+    with pytest.raises(TargetUnreachable, match="cannot reach ratio 100000"):
         search_setting(angio, "jpegls", "near", "ratio", 100000.0)
     with pytest.raises(CerebroError, match="lossless"):
         search_setting(angio, "zstd", "lossless", "ratio", 10.0)

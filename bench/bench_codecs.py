@@ -31,7 +31,7 @@ from cerebro.compress import round_trip  # noqa: E402
 from cerebro.errors import CerebroError  # noqa: E402
 from cerebro.io import read_volume  # noqa: E402
 from cerebro.metrics.quality import default_data_range  # noqa: E402
-from cerebro.ratecontrol import search_setting, searchable_setting  # noqa: E402
+from cerebro.ratecontrol import TargetUnreachable, search_setting, searchable_setting  # noqa: E402
 from cerebro.volume import Volume  # noqa: E402
 
 RATIOS = (10.0, 25.0, 50.0, 100.0, 130.0)
@@ -85,7 +85,7 @@ def at_ratio(volume: Volume, codec: str, mode: str, ratio: float) -> dict:
     start = time.perf_counter()
     try:
         found = search_setting(volume, codec, mode, "ratio", ratio, max_iter=24, workers=1)
-    except CerebroError as exc:
+    except TargetUnreachable as exc:
         row["error"] = str(exc)
         return row
     _, report, _ = round_trip(volume, codec, mode, found.settings, workers=1)

@@ -15,7 +15,8 @@ Targets and what "hit" means (``tolerance`` is relative, default 5 %):
 - ``max_error``: max absolute error (image units); must not exceed the target, hit when
   ``achieved >= (1 - tolerance) * target`` (integer volumes: ``achieved >= floor(target)`` also counts).
 
-A target outside what the setting's range can reach raises a CerebroError giving the reachable range.
+A target outside what the setting's range can reach raises :class:`TargetUnreachable` (a CerebroError)
+giving the reachable range.
 A target inside it that the codec cannot meet within the tolerance (its ratios jump in steps, e.g.
 JPEG-LS's integer NEAR on small volumes) returns the closest result with ``hit=False``.
 """
@@ -195,6 +196,10 @@ def search_setting(
     )
 
 
+class TargetUnreachable(CerebroError):
+    """The target lies outside what the codec mode's setting range can reach on this volume."""
+
+
 class _OutOfIterations(Exception):
     """Internal: the trial budget is spent."""
 
@@ -330,7 +335,7 @@ def _raise_if_unreachable(
         return
     measured = [goal.measure(e) for e in evaluations]
     tried = [e.value for e in evaluations]
-    raise CerebroError(
+    raise TargetUnreachable(
         f"{codec.name} {mode} cannot reach {target} {value:g} on this volume: trials with {spec.name} "
         f"{min(tried):g}..{max(tried):g} (valid {spec.minimum:g}..{spec.maximum:g}) gave {target} "
         f"{min(measured):.4g}..{max(measured):.4g}; choose a target in that range or another codec"

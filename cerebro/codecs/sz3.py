@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from pysz import sz, szAlgorithm, szConfig, szErrorBoundMode
 
-from cerebro.codecs._slices import decode_slabs, encode_bounded_slabs, tolerance_setting
+from cerebro.codecs._slices import decode_slabs, encode_bounded_slabs, restore_dtype, tolerance_setting
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -62,7 +62,7 @@ class SZ3Codec(Codec):
             return compressed.tobytes()
 
         def decode_slab(chunk: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-            return _decode(chunk, shape, working).astype(dtype, copy=False)
+            return restore_dtype(_decode(chunk, shape, working), dtype)
 
         chunks, meta = encode_bounded_slabs(volume.array, settings["tolerance"], encode_slab, decode_slab,
                                             self.name, progress)
@@ -72,11 +72,11 @@ class SZ3Codec(Codec):
     def decode(
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
-        """Decompress every slab and cast back to ``dtype`` (exact: SZ3 ran in an integer type for integers)."""
-        working = np.dtype(encoded.meta["working_dtype"])
-        array = decode_slabs(encoded.chunks, shape, encoded.meta["slab"],
-                             lambda chunk, s: _decode(chunk, s, working), progress, "sz3 slab")
-        return array.astype(dtype, copy=False)
+        """Decompress every slab and cast back to ``dtype``, clipping into its range (SZ3 may step below 0 of
+        a uint16 volume, within the bound; clipping only brings values closer to the original)."""
+        working, dtype = np.dtype(encoded.meta["working_dtype"]), np.dtype(dtype)
+        return decode_slabs(encoded.chunks, shape, encoded.meta["slab"],
+                            lambda chunk, s: restore_dtype(_decode(chunk, s, working), dtype), progress, "sz3 slab")
 
 
 def _decode(chunk: bytes, shape: tuple[int, int, int], working: np.dtype) -> np.ndarray:
