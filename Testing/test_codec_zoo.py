@@ -128,6 +128,21 @@ def test_slab_edges_including_a_single_slice_slab(codec, mode) -> None:
     assert max_abs_error(array, decoded) <= 2
 
 
+@pytest.mark.parametrize(("codec", "mode", "settings"), [("jpegxl", "distance", {"distance": 1.0, "effort": 3}),
+                                                       ("jpegxl", "lossless", {"effort": 1}),
+                                                       ("jpeg2000", "quality", {"quality_db": 40.0}),
+                                                       ("htj2k", "qstep", {"qstep": 0.001}),
+                                                       ("jpegls", "near", {"tolerance": 3.0})])
+def test_two_d_codecs_take_8_bit_volumes(codec, mode, settings, mr_volume) -> None:
+    # an 8-bit value range (the MNI152 template is uint8) with empty slices
+    array = (mr_volume.array // 16).astype(np.uint8)
+    array[:2] = 0
+    volume = mr_volume.with_array(array)
+    decoded = decompress(compress_volume(volume, codec, mode, settings))
+    assert decoded.dtype == np.uint8
+    assert max_abs_error(array, decoded.array) <= (0 if mode == "lossless" else 64)
+
+
 def test_two_d_codecs_refuse_float_and_wide_integer_volumes(ct_volume) -> None:
     floats = ct_volume.with_array(ct_volume.array.astype(np.float32))
     with pytest.raises(CerebroError, match="integer images only"):

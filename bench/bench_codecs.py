@@ -10,6 +10,7 @@ value range), compression ratio relative to ZFP fixed-accuracy.
 
 Usage: python bench/bench_codecs.py [--size 128 | --quick] [--codecs sz3,zfp] [--inputs cta,mra,mni]
        [--results bench/RESULTS.md] [--json out.json]
+       python bench/bench_codecs.py --render a.json b.json --results bench/RESULTS.md   (merge runs)
 All codecs run single-process (workers=1) so that throughputs compare like with like.
 """
 
@@ -121,10 +122,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def ratio_tables(name: str, volume: Volume, rows: list[dict], ratios: tuple[float, ...]) -> list[str]:
+def describe(volume: Volume) -> str:
+    """Shape, dtype and value range of an input, for the table titles."""
+    return f"{'x'.join(map(str, volume.shape))} {volume.dtype}, value range {default_data_range(volume.array):g}"
+
+
+def ratio_tables(name: str, description: str, rows: list[dict], ratios: tuple[float, ...]) -> list[str]:
     """Markdown: PSNR pivot (codec x ratio) then the full detail table for one input."""
-    lines = [f"### {name}: {'x'.join(map(str, volume.shape))} {volume.dtype}, value range "
-             f"{default_data_range(volume.array):g}", "",
+    lines = [f"### {name}: {description}", "",
              "PSNR (dB) at each target ratio (`*`: rate control could not get within 5 % of the ratio, the "
              "achieved ratio is in the detail table; `-`: ratio out of the codec's reach)", "",
              "| codec / mode | " + " | ".join(f"{r:g}:1" for r in ratios) + " |",
@@ -210,6 +215,27 @@ def write_section(path: Path, text: str) -> None:
     path.write_text(new)
 
 
+def render(runs: list[dict]) -> str:
+    """The markdown section for one or more saved runs (``--json`` files)."""
+    inputs = {name: text for run in runs for name, text in run["inputs"].items()}
+    ratio_rows = {name: rows for run in runs for name, rows in run["ratio"].items()}
+    error_rows = {name: rows for run in runs for name, rows in run["max_error"].items()}
+    ratios = tuple(dict.fromkeys(r["target"] for rows in ratio_rows.values() for r in rows))
+    commands = "; ".join(f"`{run['command']}` ({run['minutes']:.1f} min)" for run in runs)
+    lines = [SECTION, "",
+             f"{commands} on {platform.machine()} ({platform.processor() or 'CPU'}), 2 CPU cores shared with other "
+             "jobs running at the same time (throughputs are noisy); every codec single-process. Ratio = original "
+             "bytes / .cbv container bytes; PSNR and SSIM over each input's max - min. Error-bounded codecs (sz3, "
+             "sperr, lerc, jpegls near) decode and check their bound inside encode, so their encode MB/s includes "
+             "one decode.", ""]
+    for name, description in inputs.items():
+        lines += ratio_tables(name, description, ratio_rows[name], ratios)
+    for name in inputs:
+        lines += error_table(name, error_rows[name])
+    lines += goal_lines(ratio_rows, error_rows)
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=128, help="phantom edge length (default 128)")
@@ -219,7 +245,14 @@ def main() -> int:
     parser.add_argument("--ratios", default=",".join(f"{r:g}" for r in RATIOS), help="target ratios")
     parser.add_argument("--results", type=Path, help="write the markdown section into this file (RESULTS.md)")
     parser.add_argument("--json", type=Path, help="write all rows as JSON")
+    parser.add_argument("--render", type=Path, nargs="+", help="only render saved --json runs (merged)")
     args = parser.parse_args()
+    if args.render:
+        text = render([json.loads(path.read_text()) for path in args.render])
+        print(text)
+        if args.results:
+            write_section(args.results, text)
+        return 0
     size = 64 if args.quick else args.size
     ratios = tuple(float(r) for r in args.ratios.split(","))
     pairs = lossy_modes(set(filter(None, args.codecs.split(","))) or None)
@@ -237,24 +270,16 @@ def main() -> int:
         value_range = default_data_range(volume.array)
         error_rows[name] = [at_max_error(volume, c, m, max(1.0, round(f * value_range)))
                             for c, m in bounded_modes(pairs) for f in ERROR_FRACTIONS]
-    elapsed = time.perf_counter() - started
-    lines = [SECTION, "",
-             f"`python bench/bench_codecs.py --size {size}` on {platform.machine()} ({platform.processor() or 'CPU'}), "
-             "2 CPU cores shared with other jobs running at the same time (throughputs are noisy); every codec "
-             f"single-process. Total {elapsed / 60:.1f} min. Ratio = original bytes / .cbv container bytes; PSNR "
-             "and SSIM over each input's max - min. Error-bounded codecs (sz3, sperr, lerc, jpegls near) decode "
-             "and check their bound inside encode, so their encode MB/s includes one decode.", ""]
-    for name, volume in volumes.items():
-        lines += ratio_tables(name, volume, ratio_rows[name], ratios)
-    for name in volumes:
-        lines += error_table(name, error_rows[name])
-    lines += goal_lines(ratio_rows, error_rows)
-    text = "\n".join(lines)
+    run = {"command": "python bench/bench_codecs.py " + " ".join(sys.argv[1:]),
+           "minutes": (time.perf_counter() - started) / 60,
+           "inputs": {name: describe(volume) for name, volume in volumes.items()},
+           "ratio": ratio_rows, "max_error": error_rows}
+    text = render([run])
     print(text)
     if args.results:
         write_section(args.results, text)
     if args.json:
-        args.json.write_text(json.dumps({"ratio": ratio_rows, "max_error": error_rows}, indent=1, default=str))
+        args.json.write_text(json.dumps(run, indent=1, default=str))
     return 0
 
 

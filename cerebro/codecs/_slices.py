@@ -50,10 +50,18 @@ def slab_ranges(depth: int, slab: int = SLAB) -> list[tuple[int, int]]:
 def encode_parts(
     parts: Sequence[np.ndarray], encode_one: Callable[[np.ndarray], bytes], progress: Progress | None, what: str
 ) -> list[bytes]:
-    """Encode each part (slab or slice) with ``encode_one``, reporting progress between parts."""
+    """Encode each part (slab or slice) with ``encode_one``, reporting progress between parts.
+
+    A failure inside the codec library (imagecodecs/pysz raise RuntimeError or ValueError subclasses)
+    becomes a one-line CerebroError naming the codec and the part.
+    """
     chunks = []
     for index, part in enumerate(parts):
-        chunks.append(bytes(encode_one(part)))
+        try:
+            chunks.append(bytes(encode_one(part)))
+        except (RuntimeError, ValueError) as exc:
+            raise CerebroError(f"{what} {index + 1}/{len(parts)}: the codec library failed ({exc}); "
+                               "try other settings or another codec") from exc
         if progress is not None:
             progress.update((index + 1) / len(parts), f"{what} {index + 1}/{len(parts)}")
     return chunks
@@ -246,19 +254,24 @@ def decode_slabs(
 
 
 def encode_slices(
-    array: np.ndarray, axis: str, encode_image: Callable[[np.ndarray, int], bytes], codec: str,
+    array: np.ndarray, axis: str, encode_image: Callable[[np.ndarray, int | None], bytes], codec: str,
     progress: Progress | None, error_bound: str,
 ) -> tuple[list[bytes], dict[str, Any]]:
     """Encode ``array`` as unsigned 16-bit 2D images along ``axis`` (see :func:`to_unsigned16`).
 
-    ``encode_image(image, bits)`` compresses one uint16 image whose values use ``bits`` bits. The
+    ``encode_image(image, bits)`` compresses one uint16 image whose values use ``bits`` (9..16) bits, or
+    one uint8 image with ``bits=None`` when the values fit in 8 bits (imagecodecs' JPEG 2000 and JPEG XL
+    mishandle uint16 images declared as <= 8 bits: all-zero output or an encoder error). The
     codestreams of :data:`SLAB` consecutive slices are concatenated into one chunk (fewer container
     members); returns the chunks and meta ``{"axis", "offset", "bits", "slab", "image_bytes"}`` (the
     byte length of every slice's codestream) needed by :func:`decode_slices`, plus ``error_bound``
     (the promise in words).
     """
     values, offset, bits = to_unsigned16(array, codec)
-    streams = encode_parts(split_slices(values, axis), lambda image: encode_image(image, bits), progress,
+    declared = bits if bits > 8 else None
+    if declared is None:
+        values = values.astype(np.uint8)
+    streams = encode_parts(split_slices(values, axis), lambda image: encode_image(image, declared), progress,
                            f"{codec} slice")
     chunks = [b"".join(streams[a:b]) for a, b in slab_ranges(len(streams))]
     meta = {"axis": axis, "offset": offset, "bits": bits, "slab": SLAB, "image_bytes": [len(s) for s in streams],

@@ -53,7 +53,7 @@ class JPEG2000Codec(Codec):
         """Encode each slice along ``axis`` as a J2K codestream."""
         quality = settings.get("quality_db")
 
-        def encode_image(image: np.ndarray, bits: int) -> bytes:
+        def encode_image(image: np.ndarray, bits: int | None) -> bytes:
             if quality is None:
                 return imagecodecs.jpeg2k_encode(image, codecformat="j2k", reversible=True, bitspersample=bits)
             return imagecodecs.jpeg2k_encode(image, quality, codecformat="j2k", reversible=False,
@@ -95,7 +95,7 @@ class HTJ2KCodec(Codec):
         """Encode each slice along ``axis`` as an HTJ2K codestream."""
         qstep = settings.get("qstep")
 
-        def encode_image(image: np.ndarray, bits: int) -> bytes:
+        def encode_image(image: np.ndarray, bits: int | None) -> bytes:
             if qstep is None:
                 return imagecodecs.htj2k_encode(image, reversible=True)
             return imagecodecs.htj2k_encode(image, qstep, reversible=False)

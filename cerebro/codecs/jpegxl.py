@@ -49,7 +49,7 @@ class JPEGXLCodec(Codec):
         """Encode each slice along ``axis`` as a JPEG XL codestream."""
         distance = settings.get("distance")
 
-        def encode_image(image: np.ndarray, bits: int) -> bytes:
+        def encode_image(image: np.ndarray, bits: int | None) -> bytes:
             if distance is None:
                 return imagecodecs.jpegxl_encode(image, lossless=True, effort=settings["effort"],
                                                  bitspersample=bits, numthreads=1)
