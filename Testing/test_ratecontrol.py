@@ -10,8 +10,9 @@ import pytest
 from cerebro.cli.main import main
 from cerebro.codecs import get_codec
 from cerebro.compress import round_trip
-from cerebro.errors import CerebroError
+from cerebro.errors import Cancelled, CerebroError
 from cerebro.io import write_volume
+from cerebro.progress import Progress
 from cerebro.ratecontrol import TargetUnreachable, search_setting, searchable_setting
 from cerebro.volume import Volume
 
@@ -76,3 +77,10 @@ def test_cli_ratecontrol_json(angio, tmp_path, capsys) -> None:
     assert data["hit"] and abs(data["ratio"] / 20 - 1) <= 0.05 and data["setting"] == "tolerance"
     assert main(["ratecontrol", str(path), "--codec", "zstd", "--mode", "lossless", "--target-ratio", "5"]) == 2
     assert "lossless" in capsys.readouterr().err
+
+
+def test_search_can_be_cancelled(angio) -> None:
+    progress = Progress()
+    progress.cancel()
+    with pytest.raises(Cancelled):
+        search_setting(angio, "sz3", "abs", "ratio", 20.0, progress=progress)

@@ -166,8 +166,9 @@ def search_setting(
                 return done
         if len(evaluations) >= max_iter:
             raise _OutOfIterations
-        progress.update(min(len(evaluations) / max_iter, 0.99), f"trial {len(evaluations) + 1}: {spec.name}={x:g}")
-        compressed = compress_volume(volume, codec, mode, {**fixed, spec.name: x}, workers=workers)
+        band = (min(len(evaluations) / max_iter, 0.99), min((len(evaluations) + 1) / max_iter, 0.99))
+        progress.update(band[0], f"trial {len(evaluations) + 1}: {spec.name}={x:g}")
+        compressed = compress_volume(volume, codec, mode, {**fixed, spec.name: x}, progress.sub(*band), workers)
         from cerebro.container import container_bytes
 
         trial = Evaluation(x, volume.nbytes / len(container_bytes(compressed)))
