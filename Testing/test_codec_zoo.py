@@ -175,3 +175,13 @@ def test_integer_rounding_rule() -> None:
     assert float_tolerance(2.7, np.dtype(np.float32)) == 2.7
     values = restore_dtype(np.array([-40000.2, 1.49, 70000.0]), np.dtype(np.int16))
     assert values.tolist() == [-32768, 1, 32767]
+
+
+def test_jpegls_near_is_capped_for_8_bit_images_and_bad_streams_are_one_line_errors(mr_volume) -> None:
+    volume = mr_volume.with_array((mr_volume.array // 16).astype(np.uint8))
+    compressed = compress_volume(volume, "jpegls", "near", {"tolerance": 200.0})
+    assert compressed.encoded.meta["max_error_bound"] == 127
+    assert max_abs_error(volume.array, decompress(compressed).array) <= 127
+    compressed.encoded.chunks[0] = b"\xff\xd8" + bytes(len(compressed.encoded.chunks[0]) - 2)
+    with pytest.raises(CerebroError, match="could not decode"):
+        decompress(compressed)

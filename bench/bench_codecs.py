@@ -218,8 +218,12 @@ def write_section(path: Path, text: str) -> None:
 def render(runs: list[dict]) -> str:
     """The markdown section for one or more saved runs (``--json`` files)."""
     inputs = {name: text for run in runs for name, text in run["inputs"].items()}
-    ratio_rows = {name: rows for run in runs for name, rows in run["ratio"].items()}
-    error_rows = {name: rows for run in runs for name, rows in run["max_error"].items()}
+    ratio_rows: dict[str, list[dict]] = {name: [] for name in inputs}
+    error_rows: dict[str, list[dict]] = {name: [] for name in inputs}
+    for run in runs:  # runs may split one input's codecs between them
+        for name in run["inputs"]:
+            ratio_rows[name] += run["ratio"][name]
+            error_rows[name] += run["max_error"][name]
     ratios = tuple(dict.fromkeys(r["target"] for rows in ratio_rows.values() for r in rows))
     commands = "; ".join(f"`{run['command']}` ({run['minutes']:.1f} min)" for run in runs)
     lines = [SECTION, "",

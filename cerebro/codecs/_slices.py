@@ -70,10 +70,17 @@ def encode_parts(
 def decode_parts(
     chunks: Sequence[bytes], decode_one: Callable[[bytes, int], np.ndarray], progress: Progress | None, what: str
 ) -> list[np.ndarray]:
-    """Decode each chunk with ``decode_one(chunk, index)``, reporting progress between chunks."""
+    """Decode each chunk with ``decode_one(chunk, index)``, reporting progress between chunks.
+
+    A failure inside the codec library becomes a one-line CerebroError (damaged or foreign data).
+    """
     parts = []
     for index, chunk in enumerate(chunks):
-        parts.append(decode_one(chunk, index))
+        try:
+            parts.append(decode_one(chunk, index))
+        except (RuntimeError, ValueError) as exc:
+            raise CerebroError(f"{what} {index + 1}/{len(chunks)}: the codec library could not decode it ({exc}); "
+                               "the file is damaged or was written by an incompatible version") from exc
         if progress is not None:
             progress.update((index + 1) / len(chunks), f"{what} {index + 1}/{len(chunks)}")
     return parts

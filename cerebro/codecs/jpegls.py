@@ -1,8 +1,10 @@
 """JPEG-LS (CharLS) through ``imagecodecs``, slice by slice: lossless or near-lossless (error-bounded).
 
 JPEG-LS near-lossless mode guarantees |error| <= NEAR for every pixel; the ``tolerance`` setting
-(image units, like ZFP's fixed accuracy) is used as NEAR = floor(tolerance), capped at 255. Slices are
-stored as unsigned 16-bit values minus the volume minimum, cut along ``axis``.
+(image units, like ZFP's fixed accuracy) is used as NEAR = floor(tolerance), capped at the standard's
+limit min(255, MAXVAL / 2): 255 for 16-bit images, 127 for 8-bit ones (a volume whose value range fits
+in 8 bits is stored as 8-bit images). Slices are stored as unsigned values minus the volume minimum,
+cut along ``axis``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if not imagecodecs.JPEGLS.available:
     raise ModuleNotFoundError("imagecodecs was built without JPEG-LS", name="imagecodecs")
 
 MAX_NEAR = 255
+MAX_NEAR_8BIT = 127
 
 
 class JPEGLSCodec(Codec):
@@ -50,7 +53,8 @@ class JPEGLSCodec(Codec):
         self, volume: Volume, mode: str, settings: dict[str, Any], progress: Progress | None = None
     ) -> Encoded:
         """Encode each slice along ``axis`` with CharLS (NEAR = floor(tolerance), 0 for lossless)."""
-        near = math.floor(settings.get("tolerance", 0.0))
+        eight_bit = int(volume.array.max()) - int(volume.array.min()) < 256 if volume.dtype.kind in "iu" else False
+        near = min(math.floor(settings.get("tolerance", 0.0)), MAX_NEAR_8BIT if eight_bit else MAX_NEAR)
         chunks, meta = encode_slices(volume.array, settings["axis"],
                                      lambda image, bits: imagecodecs.jpegls_encode(image, near or None),
                                      self.name, progress, bound_text(near, volume.dtype) if near else LOSSLESS_BOUND)
