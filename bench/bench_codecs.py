@@ -231,7 +231,14 @@ def render(runs: list[dict]) -> str:
              "jobs running at the same time (throughputs are noisy); every codec single-process. Ratio = original "
              "bytes / .cbv container bytes; PSNR and SSIM over each input's max - min. Error-bounded codecs (sz3, "
              "sperr, lerc, jpegls near) decode and check their bound inside encode, so their encode MB/s includes "
-             "one decode.", ""]
+             "one decode.", "",
+             "Inputs: `cerebro.phantoms.generate_phantom(size, 'cta' | 'mra', seed=1).image`, and the 1 mm "
+             "ICBM152 2009a "
+             f"T1 template file `{MNI_FILE}` shipped inside the nilearn wheel (uint8 as shipped, read offline).",
+             "Why some cells are `-` or `*`: JPEG-LS NEAR <= 255 (127 for 8-bit images), JPEG XL distance <= 25 and "
+             "ZFP rate >= 0.25 bit per (float32) value cap those codecs' ratios; ZFP accuracy / precision move in "
+             "powers of two / whole bit planes, and on integer images the error-bounded codecs' tolerance acts as "
+             "floor(t), so a ratio within 5 % of the target may not exist.", ""]
     for name, description in inputs.items():
         lines += ratio_tables(name, description, ratio_rows[name], ratios)
     for name in inputs:
