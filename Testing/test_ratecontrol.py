@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cerebro.cli.main import main
-from cerebro.codecs import get_codec
+from cerebro.codecs import Codec, Encoded, Mode, Setting, get_codec
 from cerebro.compress import round_trip
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.io import write_volume
@@ -84,3 +84,22 @@ def test_search_can_be_cancelled(angio) -> None:
     progress.cancel()
     with pytest.raises(Cancelled):
         search_setting(angio, "sz3", "abs", "ratio", 20.0, progress=progress)
+
+
+class _SizedByRatio(Codec):
+    """A stand-in for codecs that size themselves from a ``ratio`` setting (the SIREN codecs' ``ratio`` mode)."""
+
+    name = "sized-by-ratio"
+    modes = {"ratio": Mode("ratio", (Setting("ratio", float, 50.0, 1.5, 1e5), Setting("steps", int, 10, 1, 100)))}
+
+    def encode(self, volume, mode, settings, progress=None) -> Encoded:
+        return Encoded(self.name, mode, dict(settings), [bytes(int(volume.nbytes / settings["ratio"]))])
+
+    def decode(self, encoded, shape, dtype, progress=None) -> np.ndarray:
+        return np.zeros(shape, dtype)
+
+
+def test_a_setting_named_like_the_target_is_searched_from_the_target(angio) -> None:
+    result = search_setting(angio, _SizedByRatio(), "ratio", "ratio", 20.0)
+    assert result.setting == "ratio" and result.hit
+    assert result.evaluations[0].value == 20.0  # started at the target (container overhead then corrected)

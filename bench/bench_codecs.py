@@ -67,7 +67,7 @@ def lossy_modes(selected: set[str] | None) -> list[tuple[str, str]]:
             if spec.lossless:
                 continue
             try:
-                searchable_setting(codec, mode)
+                searchable_setting(codec, mode, target="ratio")
             except CerebroError:
                 continue
             pairs.append((name, mode))
@@ -77,7 +77,7 @@ def lossy_modes(selected: set[str] | None) -> list[tuple[str, str]]:
 def bounded_modes(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The pairs whose searched setting is an absolute ``tolerance`` (error-bounded modes)."""
     codecs = available_codecs()
-    return [(c, m) for c, m in pairs if searchable_setting(codecs[c], m).name == "tolerance"]
+    return [(c, m) for c, m in pairs if searchable_setting(codecs[c], m, target="max_error").name == "tolerance"]
 
 
 def at_ratio(volume: Volume, codec: str, mode: str, ratio: float) -> dict:
@@ -185,7 +185,7 @@ def goal_lines(all_rows: dict[str, list[dict]], error_rows: dict[str, list[dict]
             "no ZFP mode reaches 130:1 within 5 % (closest: " + ", ".join(
                 f"{r['mode']} {r['ratio']:.0f}:1 at {_fmt(r['psnr'])} dB" for r in at130 if r["codec"] == "zfp")
             + ")")
-        neural = [r for r in at130 if r["codec"].startswith(("siren", "hash"))]
+        neural = [r for r in at130 if r["codec"].startswith(("siren", "inr"))]
         if not neural:
             lines.append(f"- {name}: no SIREN / hash-grid codec in this run (branch not merged); {zfp_text}.")
         else:

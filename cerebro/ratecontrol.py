@@ -1,9 +1,11 @@
 """Rate control: find the setting of a lossy codec mode that reaches a target ratio, PSNR or max error.
 
-The searched setting is the mode's numeric size/quality knob: the one declared with
-``Setting.monotonic`` ("increasing" = larger compresses more, "decreasing" = smaller compresses more).
-A lossy mode that declares none but has exactly one numeric setting with a range is searched too; its
-direction is then found by probing (two encodes). The search brackets the target by geometric steps
+The searched setting is the mode's numeric size/quality knob: a setting named like the target itself
+(e.g. the ``ratio`` setting of the SIREN codecs' ``ratio`` mode: searched from the target value, so one
+trial usually suffices), else the one declared with ``Setting.monotonic`` ("increasing" = larger
+compresses more, "decreasing" = smaller compresses more). A lossy mode that declares none but has
+exactly one numeric setting with a range is searched too; its direction is then found by probing
+(two encodes). The search brackets the target by geometric steps
 from a start value, then bisects, in log space when the setting's range is positive (tolerances,
 rates, steps), on integers for integer settings.
 
@@ -99,8 +101,11 @@ class RateControlResult:
         return "\n".join(lines)
 
 
-def searchable_setting(codec: Codec, mode: str, name: str | None = None) -> Setting:
-    """The setting of ``codec``'s ``mode`` that rate control varies (see the module doc); CerebroError if none."""
+def searchable_setting(codec: Codec, mode: str, name: str | None = None, target: str | None = None) -> Setting:
+    """The setting of ``codec``'s ``mode`` that rate control varies for ``target`` (see the module doc).
+
+    ``name`` picks it explicitly; raises CerebroError when there is none or the choice is ambiguous.
+    """
     if mode not in codec.modes:
         raise CerebroError(f"codec {codec.name} has no mode {mode!r}; choose one of: {', '.join(codec.modes)}")
     spec = codec.modes[mode]
@@ -115,6 +120,9 @@ def searchable_setting(codec: Codec, mode: str, name: str | None = None) -> Sett
             raise CerebroError(f"{codec.name} mode {mode} has no numeric setting {name!r}; "
                                f"searchable: {', '.join(s.name for s in numeric) or 'none'}")
         return match[0]
+    named = [s for s in numeric if s.name == target]
+    if named:
+        return named[0]
     declared = [s for s in numeric if s.monotonic]
     candidates = declared or numeric
     if len(candidates) != 1:
@@ -150,7 +158,7 @@ def search_setting(
         raise CerebroError(f"target {target} must be a positive finite number (ratio > 1), got {value}")
     if not 0 < tolerance < 1:
         raise CerebroError(f"tolerance must be between 0 and 1 (e.g. 0.05 for 5 %), got {tolerance}")
-    spec = searchable_setting(codec, mode, setting)
+    spec = searchable_setting(codec, mode, setting, target)
     fixed = {k: v for k, v in (settings or {}).items() if k != spec.name}
     codec.resolve_settings(mode, {**fixed, spec.name: spec.minimum})  # validate the fixed settings early
     volume.require_finite()
@@ -181,12 +189,13 @@ def search_setting(
 
     goal = _goal(target, value, tolerance, volume.dtype)
     try:
-        direction = _direction(spec, evaluate)
-        _bracket_and_bisect(spec, direction, evaluate, goal, _start(spec, data_range))
+        direction = _direction(spec, evaluate, target)
+        start = _snap(spec, value) if spec.name == target else _start(spec, data_range)
+        _bracket_and_bisect(spec, direction, evaluate, goal, start)
     except _OutOfIterations:
         pass
     best = min(evaluations, key=goal.badness)
-    if not goal.hit(best) and not (spec.monotonic == "" and len(evaluations) <= 2):
+    if not goal.hit(best) and not (spec.monotonic == "" and spec.name != target and len(evaluations) <= 2):
         _raise_if_unreachable(codec, mode, spec, target, value, evaluations, goal)
     progress.update(1.0, "done")
     return RateControlResult(
@@ -278,8 +287,10 @@ def _start(spec: Setting, data_range: float) -> float:
     return _snap(spec, _from_axis(spec, 0.5 * (_to_axis(spec, spec.minimum) + _to_axis(spec, spec.maximum))))
 
 
-def _direction(spec: Setting, evaluate: Callable[[float], Evaluation]) -> int:
+def _direction(spec: Setting, evaluate: Callable[[float], Evaluation], target: str) -> int:
     """+1 if a larger value compresses more, -1 if less; compares the range's two ends when not declared."""
+    if spec.name == target:  # a setting that is the target itself: a larger ratio / max error compresses more
+        return -1 if target == "psnr" else 1
     if spec.monotonic:
         return 1 if spec.monotonic == "increasing" else -1
     return 1 if evaluate(spec.maximum).ratio >= evaluate(spec.minimum).ratio else -1
