@@ -77,7 +77,14 @@ def lossy_modes(selected: set[str] | None) -> list[tuple[str, str]]:
 def bounded_modes(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The pairs whose searched setting is an absolute ``tolerance`` (error-bounded modes)."""
     codecs = available_codecs()
-    return [(c, m) for c, m in pairs if searchable_setting(codecs[c], m, target="max_error").name == "tolerance"]
+    bounded = []
+    for codec, mode in pairs:
+        try:
+            if searchable_setting(codecs[codec], mode, target="max_error").name == "tolerance":
+                bounded.append((codec, mode))
+        except CerebroError:  # several knobs, none a tolerance (e.g. SIREN's ratio mode)
+            continue
+    return bounded
 
 
 def at_ratio(volume: Volume, codec: str, mode: str, ratio: float) -> dict:
