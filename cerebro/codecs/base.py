@@ -31,6 +31,11 @@ class Setting:
     choices: tuple[Any, ...] = ()
     unit: str = ""
     help: str = ""
+    monotonic: str = ""
+    """For numeric settings that trade size for quality: "increasing" when a larger value compresses more
+    (e.g. an error tolerance), "decreasing" when a smaller value compresses more (e.g. a quality in dB),
+    "" when undeclared. Rate control (cerebro.ratecontrol) searches the declared one; a lossy mode that
+    declares none gets its only numeric setting searched, the direction found by probing."""
 
     def validate(self, value: Any) -> Any:
         """Coerce ``value`` to this setting's type and check its range; raise CerebroError if invalid."""

@@ -1,0 +1,306 @@
+"""Shared plumbing of the library-backed codecs: slabs and slices, integer mapping, exact error bounds.
+
+Every codec in this package that wraps a third-party compressor uses these helpers, so that
+
+- 3D compressors (SZ3, SPERR, LERC, zstd, blosc2) see the volume as slabs of at most :data:`SLAB`
+  slices along k (one chunk each: bounded memory, progress and cancellation between slabs);
+- 2D image codecs (JPEG 2000, HTJ2K, JPEG XL, JPEG-LS) see one 2D image per slice along a chosen
+  axis (``k``, ``j`` or ``i``), stored as unsigned 16-bit after subtracting the volume minimum;
+- an absolute tolerance ``t`` means the same everywhere (image units, like ZFP fixed-accuracy) and is
+  checked on the decoded voxels before an encoding is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cerebro.codecs.base import Setting
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+
+SLAB = 64
+"""Number of k-slices per chunk for the 3D compressors."""
+
+AXES = ("k", "j", "i")
+"""Axis names of a Volume array ``[k, j, i]``, in array-axis order."""
+
+LOSSLESS_BOUND = "0 (bit-exact)"
+"""``Encoded.meta["error_bound"]`` of lossless modes (same wording as ZFP reversible)."""
+
+AXIS_SETTING = Setting(
+    "axis", kind=str, default="k", choices=AXES,
+    help="index axis along which the volume is cut into 2D images (k = axial for axial acquisitions)",
+)
+
+FLOAT_MARGIN = 0.5 - 1.0 / 64.0
+"""For integer volumes compressed in floating point: the float-domain bound is floor(t) + this margin,
+so that rounding back to integers gives |error| <= floor(t) <= t (see :func:`float_tolerance`); the
+1/64 absorbs float round-off. The same rule as ZFP's fixed-accuracy mode (cerebro.codecs.zfp)."""
+
+
+def slab_ranges(depth: int, slab: int = SLAB) -> list[tuple[int, int]]:
+    """Half-open (start, stop) ranges that cut ``depth`` slices into slabs of at most ``slab``."""
+    return [(start, min(start + slab, depth)) for start in range(0, depth, slab)]
+
+
+def encode_parts(
+    parts: Sequence[np.ndarray], encode_one: Callable[[np.ndarray], bytes], progress: Progress | None, what: str
+) -> list[bytes]:
+    """Encode each part (slab or slice) with ``encode_one``, reporting progress between parts.
+
+    A failure inside the codec library (imagecodecs/pysz raise RuntimeError or ValueError subclasses)
+    becomes a one-line CerebroError naming the codec and the part.
+    """
+    chunks = []
+    for index, part in enumerate(parts):
+        try:
+            chunks.append(bytes(encode_one(part)))
+        except (RuntimeError, ValueError) as exc:
+            raise CerebroError(f"{what} {index + 1}/{len(parts)}: the codec library failed ({exc}); "
+                               "try other settings or another codec") from exc
+        if progress is not None:
+            progress.update((index + 1) / len(parts), f"{what} {index + 1}/{len(parts)}")
+    return chunks
+
+
+def decode_parts(
+    chunks: Sequence[bytes], decode_one: Callable[[bytes, int], np.ndarray], progress: Progress | None, what: str
+) -> list[np.ndarray]:
+    """Decode each chunk with ``decode_one(chunk, index)``, reporting progress between chunks.
+
+    A failure inside the codec library becomes a one-line CerebroError (damaged or foreign data).
+    """
+    parts = []
+    for index, chunk in enumerate(chunks):
+        try:
+            parts.append(decode_one(chunk, index))
+        except (RuntimeError, ValueError) as exc:
+            raise CerebroError(f"{what} {index + 1}/{len(chunks)}: the codec library could not decode it ({exc}); "
+                               "the file is damaged or was written by an incompatible version") from exc
+        if progress is not None:
+            progress.update((index + 1) / len(chunks), f"{what} {index + 1}/{len(chunks)}")
+    return parts
+
+
+def split_slabs(array: np.ndarray) -> list[np.ndarray]:
+    """Contiguous slabs of ``array`` (nz, ny, nx) along axis 0 (see :func:`slab_ranges`)."""
+    return [np.ascontiguousarray(array[a:b]) for a, b in slab_ranges(array.shape[0])]
+
+
+def little_endian(array: np.ndarray) -> np.ndarray:
+    """``array`` in little-endian byte order (the byte layout the byte-oriented codecs store)."""
+    return array.astype(array.dtype.newbyteorder("<"), copy=False)
+
+
+def bytes_decoder(dtype: np.dtype, decompress: Callable[[bytes], bytes]) -> Callable[[bytes, tuple], np.ndarray]:
+    """A slab decoder for byte codecs: ``decompress`` the chunk and view it as little-endian ``dtype``."""
+    stored = np.dtype(dtype).newbyteorder("<")
+    return lambda chunk, shape: np.frombuffer(decompress(chunk), dtype=stored).reshape(shape)
+
+
+def split_slices(array: np.ndarray, axis: str) -> list[np.ndarray]:
+    """The 2D images of ``array`` (nz, ny, nx) cut perpendicular to index axis ``axis`` (k, j or i)."""
+    moved = np.moveaxis(array, AXES.index(axis), 0)
+    return [np.ascontiguousarray(moved[n]) for n in range(moved.shape[0])]
+
+
+def stack_slices(images: Sequence[np.ndarray], axis: str) -> np.ndarray:
+    """Inverse of :func:`split_slices`: stack 2D images back into a (nz, ny, nx) array."""
+    return np.ascontiguousarray(np.moveaxis(np.stack(images), 0, AXES.index(axis)))
+
+
+def slice_count(shape: tuple[int, int, int], axis: str) -> int:
+    """Number of 2D images :func:`split_slices` makes along ``axis``."""
+    return int(shape[AXES.index(axis)])
+
+
+def to_unsigned16(array: np.ndarray, codec: str) -> tuple[np.ndarray, int, int]:
+    """Map an integer array onto uint16 by subtracting its minimum, for codecs that need unsigned input.
+
+    Returns ``(values, offset, bits)``: ``values = array - offset`` as uint16 and ``bits`` the number
+    of significant bits (1..16) of the largest value. Raises CerebroError for float voxels or a value
+    range wider than 65535.
+    """
+    if array.dtype.kind not in "iu":
+        raise CerebroError(
+            f"{codec} stores integer images only, got {array.dtype} voxels; use sz3, sperr, lerc or zfp "
+            "for float volumes, or convert the volume to int16/uint16"
+        )
+    low, high = int(array.min()), int(array.max())
+    if high - low > 0xFFFF:
+        raise CerebroError(
+            f"{codec} stores at most 16-bit images but the voxel range is {low}..{high}; "
+            "rescale the volume to 16 bits or use sz3, sperr, lerc or zfp"
+        )
+    values = (array.astype(np.int64) - low).astype(np.uint16)
+    return values, low, max(1, (high - low).bit_length())
+
+
+def from_unsigned16(values: np.ndarray, offset: int, dtype: np.dtype) -> np.ndarray:
+    """Inverse of :func:`to_unsigned16`: add ``offset`` back and clip into ``dtype``'s range."""
+    info = np.iinfo(dtype)
+    return np.clip(values.astype(np.int64) + int(offset), info.min, info.max).astype(dtype)
+
+
+def float_working_dtype(dtype: np.dtype) -> np.dtype:
+    """Float type that holds every value of ``dtype`` exactly (float32 up to 16-bit integers)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32 or (dtype.kind in "iu" and dtype.itemsize <= 2):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def float_tolerance(tolerance: float, dtype: np.dtype) -> float:
+    """Float-domain bound to give a floating-point compressor so the result in ``dtype`` is within ``tolerance``.
+
+    For float volumes this is ``tolerance`` itself. For integer volumes decoded values are rounded to
+    the nearest integer; a float error < floor(t) + 0.5 rounds to an integer error <= floor(t) <= t,
+    and for t < 1 the result is lossless.
+    """
+    if np.dtype(dtype).kind in "iu":
+        return math.floor(tolerance) + FLOAT_MARGIN
+    return float(tolerance)
+
+
+def guaranteed_error(tolerance: float, dtype: np.dtype) -> float:
+    """The max absolute error promised in ``dtype`` for tolerance ``t`` (floor(t) for integer voxels)."""
+    return float(math.floor(tolerance)) if np.dtype(dtype).kind in "iu" else float(tolerance)
+
+
+def bound_text(bound: float, dtype: np.dtype) -> str:
+    """The promised bound in words, as stored in ``Encoded.meta["error_bound"]`` (same wording as ZFP)."""
+    return f"max |error| <= {bound:g}" + (" (integer voxels)" if np.dtype(dtype).kind in "iu" else "")
+
+
+def restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Cast decoded floats back to ``dtype``: round to nearest and clip for integers (never adds error)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype, copy=False)
+
+
+def check_bound(original: np.ndarray, decoded: np.ndarray, bound: float, codec: str) -> float:
+    """Return max |decoded - original|; raise CerebroError if it exceeds ``bound`` (a library bug, not user error).
+
+    For float voxels the bound is relaxed by two units in the last place of the largest value, the
+    rounding a float compressor cannot avoid.
+    """
+    if not original.size:
+        return 0.0
+    error = float(np.max(np.abs(decoded.astype(np.float64) - original.astype(np.float64))))
+    allowed = bound
+    if original.dtype.kind == "f":
+        allowed += 2 * float(np.spacing(np.max(np.abs(original))))
+    if error > allowed:
+        raise CerebroError(
+            f"{codec} broke its error bound: max error {error:g} > {bound:g}; use another codec or "
+            "report this library bug"
+        )
+    return error
+
+
+def tolerance_setting(maximum: float = 1e9) -> Setting:
+    """The absolute-error ``tolerance`` setting shared by all error-bounded codecs (image units, > 0)."""
+    return Setting(
+        "tolerance", kind=float, minimum=1e-6, maximum=maximum, unit="image units", monotonic="increasing",
+        help="max absolute error per voxel in the image's units (HU for CT); integer volumes get floor(t)",
+    )
+
+
+def encode_bounded_slabs(
+    array: np.ndarray,
+    tolerance: float,
+    encode_slab: Callable[[np.ndarray], bytes],
+    decode_slab: Callable[[bytes, tuple[int, int, int]], np.ndarray],
+    codec: str,
+    progress: Progress | None,
+) -> tuple[list[bytes], dict[str, float]]:
+    """Encode ``array`` slab by slab, decode each slab again and check the promised error bound.
+
+    ``encode_slab`` compresses one slab; ``decode_slab(chunk, shape)`` must return it in ``array``'s
+    dtype. Returns the chunks and meta ``{"error_bound": promise in words, "max_error_bound": promised,
+    "max_abs_error": measured, "slab"}``.
+    """
+    bound = guaranteed_error(tolerance, array.dtype)
+    worst = 0.0
+
+    def encode_checked(slab: np.ndarray) -> bytes:
+        nonlocal worst
+        chunk = encode_slab(slab)
+        worst = max(worst, check_bound(slab, decode_slab(chunk, slab.shape), bound, codec))
+        return chunk
+
+    chunks = encode_parts(split_slabs(array), encode_checked, progress, f"{codec} slab")
+    meta = {"error_bound": bound_text(bound, array.dtype), "max_error_bound": bound, "max_abs_error": worst,
+            "slab": SLAB}
+    return chunks, meta
+
+
+def decode_slabs(
+    chunks: Sequence[bytes],
+    shape: tuple[int, int, int],
+    slab: int,
+    decode_slab: Callable[[bytes, tuple[int, int, int]], np.ndarray],
+    progress: Progress | None,
+    what: str,
+) -> np.ndarray:
+    """Rebuild a (nz, ny, nx) array from slab chunks made with slabs of ``slab`` k-slices."""
+    ranges = slab_ranges(shape[0], slab)
+    if len(ranges) != len(chunks):
+        raise CerebroError(f"{what}: expected {len(ranges)} slab chunks, found {len(chunks)}; the file is damaged")
+    parts = decode_parts(
+        chunks, lambda chunk, n: decode_slab(chunk, (ranges[n][1] - ranges[n][0], shape[1], shape[2])), progress, what
+    )
+    return np.concatenate(parts, axis=0) if parts else np.zeros(shape)
+
+
+def encode_slices(
+    array: np.ndarray, axis: str, encode_image: Callable[[np.ndarray, int | None], bytes], codec: str,
+    progress: Progress | None, error_bound: str,
+) -> tuple[list[bytes], dict[str, Any]]:
+    """Encode ``array`` as unsigned 16-bit 2D images along ``axis`` (see :func:`to_unsigned16`).
+
+    ``encode_image(image, bits)`` compresses one uint16 image whose values use ``bits`` (9..16) bits, or
+    one uint8 image with ``bits=None`` when the values fit in 8 bits (imagecodecs' JPEG 2000 and JPEG XL
+    mishandle uint16 images declared as <= 8 bits: all-zero output or an encoder error). The
+    codestreams of :data:`SLAB` consecutive slices are concatenated into one chunk (fewer container
+    members); returns the chunks and meta ``{"axis", "offset", "bits", "slab", "image_bytes"}`` (the
+    byte length of every slice's codestream) needed by :func:`decode_slices`, plus ``error_bound``
+    (the promise in words).
+    """
+    values, offset, bits = to_unsigned16(array, codec)
+    declared = bits if bits > 8 else None
+    if declared is None:
+        values = values.astype(np.uint8)
+    streams = encode_parts(split_slices(values, axis), lambda image: encode_image(image, declared), progress,
+                           f"{codec} slice")
+    chunks = [b"".join(streams[a:b]) for a, b in slab_ranges(len(streams))]
+    meta = {"axis": axis, "offset": offset, "bits": bits, "slab": SLAB, "image_bytes": [len(s) for s in streams],
+            "error_bound": error_bound}
+    return chunks, meta
+
+
+def decode_slices(
+    chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict[str, Any],
+    decode_image: Callable[[bytes], np.ndarray], codec: str, progress: Progress | None,
+) -> np.ndarray:
+    """Inverse of :func:`encode_slices`: decode each 2D image, restack along the axis, add the offset back."""
+    axis, sizes = meta["axis"], [int(n) for n in meta["image_bytes"]]
+    groups = slab_ranges(len(sizes), int(meta["slab"]))
+    if len(sizes) != slice_count(shape, axis) or len(groups) != len(chunks) or any(
+        len(chunk) != sum(sizes[a:b]) for chunk, (a, b) in zip(chunks, groups, strict=True)
+    ):
+        raise CerebroError(f"{codec}: the slice codestreams do not match the volume shape {shape}; "
+                           "the file is damaged")
+    streams = []
+    for chunk, (a, b) in zip(chunks, groups, strict=True):
+        ends = np.cumsum([0, *sizes[a:b]])
+        streams.extend(chunk[ends[n]:ends[n + 1]] for n in range(b - a))
+    images = decode_parts(streams, lambda stream, _: decode_image(stream), progress, f"{codec} slice")
+    return from_unsigned16(stack_slices(images, axis), meta["offset"], np.dtype(dtype))

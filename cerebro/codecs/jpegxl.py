@@ -1,0 +1,71 @@
+"""JPEG XL (libjxl) through ``imagecodecs``, slice by slice, 16-bit grey images.
+
+The volume is cut into 2D images along ``axis`` and stored as unsigned 16-bit values minus the volume
+minimum, with the real bit depth declared so the lossy ``distance`` is relative to the value range.
+Lossless is bit-exact (modular mode); lossy uses the Butteraugli distance (larger compresses more).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import imagecodecs
+import numpy as np
+
+from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, decode_slices, encode_slices
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+if not imagecodecs.JPEGXL.available:
+    raise ModuleNotFoundError("imagecodecs was built without JPEG XL", name="imagecodecs")
+
+EFFORT = Setting("effort", kind=int, default=5, minimum=1, maximum=9,
+                 help="libjxl encoder effort (1 fastest, 9 smallest)")
+
+
+class JPEGXLCodec(Codec):
+    """JPEG XL per slice: lossless or lossy by Butteraugli distance."""
+
+    name = "jpegxl"
+    description = "JPEG XL (libjxl via imagecodecs) per 2D slice, 16-bit; lossless or by distance"
+    modes = {
+        "lossless": Mode("lossless", settings=(EFFORT, AXIS_SETTING), lossless=True, help="modular lossless"),
+        "distance": Mode(
+            "distance",
+            settings=(
+                Setting("distance", kind=float, default=1.0, minimum=0.01, maximum=25.0, monotonic="increasing",
+                        help="Butteraugli distance (0.01 near-lossless ... 25 smallest)"),
+                EFFORT,
+                AXIS_SETTING,
+            ),
+            help="lossy (VarDCT) at a Butteraugli distance",
+        ),
+    }
+
+    def encode(
+        self, volume: Volume, mode: str, settings: dict[str, Any], progress: Progress | None = None
+    ) -> Encoded:
+        """Encode each slice along ``axis`` as a JPEG XL codestream."""
+        distance = settings.get("distance")
+
+        def encode_image(image: np.ndarray, bits: int | None) -> bytes:
+            if distance is None:
+                return imagecodecs.jpegxl_encode(image, lossless=True, effort=settings["effort"],
+                                                 bitspersample=bits, numthreads=1)
+            return imagecodecs.jpegxl_encode(image, distance=distance, effort=settings["effort"],
+                                             bitspersample=bits, numthreads=1)
+
+        bound = LOSSLESS_BOUND if distance is None else "none (fixed Butteraugli distance)"
+        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
+        return Encoded(self.name, mode, dict(settings), chunks, meta)
+
+    def decode(
+        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Decode every slice and restack it into the original dtype."""
+        return decode_slices(encoded.chunks, shape, dtype, encoded.meta,
+                             lambda chunk: imagecodecs.jpegxl_decode(chunk, numthreads=1), self.name, progress)
+
+
+register(JPEGXLCodec())
