@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import oblique_direction
 from segzoo_helpers import dice, local_entry, tube_phantom
 
 from cerebro.cli.main import main
 from cerebro.io import read_volume, write_volume
 from cerebro.volume import same_geometry
+from conftest import oblique_direction
 
 
 @pytest.fixture(autouse=True)
