@@ -1,0 +1,189 @@
+"""ZFP (through ``zfpy``) in its four modes, for every supported voxel type, in parallel slabs.
+
+zfpy compresses only float32, float64, int32 and int64 arrays, so other types are converted:
+
+============  ==========================  ==================
+voxel dtype   lossy modes work in         reversible works in
+============  ==========================  ==================
+(u)int8/16    float32 (exact)             int32
+int32/uint32  float64 (exact)             int32 / int64
+float32/64    itself                      itself
+============  ==========================  ==================
+
+Decoded integer data are rounded to the nearest integer and clipped to the dtype's range.
+
+Error bound of fixed-accuracy mode with tolerance ``t``: float data: ``|error| <= t`` (ZFP's own
+guarantee). Integer data: ``|error| <= floor(t)`` (errors are integers, so this is the same as
+``|error| <= t``). To get it, ZFP is given ``floor(t) + 0.5 - 1/64``: its result is within that of the
+original integer, and rounding to the nearest integer then lands within ``floor(t)`` (the 1/64 margin
+absorbs float round-off); clipping to the dtype range only brings values closer to the original.
+With ``t < 1`` integer data therefore round-trip exactly.
+
+The volume is cut into slabs of whole slices along k (a multiple of 4, ZFP's block size), each a
+self-contained ZFP stream; slabs are encoded and decoded on several processes (zfpy holds the GIL).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import zfpy
+
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.errors import CerebroError
+from cerebro.parallel import effective_workers, map_chunks, open_scratch, shared_scratch
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+# Default slab size: about this many voxels per chunk (16 slices of 512 x 512).
+CHUNK_VOXELS = 4 * 1024 * 1024
+_ROUNDING_MARGIN = 1.0 / 64.0
+
+_LOSSY_WORK_DTYPE = {"uint8": "float32", "int8": "float32", "uint16": "float32", "int16": "float32",
+                     "uint32": "float64", "int32": "float64", "float32": "float32", "float64": "float64"}
+_REVERSIBLE_WORK_DTYPE = {"uint8": "int32", "int8": "int32", "uint16": "int32", "int16": "int32",
+                          "uint32": "int64", "int32": "int32", "float32": "float32", "float64": "float64"}
+
+
+def slab_bounds(nz: int, slices_per_chunk: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` slice ranges along k covering ``nz`` slices in chunks of ``slices_per_chunk``."""
+    return [(s, min(s + slices_per_chunk, nz)) for s in range(0, nz, slices_per_chunk)]
+
+
+def default_slices_per_chunk(shape: tuple[int, int, int]) -> int:
+    """Slices per chunk: a multiple of 4 giving about ``CHUNK_VOXELS`` voxels per chunk (at least 4)."""
+    per_slice = max(1, shape[1] * shape[2])
+    return max(4, (CHUNK_VOXELS // per_slice) // 4 * 4)
+
+
+def _encode_slab(slab: np.ndarray, work_dtype: str, parameters: dict[str, float]) -> bytes:
+    return zfpy.compress_numpy(np.ascontiguousarray(slab, dtype=work_dtype), **parameters)
+
+
+def _decode_slab_into(blob: bytes, out: np.ndarray) -> None:
+    """Decode one ZFP stream into ``out`` (a slab of the result), rounding/clipping for integer dtypes."""
+    array = zfpy.decompress_numpy(blob)
+    if array.shape != out.shape:
+        raise CerebroError(f"ZFP chunk decodes to shape {array.shape}, expected {out.shape}; the data is corrupt")
+    if out.dtype.kind in "iu" and array.dtype.kind == "f":
+        info = np.iinfo(out.dtype)
+        np.rint(array, out=array)
+        np.clip(array, info.min, info.max, out=array)
+    out[...] = array
+
+
+def _encode_shared_slab(path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int, work_dtype: str,
+                        parameters: dict[str, float]) -> bytes:
+    return _encode_slab(open_scratch(path, shape, dtype)[start:stop], work_dtype, parameters)
+
+
+def _decode_shared_slab(blob: bytes, path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int) -> None:
+    out = open_scratch(path, shape, dtype, writable=True)
+    _decode_slab_into(blob, out[start:stop])
+    out.flush()
+
+
+class ZfpCodec(Codec):
+    """ZFP: fixed-rate, fixed-accuracy, fixed-precision and reversible (lossless) modes."""
+
+    name = "zfp"
+    description = "ZFP transform coder (zfpy); fast, error-bounded in accuracy mode, lossless in reversible mode"
+    modes = {
+        "rate": Mode("rate", (Setting(
+            "rate", float, minimum=0.25, maximum=64.0, unit="bits/value",
+            help="bits per value of the type ZFP codes (float32 for 8/16-bit integers, float64 for 32-bit); "
+                 "the report gives the real bits per voxel of the file"),),
+            help="fixed rate: every 4x4x4 block gets the same number of bits"),
+        "accuracy": Mode("accuracy", (Setting(
+            "tolerance", float, minimum=1e-12, maximum=1e30, unit="image intensity units, e.g. HU",
+            help="largest allowed absolute error per voxel, in the image's own units"),),
+            help="fixed accuracy: |error| <= tolerance (integer images: <= floor(tolerance))"),
+        "precision": Mode("precision", (Setting(
+            "precision", int, minimum=1, maximum=64, unit="bit planes",
+            help="number of bit planes kept per block (more = better quality)"),),
+            help="fixed precision: relative error control"),
+        "reversible": Mode("reversible", (), lossless=True, help="lossless: decodes bit-exactly"),
+    }
+
+    def encode(
+        self,
+        volume: Volume,
+        mode: str,
+        settings: dict[str, Any],
+        progress: Progress | None = None,
+        workers: int | None = None,
+        slices_per_chunk: int | None = None,
+    ) -> Encoded:
+        """Compress ``volume`` in slabs of ``slices_per_chunk`` slices on ``workers`` processes (None = all cores)."""
+        settings = self.resolve_settings(mode, settings)
+        volume.require_finite()
+        dtype = volume.dtype.name
+        work_dtype = (_REVERSIBLE_WORK_DTYPE if mode == "reversible" else _LOSSY_WORK_DTYPE)[dtype]
+        parameters, bound = self._parameters(mode, settings, volume.dtype)
+        per_chunk = slices_per_chunk or default_slices_per_chunk(volume.shape)
+        if per_chunk < 1:
+            raise CerebroError(f"slices_per_chunk must be >= 1, got {per_chunk}")
+        bounds = slab_bounds(volume.shape[0], per_chunk)
+        if effective_workers(workers, len(bounds)) == 1:
+            items = [(volume.array[a:b], work_dtype, parameters) for a, b in bounds]
+            chunks = map_chunks(_encode_slab, items, 1, progress, "ZFP encoding")
+        else:
+            with shared_scratch(volume.shape, volume.dtype) as (scratch, path):
+                scratch[...] = volume.array
+                scratch.flush()
+                items = [(path, volume.shape, dtype, a, b, work_dtype, parameters) for a, b in bounds]
+                chunks = map_chunks(_encode_shared_slab, items, workers, progress, "ZFP encoding")
+        meta = {
+            "library": {"name": "zfpy", "version": zfpy.__version__},
+            "work_dtype": work_dtype,
+            "zfp_parameters": parameters,
+            "slices_per_chunk": per_chunk,
+            "chunk_slices": [list(b) for b in bounds],
+            "error_bound": bound,
+        }
+        return Encoded(codec=self.name, mode=mode, settings=settings, chunks=chunks, meta=meta)
+
+    def decode(
+        self,
+        encoded: Encoded,
+        shape: tuple[int, int, int],
+        dtype: np.dtype,
+        progress: Progress | None = None,
+        workers: int | None = None,
+    ) -> np.ndarray:
+        """Rebuild the (nz, ny, nx) array of ``dtype`` from the slabs, on ``workers`` processes."""
+        bounds = [tuple(b) for b in encoded.meta.get("chunk_slices", [])]
+        if len(bounds) != len(encoded.chunks) or slab_bounds(shape[0], encoded.meta.get("slices_per_chunk", 1)) \
+                != bounds:
+            raise CerebroError("ZFP chunk layout does not match the volume shape; the file is corrupt")
+        dtype = np.dtype(dtype)
+        if effective_workers(workers, len(bounds)) == 1:
+            out = np.empty(shape, dtype=dtype)
+            items = [(blob, out[a:b]) for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+            map_chunks(_decode_slab_into, items, 1, progress, "ZFP decoding")
+            return out
+        with shared_scratch(shape, dtype) as (scratch, path):
+            items = [(blob, path, tuple(shape), dtype.name, a, b)
+                     for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+            map_chunks(_decode_shared_slab, items, workers, progress, "ZFP decoding")
+            return np.array(scratch)
+
+    @staticmethod
+    def _parameters(mode: str, settings: dict[str, Any], dtype: np.dtype) -> tuple[dict[str, float], str]:
+        """zfpy keyword arguments for ``mode`` and the error bound that holds after decoding, in words."""
+        if mode == "rate":
+            return {"rate": settings["rate"]}, "none (fixed rate)"
+        if mode == "precision":
+            return {"precision": settings["precision"]}, "none (fixed precision)"
+        if mode == "reversible":
+            return {}, "0 (bit-exact)"
+        tolerance = settings["tolerance"]
+        if dtype.kind in "iu":
+            whole = math.floor(tolerance)
+            return {"tolerance": whole + 0.5 - _ROUNDING_MARGIN}, f"max |error| <= {whole} (integer voxels)"
+        return {"tolerance": tolerance}, f"max |error| <= {tolerance:g}"
+
+
+register(ZfpCodec())
