@@ -1,7 +1,11 @@
 """Train CerebroBench's default vessel model (small plain nnU-Net on CTA + TOF-MRA phantoms) and write its
-nnU-Net v2 results folder; the shipped model was made with the defaults:
+nnU-Net v2 results folder. The shipped model was made in three steps (see docs/default-model.md):
 
-    python scripts/train_default_model.py --out cerebro/segment/default_model
+    PYTHONPATH=. python scripts/train_default_model.py --out /tmp/stage1 --iterations 100 --no-calibration
+    PYTHONPATH=. python scripts/train_default_model.py --out /tmp/stage2 --iterations 80 --learning-rate 1e-3 \
+        --foreground-fraction 0.33 --no-calibration --init /tmp/stage1/Dataset900_CerebroPhantoms/<results folder>
+    PYTHONPATH=. python scripts/train_default_model.py --out cerebro/segment/default_model --iterations 0 \
+        --init /tmp/stage2/Dataset900_CerebroPhantoms/<results folder>
 
 Then update the sha256 of the ``cerebro-default`` catalog entry (printed at the end).
 """
@@ -29,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--foreground-fraction", type=float, default=defaults.foreground_patch_fraction,
                         help="share of patches centred near vessels")
     parser.add_argument("--init", metavar="FOLDER", help="start from the weights of this results folder (fine-tune)")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="skip the decision-threshold calibration of the output bias at the end")
     args = parser.parse_args(argv)
     config = TrainingConfig(iterations=args.iterations, seed=args.seed, threads=args.threads,
                             cases_per_modality=args.cases, learning_rate=args.learning_rate,
-                            foreground_patch_fraction=args.foreground_fraction, init_from=args.init)
+                            foreground_patch_fraction=args.foreground_fraction, init_from=args.init,
+                            calibration_patches=0 if args.no_calibration else defaults.calibration_patches)
     started = time.perf_counter()
     with cli_progress("train default model") as progress:
         folder = train_default_model(args.out, config, progress)
