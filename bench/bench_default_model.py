@@ -12,7 +12,8 @@ environment's torch (so pip does not fetch another one), e.g.::
 Usage: python bench/bench_default_model.py [--cases 3] [--shape 128] [--threads 2] [--tta]
        [--nnunet-python /tmp/venv-nnunet/bin/python]
 
-Both sides read the same NIfTI files and write NIfTI masks; model loading is timed apart. Stock runs
+Both sides read the same NIfTI files and write NIfTI masks; model loading is timed apart. Wall time is noisy on a
+shared machine, so CPU seconds (all threads, and stock's worker processes) are printed too. Stock runs
 ``nnUNetPredictor.predict_from_files`` (one preprocessing and one export worker) on the CPU; ours runs
 ``read_volume -> NnUNetModel.predict -> write_volume`` per file, in this process.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,7 @@ from cerebro.segment.download import fetch_model
 from cerebro.segment.nnunet import load_nnunet_model
 
 STOCK_SCRIPT = """
-import json, sys, time, torch
+import json, resource, sys, time, torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 folder, inputs, outputs, threads, tta = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), \
     int(sys.argv[4]), sys.argv[5] == "1"
@@ -48,11 +50,15 @@ t0 = time.perf_counter()
 predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
                             perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
 predictor.initialize_from_trained_model_folder(folder, use_folds=(0,), checkpoint_name="checkpoint_final.pth")
+def cpu():
+    return sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime
+               for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+c1 = cpu()
 t1 = time.perf_counter()
 predictor.predict_from_files([[f] for f in inputs], outputs, save_probabilities=False, overwrite=True,
                              num_processes_preprocessing=1, num_processes_segmentation_export=1)
 t2 = time.perf_counter()
-print("STOCK_TIMES " + json.dumps({"load": t1 - t0, "predict": t2 - t1}))
+print("STOCK_TIMES " + json.dumps({"load": t1 - t0, "predict": t2 - t1, "cpu": cpu() - c1}))
 """
 
 
@@ -85,6 +91,7 @@ def main() -> int:
     model = load_nnunet_model(folder, device="cpu")
     ours_load = time.perf_counter() - started
     ours_seconds, ours_out = [], []
+    cpu_start = _cpu_seconds()
     for path in inputs:
         started = time.perf_counter()
         result = model.predict(read_volume(path), tta=args.tta)
@@ -92,6 +99,7 @@ def main() -> int:
         write_volume(result.mask, out)
         ours_seconds.append(time.perf_counter() - started)
         ours_out.append(out)
+    ours_cpu = _cpu_seconds() - cpu_start
 
     stock_out = [work / "stock" / path.name.replace("_0000.nii.gz", "") for path in inputs]
     run = subprocess.run(
@@ -119,7 +127,15 @@ def main() -> int:
     print(f"model load: ours {ours_load:.2f} s, stock {stock['load']:.2f} s")
     print(f"predict all files (read, predict, write): ours {ours_total:.1f} s, stock {stock['predict']:.1f} s, "
           f"ours/stock = {ours_total / stock['predict']:.2f}")
+    print(f"CPU seconds (all threads and worker processes): ours {ours_cpu:.1f}, stock {stock['cpu']:.1f}, "
+          f"ours/stock = {ours_cpu / stock['cpu']:.2f}")
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

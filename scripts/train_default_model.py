@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of phantoms, sampling and init")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     parser.add_argument("--cases", type=int, default=defaults.cases_per_modality, help="phantoms per modality")
+    parser.add_argument("--case-shape", type=int, default=defaults.case_shape, help="phantom cube size in voxels")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="AdamW start rate")
     parser.add_argument("--foreground-fraction", type=float, default=defaults.foreground_patch_fraction,
                         help="share of patches centred near vessels")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the decision-threshold calibration of the output bias at the end")
     args = parser.parse_args(argv)
     config = TrainingConfig(iterations=args.iterations, seed=args.seed, threads=args.threads,
-                            cases_per_modality=args.cases, learning_rate=args.learning_rate,
+                            cases_per_modality=args.cases, case_shape=args.case_shape, learning_rate=args.learning_rate,
                             foreground_patch_fraction=args.foreground_fraction, init_from=args.init,
                             calibration_patches=0 if args.no_calibration else defaults.calibration_patches)
     started = time.perf_counter()
