@@ -177,3 +177,18 @@ def test_nnunet_family_runs_from_a_cached_results_zip(tmp_path, monkeypatch):
     volume = Volume(vessel_phantom(shape=(32, 32, 32)), spacing=(0.8, 0.8, 1.0))
     result = segment(volume, "nn", device="cpu", tta=False, cache_dir=cache, catalog=catalog)
     assert same_geometry(result.mask, volume) is None and result.labels == {0: "background", 1: "vessel"}
+    # a local zip given explicitly is extracted into the cache, not next to the user's file
+    local = zip_folder(folder, tmp_path / "mine.zip")
+    again = segment(volume, "nn", device="cpu", tta=False, cache_dir=cache, weights=local, catalog=catalog)
+    np.testing.assert_array_equal(again.mask.array, result.mask.array)
+    assert any((cache / "nn").glob("local-*/nnUNetTrainer__nnUNetPlans__3d_fullres/plans.json"))
+
+
+def test_cancellation_stops_a_running_segmentation():
+    from cerebro.errors import Cancelled
+    from cerebro.progress import Progress
+
+    volume, _ = tube_phantom(shape=(16, 16, 16))
+    progress = Progress(on_update=lambda fraction, message: progress.cancel() if fraction > 0 else None)
+    with pytest.raises(Cancelled):
+        segment(volume, "vesselness", progress=progress)

@@ -63,9 +63,10 @@ def load_model(model_id: str, device: str = "auto", cache_dir: str | os.PathLike
             if not path.exists():
                 raise CerebroError(f"weights not found: {path}; check the path")
             if entry.family == "nnunet" and path.is_file():
-                from cerebro.segment.download import safe_extract_zip
+                from cerebro.segment.download import cache_root, extract_once, sha256_file
 
-                path = safe_extract_zip(path, path.with_name(path.stem + "_extracted"))
+                digest = sha256_file(path)
+                path = extract_once(path, digest, cache_root(cache_dir) / entry.id / f"local-{digest[:16]}")
         else:
             path = fetch_model(entry, cache_dir=cache_dir, offline=offline, progress=progress,
                                allow_unpinned=allow_unpinned)

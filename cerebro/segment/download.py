@@ -103,7 +103,7 @@ def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = No
         warnings.warn(message, stacklevel=2)
         progress.update(0.95, message)
     if entry.archive == "zip":
-        folder = _extract_once(target, digest)
+        folder = extract_once(target, digest)
         progress.update(1.0, "ready")
         return folder
     if entry.archive is not None:
@@ -202,10 +202,11 @@ def _check_member(info: zipfile.ZipInfo) -> None:
                            "the archive is unsafe")
 
 
-def _extract_once(archive: Path, digest: str) -> Path:
-    """Extract ``archive`` next to itself unless the extraction of this exact file is already there."""
-    folder = archive.parent / EXTRACTED
-    marker = archive.parent / f".{EXTRACTED}.sha256"
+def extract_once(archive: Path, digest: str, folder: Path | None = None) -> Path:
+    """Extract ``archive`` to ``folder`` (default: ``extracted`` next to it) unless this exact file's
+    extraction is already there."""
+    folder = archive.parent / EXTRACTED if folder is None else folder
+    marker = folder.parent / f".{folder.name}.sha256"
     if folder.is_dir() and marker.is_file() and marker.read_text().strip() == digest:
         return folder
     safe_extract_zip(archive, folder)
