@@ -324,6 +324,7 @@ def write_results_folder(out: Path, network: nn.Module, plans: dict[str, Any], d
     target = out / DATASET_NAME / RESULTS_FOLDER_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".train-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the results folder is meant to be shared and shipped
     try:
         (tmp / "fold_0").mkdir()
         (tmp / "plans.json").write_text(json.dumps(plans, indent=2) + "\n", encoding="utf-8")
