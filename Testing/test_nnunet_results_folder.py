@@ -1,0 +1,164 @@
+"""Plain nnU-Net results folders (old and new plans, folder and zip), nnU-Net preprocessing pieces, sliding
+window and mirroring."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from dynamic_network_architectures.architectures.unet import PlainConvUNet
+from nnunet_helpers import (
+    DATASET,
+    FEATURES,
+    N_STAGES,
+    new_style_configuration,
+    old_style_configuration,
+    plans_dict,
+    vessel_phantom,
+    write_results_folder,
+    zip_folder,
+)
+from torch import nn
+
+from cerebro.errors import CerebroError
+from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.nnunet.plans import NnUNetPlans
+from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
+from cerebro.segment.nnunet.sliding_window import gaussian_importance, sliding_window_logits, window_starts
+from cerebro.volume import Volume, same_geometry
+
+torch.set_num_threads(1)
+
+
+def _plain_net():
+    torch.manual_seed(0)
+    return PlainConvUNet(1, N_STAGES, FEATURES, nn.Conv3d, [[3, 3, 3]] * N_STAGES,
+                         [[1, 1, 1]] + [[2, 2, 2]] * (N_STAGES - 1), [2] * N_STAGES, 2, [2] * (N_STAGES - 1),
+                         conv_bias=True, norm_op=nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
+                         nonlin=nn.LeakyReLU, nonlin_kwargs={"inplace": True})
+
+
+@pytest.mark.parametrize("style", ["old", "new"])
+def test_plain_results_zip_loads_and_segments_phantom(tmp_path, style):
+    cfg = old_style_configuration() if style == "old" else new_style_configuration()
+    folder = write_results_folder(tmp_path / "src", "nnUNetTrainer", plans_dict(cfg), _plain_net())
+    archive = zip_folder(folder, tmp_path / "model.zip")
+    model = load_nnunet_model(archive, folds=(0,), device="cpu", unzip_to=tmp_path / "unzipped")
+    assert model.info == {"trainer": "nnUNetTrainer", "configuration": "3d_fullres", "folds": [0],
+                          "network": "PlainConvUNet"}
+    assert model.mirror_axes == (0, 1, 2)
+    volume = Volume(vessel_phantom(), spacing=(0.7, 0.7, 1.2), origin=(1.0, 2.0, 3.0))
+    calls = []
+    from cerebro.progress import Progress
+
+    result = model.predict(volume, tta=(style == "old"), progress=Progress(lambda f, m: calls.append(f)),
+                           return_probabilities=True)
+    assert result.mask.dtype == np.uint8 and same_geometry(result.mask, volume) is None
+    assert result.probabilities is not None and same_geometry(result.probabilities, volume) is None
+    probs = result.probabilities.array
+    assert probs.dtype == np.float32 and probs.min() >= 0 and probs.max() <= 1
+    assert np.array_equal(result.mask.array == 1, probs > 0.5)
+    assert calls[-1] == 1.0 and len(calls) > 8
+
+
+def test_pipeline_equals_direct_network_call_when_nothing_is_resampled(tmp_path):
+    cfg = old_style_configuration(patch=(32, 32, 32), spacing=(1.0, 0.8, 0.8), scheme="CTNormalization")
+    net = _plain_net()
+    folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(cfg), net)
+    model = load_nnunet_model(folder, device="cpu")
+    image = vessel_phantom((32, 32, 32))
+    volume = Volume(image, spacing=(0.8, 0.8, 1.0))  # (k, j, i) spacing (1.0, 0.8, 0.8) = the plans' spacing
+    mask = model.predict(volume, tta=False).mask.array
+    x = (np.clip(image.astype(np.float32), -100, 800) - 300) / 200
+    with torch.no_grad():
+        expected = net.eval()(torch.from_numpy(x)[None, None]).argmax(1)[0].numpy()
+    assert np.array_equal(mask, expected)
+
+
+def test_unsafe_checkpoint_is_refused(tmp_path):
+    folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(old_style_configuration()), _plain_net(),
+                                  extra={"something": Fraction(1, 3)})
+    with pytest.raises(CerebroError, match="allow_unsafe_pickle"):
+        load_nnunet_model(folder, device="cpu")
+
+
+def test_mismatching_weights_and_missing_configuration_are_clear_errors(tmp_path):
+    cfg = old_style_configuration()
+    cfg["UNet_base_num_features"] = 8  # plans say 8 base features, weights have 4
+    folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(cfg), _plain_net())
+    with pytest.raises(CerebroError, match="do not fit"):
+        load_nnunet_model(folder, device="cpu")
+    with pytest.raises(CerebroError, match="no '<Trainer>"):
+        load_nnunet_model(tmp_path / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0", device="cpu")
+
+
+def test_plans_labels_and_inheritance():
+    plans = plans_dict(old_style_configuration())
+    plans["configurations"]["3d_lowres_child"] = {"inherits_from": "3d_fullres", "spacing": [2.0, 1.6, 1.6]}
+    from cerebro.segment.nnunet.plans import load_plans  # noqa: F401  (file reader tested via the zip test)
+
+    cfg = dict(plans["configurations"]["3d_fullres"], spacing=[2.0, 1.6, 1.6])
+    p = NnUNetPlans(plans, DATASET, "3d_lowres_child", cfg)
+    assert p.labels == {0: "background", 1: "vessel"} and p.num_segmentation_heads == 2
+    assert p.architecture().features_per_stage == FEATURES
+    assert p.data_resampling["order"] == 3 and p.probability_resampling["order"] == 1
+
+
+def test_ct_normalization_clips_and_standardises():
+    image = np.array([-500.0, -100.0, 300.0, 500.0, 2000.0], dtype=np.float32).reshape(1, 1, 5)
+    props = {"percentile_00_5": -100.0, "percentile_99_5": 800.0, "mean": 300.0, "std": 200.0}
+    out = normalize(image, "CTNormalization", props, False, None)
+    np.testing.assert_allclose(out.ravel(), [-2.0, -2.0, 0.0, 1.0, 2.5])
+
+
+def test_zscore_normalization_with_and_without_mask():
+    rng = np.random.default_rng(0)
+    image = rng.normal(100, 20, (6, 6, 6)).astype(np.float32)
+    image[:, :, :2] = 0
+    out = normalize(image, "ZScoreNormalization", None, False, None)
+    assert abs(out.mean()) < 1e-5 and abs(out.std() - 1) < 1e-4
+    box, mask = nonzero_bbox(image[None])
+    assert box == (slice(0, 6), slice(0, 6), slice(2, 6)) and mask.all()
+    inside = image[:, :, 2:]
+    full_mask = np.zeros(image.shape, bool)
+    full_mask[:, :, 2:] = True
+    out = normalize(image, "ZScoreNormalization", None, True, full_mask)
+    np.testing.assert_allclose(out[full_mask], (inside.ravel() - inside.mean()) / inside.std(), atol=1e-5)
+    assert np.all(out[~full_mask] == 0)
+
+
+def test_resampling_shapes_and_anisotropic_path():
+    data = np.random.default_rng(0).normal(size=(1, 10, 20, 20)).astype(np.float32)
+    assert new_shape_for_spacing((10, 20, 20), (4.0, 1.0, 1.0), (1.0, 1.0, 1.0)) == [40, 20, 20]
+    out = resample(data, (40, 20, 20), (4.0, 1.0, 1.0), (1.0, 1.0, 1.0), order=3, order_z=0)
+    assert out.shape == (1, 40, 20, 20) and out.dtype == np.float32
+    # separate-z with nearest across slices: every output slice is a copy of an input slice
+    assert all(any(np.allclose(out[0, k], data[0, m], atol=1e-5) for m in range(10)) for k in range(40))
+    iso = resample(data, (20, 40, 40), (2.0, 1.0, 1.0), (1.0, 0.5, 0.5), order=1)
+    assert iso.shape == (1, 20, 40, 40)
+    assert resample(data, (10, 20, 20), (1, 1, 1), (1, 1, 1)) is data
+
+
+def test_window_starts_and_gaussian_like_nnunet():
+    assert window_starts([110], [64]) == [[0, 23, 46]]
+    assert window_starts([64, 65], [64, 64]) == [[0], [0, 1]]
+    g = gaussian_importance((8, 8, 8))
+    assert g.max() == pytest.approx(10.0) and g.min() > 0 and g[4, 4, 4] == g.max()
+
+
+def test_sliding_window_covers_and_mirroring_is_consistent():
+    torch.manual_seed(0)
+    pointwise = nn.Conv3d(1, 2, 1)  # flip-equivariant: mirroring must change nothing
+    data = torch.randn(1, 45, 20, 37)
+    with torch.no_grad():
+        direct = pointwise(data[None])[0]
+    plain = sliding_window_logits(pointwise, data, (16, 32, 16), 2)
+    mirrored = sliding_window_logits(pointwise, data, (16, 32, 16), 2, mirror_axes=(0, 1, 2))
+    assert plain.shape == (2, 45, 20, 37)
+    torch.testing.assert_close(plain, direct, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mirrored, plain, atol=1e-5, rtol=1e-5)
+    shifty = nn.Conv3d(1, 2, 3, padding=1)  # not flip-equivariant: mirroring averages something else
+    with torch.no_grad():
+        shifty.weight[:, :, 0] += 1.0
+    assert not torch.allclose(sliding_window_logits(shifty, data, (16, 32, 16), 2, mirror_axes=(0,)),
+                              sliding_window_logits(shifty, data, (16, 32, 16), 2), atol=1e-3)

@@ -1,0 +1,59 @@
+"""``cerebro segment IN OUT --model ID``: segment vessels in a volume with a catalog model."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from cerebro.cli._common import cli_progress
+from cerebro.fsutil import refuse_overwriting_input, require_input_file
+from cerebro.io import read_volume, write_volume
+from cerebro.segment.device import DEVICES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``segment`` sub-command."""
+    parser = subparsers.add_parser("segment", help="segment vessels with a model of the catalog",
+                                   description="Segment vessels in IN with catalog model ID and write the label "
+                                   "mask to OUT (same grid as IN). See `cerebro models list`.")
+    parser.add_argument("input", metavar="IN", help="input volume (NIfTI, NRRD, MHA, DICOM folder)")
+    parser.add_argument("output", metavar="OUT", help="output label mask (e.g. mask.nii.gz)")
+    parser.add_argument("--model", required=True, metavar="ID", help="model id from `cerebro models list`")
+    parser.add_argument("--device", default="auto",
+                        help=f"one of {', '.join(DEVICES)} (default auto: CUDA > MPS > CPU)")
+    parser.add_argument("--no-tta", action="store_true", help="disable test-time augmentation (mirroring): faster")
+    parser.add_argument("--probabilities", metavar="P", help="also write the foreground probability volume to P")
+    parser.add_argument("--weights", metavar="FILE", help="use this local weights file (or nnU-Net folder/zip) "
+                        "instead of the catalog download")
+    parser.add_argument("--cache-dir", metavar="DIR", help="model cache (default $CEREBRO_CACHE or "
+                        "~/.cache/cerebrobench)")
+    parser.add_argument("--allow-unpinned", action="store_true",
+                        help="accept catalog models whose revision/sha256 are not pinned yet (prints the sha256)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read, segment, write (atomically; the input is never overwritten)."""
+    from cerebro.segment.api import segment
+
+    require_input_file(args.input)
+    refuse_overwriting_input(args.input, args.output)
+    if args.probabilities:
+        refuse_overwriting_input(args.input, args.probabilities)
+    volume = read_volume(args.input)
+    with warnings.catch_warnings(record=True) as caught, cli_progress(f"segment ({args.model})",
+                                                                      enabled=not args.quiet) as progress:
+        warnings.simplefilter("always")
+        result = segment(volume, args.model, device=args.device, tta=not args.no_tta, progress=progress,
+                         return_probabilities=bool(args.probabilities), cache_dir=args.cache_dir,
+                         weights=args.weights, allow_unpinned=args.allow_unpinned)
+    for warning in caught:
+        print(f"warning: {warning.message}")
+    write_volume(result.mask, args.output)
+    if args.probabilities and result.probabilities is not None:
+        write_volume(result.probabilities, args.probabilities)
+    counts = {result.labels.get(int(v), str(v)): int((result.mask.array == v).sum())
+              for v in sorted(set(result.labels) - {0})}
+    print(f"wrote {args.output}: " + ", ".join(f"{name} {n} voxels" for name, n in counts.items()))
+    return 0

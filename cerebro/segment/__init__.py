@@ -1,0 +1,1 @@
+"""Vessel segmentation models (nnU-Net/U-Mamba results folders, MambaVesselNet++, ...) and their inference."""

@@ -1,0 +1,87 @@
+"""The front door of segmentation: ``segment(volume, model_id)`` for every family in the catalog."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+from cerebro.segment.catalog import ModelEntry, get_model_entry
+from cerebro.segment.device import resolve_device
+from cerebro.segment.download import fetch_model
+from cerebro.segment.result import SegmentationResult
+from cerebro.volume import Volume
+
+
+def build_model(entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False) -> Any:
+    """A model of ``entry``'s family with ``weights`` (a file, or the extracted folder for nnU-Net).
+
+    For the network families ``weights=None`` gives randomly initialised weights (timing only).
+    """
+    if entry.family == "vesselness":
+        from cerebro.segment.families.vesselness import VesselnessModel
+
+        return VesselnessModel(entry)
+    if entry.family == "nnunet":
+        if weights is None:
+            raise CerebroError(f"model '{entry.id}' needs its nnU-Net results folder")
+        from cerebro.segment.nnunet import load_nnunet_model
+
+        opts = entry.options
+        return load_nnunet_model(weights, folds=tuple(opts.get("folds", (0,))),
+                                 checkpoint=opts.get("checkpoint", "checkpoint_final.pth"), device=device,
+                                 allow_unsafe_pickle=allow_pickle)
+    if entry.family == "mambavesselnet":
+        from cerebro.segment.families.mambavesselnet import MambaVesselNetModel as family
+    elif entry.family == "spockmip":
+        from cerebro.segment.families.spockmip import SpockmipModel as family
+    elif entry.family == "unetpp":
+        from cerebro.segment.families.unetpp import UnetPlusPlusModel as family
+    else:
+        raise CerebroError(f"model '{entry.id}' has unknown family '{entry.family}'; fix the catalog")
+    return family.load(entry, weights, device, allow_pickle=allow_pickle)
+
+
+def load_model(model_id: str, device: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
+               weights: str | os.PathLike[str] | None = None, offline: bool | None = None,
+               allow_unpinned: bool = False, allow_pickle: bool = False, progress: Progress | None = None,
+               catalog: dict[str, ModelEntry] | None = None) -> Any:
+    """Fetch (or find in the cache) the weights of catalog model ``model_id`` and load it on ``device``.
+
+    ``weights`` overrides the catalog download with a local file (or results folder/zip for nnU-Net);
+    ``allow_unpinned`` accepts catalog entries without a pinned revision/sha256 (the sha256 is reported);
+    ``allow_pickle`` accepts checkpoints holding pickled objects (only for files you trust).
+    """
+    entry = get_model_entry(model_id, catalog)
+    torch_device = resolve_device(device)
+    path: Path | None = None
+    if entry.needs_weights:
+        if weights is not None:
+            path = Path(weights)
+            if not path.exists():
+                raise CerebroError(f"weights not found: {path}; check the path")
+            if entry.family == "nnunet" and path.is_file():
+                from cerebro.segment.download import safe_extract_zip
+
+                path = safe_extract_zip(path, path.with_name(path.stem + "_extracted"))
+        else:
+            path = fetch_model(entry, cache_dir=cache_dir, offline=offline, progress=progress,
+                               allow_unpinned=allow_unpinned)
+    return build_model(entry, path, torch_device, allow_pickle=allow_pickle)
+
+
+def segment(volume: Volume, model_id: str, device: str = "auto", tta: bool = True, progress: Progress | None = None,
+            return_probabilities: bool = False, cache_dir: str | os.PathLike[str] | None = None,
+            weights: str | os.PathLike[str] | None = None, allow_unpinned: bool = False,
+            catalog: dict[str, ModelEntry] | None = None) -> SegmentationResult:
+    """Segment ``volume`` with catalog model ``model_id``; mask (and probabilities) on the input's grid.
+
+    ``device``: "auto" (CUDA > MPS > CPU), "cpu", "cuda" or "mps"; ``tta``: test-time augmentation
+    (mirroring); see :func:`load_model` for ``cache_dir``, ``weights`` and ``allow_unpinned``.
+    """
+    progress = progress or Progress()
+    model = load_model(model_id, device=device, cache_dir=cache_dir, weights=weights, allow_unpinned=allow_unpinned,
+                       progress=progress.sub(0.0, 0.1), catalog=catalog)
+    return model.predict(volume, tta=tta, progress=progress.sub(0.1, 1.0), return_probabilities=return_probabilities)

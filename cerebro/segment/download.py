@@ -1,0 +1,193 @@
+"""Getting model weights: Hugging Face downloads into a user-settable cache, sha256 checks, safe unzip.
+
+Cache layout: ``<cache>/<model id>/<file>`` (the ``local_dir`` layout of ``hf_hub_download``, which
+resumes interrupted downloads), archives extracted to ``<cache>/<model id>/extracted/``. The cache
+is ``cache_dir``, else ``$CEREBRO_CACHE``, else ``~/.cache/cerebrobench``. Offline mode
+(``offline=True`` or ``HF_HUB_OFFLINE=1``) never touches the network and says where to put a file by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+from cerebro.segment.catalog import ModelEntry
+
+CACHE_ENV = "CEREBRO_CACHE"
+EXTRACTED = "extracted"
+_TRUE = ("1", "true", "yes", "on")
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache folder: ``cache_dir``, else ``$CEREBRO_CACHE``, else ``~/.cache/cerebrobench``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path.home() / ".cache" / "cerebrobench"
+
+
+def expected_path(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the weights file of ``entry`` lives in the cache (also where to put it by hand)."""
+    if entry.file is None:
+        raise CerebroError(f"model '{entry.id}' needs no weights file")
+    return cache_root(cache_dir) / entry.id / entry.file
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """True when downloads are disabled: ``offline`` if given, else ``HF_HUB_OFFLINE`` in the environment."""
+    if offline is not None:
+        return offline
+    import huggingface_hub.constants as hf_constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE or bool(hf_constants.HF_HUB_OFFLINE)
+
+
+def sha256_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
+    """Hex sha256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    size = max(os.path.getsize(path), 1)
+    done = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress.update(done / size, "checking sha256")
+    return digest.hexdigest()
+
+
+def download_url(entry: ModelEntry) -> str:
+    """The browser URL of the entry's file on the Hugging Face Hub (for downloading by hand)."""
+    return f"https://huggingface.co/{entry.repo}/resolve/{entry.revision or 'main'}/{entry.file}"
+
+
+def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = None, offline: bool | None = None,
+                progress: Progress | None = None, allow_unpinned: bool = False) -> Path:
+    """Make the entry's weights available locally and return their path (the extracted folder for archives).
+
+    Downloads through ``huggingface_hub`` (progress, resume) at the pinned revision, then checks the
+    sha256. Unpinned entries (no revision/sha256 in the catalog) are refused unless ``allow_unpinned``;
+    then the computed sha256 is reported (warning + progress message) so the entry can be pinned.
+    """
+    progress = progress or Progress()
+    target = expected_path(entry, cache_dir)
+    if not entry.pinned and not allow_unpinned:
+        known = f" (the file in the cache has sha256 {sha256_file(target)})" if target.is_file() else ""
+        raise CerebroError(
+            f"model '{entry.id}' is not pinned to a revision and sha256 in the catalog{known}; "
+            "pass --allow-unpinned (allow_unpinned=True) to use it unverified"
+        )
+    if entry.repo is None:
+        if not target.is_file():
+            raise CerebroError(f"model '{entry.id}' has no public weights; put your {entry.file} at {target} "
+                               "(or pass the weights file explicitly)")
+    else:
+        _download(entry, target, is_offline(offline), progress.sub(0.0, 0.8))
+    digest = sha256_file(target, progress.sub(0.8, 0.95))
+    if entry.sha256 is not None and digest != entry.sha256:
+        raise CerebroError(f"{target} has sha256 {digest} but the catalog expects {entry.sha256}; "
+                           "delete the file and download it again")
+    if entry.sha256 is None:
+        message = f"model '{entry.id}' is unverified: {target.name} has sha256 {digest}; pin it in the catalog"
+        warnings.warn(message, stacklevel=2)
+        progress.update(0.95, message)
+    if entry.archive == "zip":
+        folder = _extract_once(target, digest)
+        progress.update(1.0, "ready")
+        return folder
+    if entry.archive is not None:
+        raise CerebroError(f"model '{entry.id}' has unsupported archive type '{entry.archive}'; use 'zip'")
+    progress.update(1.0, "ready")
+    return target
+
+
+def _download(entry: ModelEntry, target: Path, offline: bool, progress: Progress) -> None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    by_hand = f"download {download_url(entry)} by hand and put it at {target}"
+    try:
+        path = hf_hub_download(repo_id=entry.repo, filename=entry.file, revision=entry.revision,
+                               local_dir=target.parent, local_files_only=offline,
+                               tqdm_class=_tqdm_reporting_to(progress))
+    except LocalEntryNotFoundError:
+        why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the Hugging Face Hub cannot be reached"
+        raise CerebroError(f"{entry.file} of model '{entry.id}' is not in the cache and {why}; {by_hand}") from None
+    except EntryNotFoundError:
+        raise CerebroError(f"{entry.repo} has no file {entry.file} at revision {entry.revision or 'main'}; "
+                           "fix the catalog entry") from None
+    except HfHubHTTPError as exc:
+        raise CerebroError(f"downloading {entry.file} from {entry.repo} failed ({exc}); {by_hand}") from None
+    if Path(path).resolve() != target.resolve():
+        raise CerebroError(f"huggingface_hub stored {entry.file} at {path}, not {target}; move it there")
+
+
+def _tqdm_reporting_to(progress: Progress) -> type:
+    """A tqdm class for ``hf_hub_download`` that forwards the byte count to ``progress``."""
+    from tqdm.auto import tqdm
+
+    class ProgressTqdm(tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            if self.total:
+                progress.update(self.n / self.total, "downloading")
+            return shown
+
+    return ProgressTqdm
+
+
+def safe_extract_zip(archive: str | os.PathLike[str], folder: str | os.PathLike[str]) -> Path:
+    """Extract a zip into ``folder`` (created atomically), refusing entries that could escape it.
+
+    Absolute paths, drive letters, ``..`` components and symbolic links are rejected before anything
+    is written.
+    """
+    folder = Path(folder)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_member(info)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder.parent))
+            try:
+                zf.extractall(tmp)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except zipfile.BadZipFile as exc:
+        raise CerebroError(f"{archive} is not a valid zip file ({exc}); delete it and download again") from None
+    return folder
+
+
+def _check_member(info: zipfile.ZipInfo) -> None:
+    name = info.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise CerebroError(f"refusing to extract the symbolic link '{info.filename}' from the model archive; "
+                           "the archive is unsafe")
+    if name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
+        raise CerebroError(f"refusing to extract '{info.filename}': it points outside the target folder; "
+                           "the archive is unsafe")
+
+
+def _extract_once(archive: Path, digest: str) -> Path:
+    """Extract ``archive`` next to itself unless the extraction of this exact file is already there."""
+    folder = archive.parent / EXTRACTED
+    marker = archive.parent / f".{EXTRACTED}.sha256"
+    if folder.is_dir() and marker.is_file() and marker.read_text().strip() == digest:
+        return folder
+    safe_extract_zip(archive, folder)
+    marker.write_text(digest + "\n")
+    return folder

@@ -1,0 +1,1 @@
+"""Segmentation model families: each module builds one published network and its inference recipe."""

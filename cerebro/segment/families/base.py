@@ -1,0 +1,28 @@
+"""The small interface every segmentation family implements, shared by the API, CLI and Slicer."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from cerebro.progress import Progress
+from cerebro.segment.catalog import ModelEntry
+from cerebro.segment.result import SegmentationResult
+from cerebro.volume import Volume
+
+
+class SegmentationModel(ABC):
+    """A loaded model: ``predict`` turns a Volume into a mask (and optional probabilities) on its grid."""
+
+    def __init__(self, entry: ModelEntry) -> None:
+        self.entry = entry
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Label value -> name of the masks this model writes."""
+        return dict(self.entry.labels or {0: "background", 1: "vessel"})
+
+    @abstractmethod
+    def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
+                return_probabilities: bool = False) -> SegmentationResult:
+        """Segment ``volume``; the mask (uint8 labels) and probabilities (float32 foreground probability,
+        only when asked for) have exactly the input's shape and geometry."""

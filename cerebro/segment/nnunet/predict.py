@@ -1,0 +1,87 @@
+"""Segment a Volume with a loaded nnU-Net model, in nnU-Net v2's order: transpose -> crop to nonzero ->
+normalize -> resample to the plans' spacing -> Gaussian sliding window (mirroring, fold averaging) ->
+resample logits back -> argmax -> uncrop -> transpose back. The image is read in SimpleITK's array order
+(k, j, i) with spacing (sk, sj, si), as nnU-Net's SimpleITK reader does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
+from cerebro.segment.nnunet.sliding_window import sliding_window_logits
+from cerebro.segment.result import SegmentationResult
+from cerebro.volume import Volume
+
+if TYPE_CHECKING:
+    from cerebro.segment.nnunet.results_folder import NnUNetModel
+
+_REORIENTING_READERS = ("NibabelIOWithReorient",)
+
+
+def predict_volume(model: NnUNetModel, volume: Volume, tta: bool = True, progress: Progress | None = None,
+                   return_probabilities: bool = False) -> SegmentationResult:
+    """Label mask (uint8, on ``volume``'s grid) and optionally the foreground probability (1 - P(background))."""
+    plans = model.plans
+    if plans.num_input_channels != 1:
+        raise CerebroError(f"this model takes {plans.num_input_channels} image channels; CerebroBench gives one")
+    reader = str(plans.plans.get("image_reader_writer", "SimpleITKIO"))
+    if reader in _REORIENTING_READERS:
+        raise CerebroError(f"the model was trained with {reader} (reorients to RAS), which is not supported; "
+                           "use a model trained with SimpleITKIO")
+    volume.require_finite()
+    progress = progress or Progress()
+    forward, backward = plans.transpose_forward, plans.transpose_backward
+
+    data = volume.array.astype(np.float32)[None].transpose([0, *[a + 1 for a in forward]])
+    spacing_kji = volume.spacing[::-1]
+    spacing = [spacing_kji[a] for a in forward]
+    full_shape = data.shape[1:]
+
+    box, nonzero = nonzero_bbox(data)
+    data = data[(slice(None), *box)]
+    cropped_shape = data.shape[1:]
+    for c in range(data.shape[0]):
+        scheme = plans.normalization_schemes[c]
+        props = plans.intensity_properties(c) if scheme == "CTNormalization" else None
+        data[c] = normalize(data[c], scheme, props, plans.use_mask_for_norm[c], nonzero)
+    target_shape = new_shape_for_spacing(cropped_shape, spacing, plans.spacing)
+    progress.update(0.02, "resampling to the model's spacing")
+    data = resample(data, target_shape, spacing, plans.spacing, **plans.data_resampling)
+    tensor = torch.from_numpy(np.ascontiguousarray(data))
+
+    mirror = model.mirror_axes if tta else None
+    windows = progress.sub(0.05, 0.9)
+    logits = None
+    for n, weights in enumerate(model.fold_weights):
+        if len(model.fold_weights) > 1:
+            model.network.load_state_dict(weights, strict=True)
+        part = windows.sub(n / len(model.fold_weights), (n + 1) / len(model.fold_weights))
+        fold_logits = sliding_window_logits(model.network, tensor, plans.patch_size, plans.num_segmentation_heads,
+                                            mirror, progress=part)
+        logits = fold_logits if logits is None else logits + fold_logits
+    logits /= len(model.fold_weights)
+    del tensor, data
+
+    progress.update(0.92, "resampling back to the input grid")
+    logits_np = resample(logits.numpy(), cropped_shape, plans.spacing, spacing, **plans.probability_resampling)
+    del logits
+    labels_in_box = np.argmax(logits_np, axis=0).astype(np.uint8)
+    mask = np.zeros(full_shape, dtype=np.uint8)
+    mask[box] = labels_in_box
+    mask = mask.transpose(backward)
+    result_mask = volume.with_array(np.ascontiguousarray(mask))
+    result_mask.metadata["segmentation_model"] = dict(model.info)
+
+    probabilities = None
+    if return_probabilities:
+        softmax = torch.softmax(torch.from_numpy(logits_np), dim=0)
+        foreground = np.zeros(full_shape, dtype=np.float32)
+        foreground[box] = (1.0 - softmax[0]).numpy()
+        probabilities = volume.with_array(np.ascontiguousarray(foreground.transpose(backward)))
+    progress.update(1.0, "segmentation done")
+    return SegmentationResult(mask=result_mask, probabilities=probabilities, labels=dict(model.labels))

@@ -1,0 +1,85 @@
+"""nnU-Net's sliding-window inference: tiles of the patch size at nnU-Net's step positions (half-patch
+overlap), Gaussian importance weighting (sigma = patch / 8), optional mirroring test-time augmentation."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+from cerebro.progress import Progress
+
+
+def window_starts(image_size: Sequence[int], tile_size: Sequence[int], step_fraction: float = 0.5) -> list[list[int]]:
+    """Tile start positions per axis: the fewest tiles at most ``step_fraction * tile`` apart, spread evenly."""
+    starts = []
+    for size, tile in zip(image_size, tile_size, strict=True):
+        n_steps = int(np.ceil((size - tile) / (tile * step_fraction))) + 1
+        if n_steps > 1:
+            step = (size - tile) / (n_steps - 1)
+            starts.append([int(np.round(step * i)) for i in range(n_steps)])
+        else:
+            starts.append([0])
+    return starts
+
+
+@lru_cache(maxsize=4)
+def gaussian_importance(tile_size: tuple[int, ...], sigma_scale: float = 1.0 / 8, peak: float = 10.0) -> np.ndarray:
+    """Gaussian weight map of a tile (peak ``peak`` at the centre, no zeros), float32."""
+    impulse = np.zeros(tile_size)
+    impulse[tuple(n // 2 for n in tile_size)] = 1
+    weights = gaussian_filter(impulse, [n * sigma_scale for n in tile_size], 0, mode="constant", cval=0)
+    weights *= peak / weights.max()
+    weights[weights == 0] = weights[weights > 0].min()
+    return weights.astype(np.float32)
+
+
+def mirrored_prediction(network: Callable[[torch.Tensor], torch.Tensor], tile: torch.Tensor,
+                        mirror_axes: Sequence[int] | None) -> torch.Tensor:
+    """Network output on ``tile`` (1, C, x, y, z), averaged over every flip combination of ``mirror_axes``
+    (spatial axis indices 0..2) when given."""
+    prediction = network(tile)
+    if not mirror_axes:
+        return prediction
+    axes = [a + 2 for a in mirror_axes]
+    combos = [c for r in range(1, len(axes) + 1) for c in itertools.combinations(axes, r)]
+    for combo in combos:
+        prediction = prediction + torch.flip(network(torch.flip(tile, combo)), combo)
+    return prediction / (len(combos) + 1)
+
+
+def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data: torch.Tensor,
+                          patch_size: Sequence[int], num_classes: int, mirror_axes: Sequence[int] | None = None,
+                          step_fraction: float = 0.5, progress: Progress | None = None) -> torch.Tensor:
+    """Gaussian-weighted tiled prediction of ``data`` (C, x, y, z) -> logits (num_classes, x, y, z) float32 on
+    the CPU. Images smaller than the patch are zero-padded (centred) and cropped back."""
+    device = next((p.device for p in getattr(network, "parameters", list)()), torch.device("cpu"))
+    patch = [int(p) for p in patch_size]
+    shape = list(data.shape[1:])
+    padded = [max(s, p) for s, p in zip(shape, patch, strict=True)]
+    before = [(p - s) // 2 for s, p in zip(shape, padded, strict=True)]
+    if padded != shape:
+        pad = []
+        for s, p, b in reversed(list(zip(shape, padded, before, strict=True))):
+            pad += [b, p - s - b]
+        data = torch.nn.functional.pad(data, pad)
+    weights = torch.from_numpy(gaussian_importance(tuple(patch)))
+    logits = torch.zeros((num_classes, *padded), dtype=torch.float32)
+    weight_sum = torch.zeros(padded, dtype=torch.float32)
+    tiles = list(itertools.product(*window_starts(padded, patch, step_fraction)))
+    with torch.inference_mode():
+        for n, start in enumerate(tiles):
+            region = tuple(slice(s, s + p) for s, p in zip(start, patch, strict=True))
+            tile = data[(slice(None), *region)][None].to(device)
+            prediction = mirrored_prediction(network, tile, mirror_axes)[0].float().cpu()
+            logits[(slice(None), *region)] += prediction * weights
+            weight_sum[region] += weights
+            if progress is not None:
+                progress.update((n + 1) / len(tiles), f"window {n + 1}/{len(tiles)}")
+    logits /= weight_sum
+    crop = tuple(slice(b, b + s) for b, s in zip(before, shape, strict=True))
+    return logits[(slice(None), *crop)]
