@@ -1,0 +1,93 @@
+"""Write phantoms as an nnU-Net raw dataset (plus partial-volume fractions and centrelines) and a manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cerebro.datasets.manifest import Case, Manifest
+from cerebro.errors import CerebroError
+from cerebro.fsutil import atomic_path
+from cerebro.io import write_volume
+from cerebro.phantoms.appearance import MODALITIES
+from cerebro.phantoms.phantom import Phantom, generate_phantom
+from cerebro.progress import Progress
+
+CHANNEL_NAMES = {"cta": "CT", "mra": "MRA"}  # nnU-Net: "CT" selects its CT intensity normalisation
+
+
+def write_phantom_case(phantom: Phantom, dataset_dir: str | os.PathLike[str], case_id: str) -> Case:
+    """Write one phantom into ``dataset_dir`` in the nnU-Net raw layout; returns its manifest Case.
+
+    Files: ``imagesTr/{id}_0000.nii.gz``, ``labelsTr/{id}.nii.gz`` (uint8, 1 = vessel), ``fractionsTr/{id}.nii.gz``
+    (float32 partial volume), ``centerlinesTr/{id}.nii.gz`` (uint8) and ``centerlinesTr/{id}.csv``
+    (x, y, z LPS mm and radius mm per centreline point).
+    """
+    root = Path(dataset_dir)
+    image = write_volume(phantom.image, root / "imagesTr" / f"{case_id}_0000.nii.gz")
+    label = write_volume(phantom.mask, root / "labelsTr" / f"{case_id}.nii.gz")
+    fraction = write_volume(phantom.fraction, root / "fractionsTr" / f"{case_id}.nii.gz")
+    centerline = write_volume(phantom.centerline_mask, root / "centerlinesTr" / f"{case_id}.nii.gz")
+    points = root / "centerlinesTr" / f"{case_id}.csv"
+    with atomic_path(points) as tmp:
+        table = np.column_stack([phantom.centerline_points, phantom.radii])
+        np.savetxt(tmp, table, fmt="%.4f", delimiter=",", header="x_lps_mm,y_lps_mm,z_lps_mm,radius_mm", comments="")
+    extra = {
+        "split": "train", "seed": phantom.seed, "fraction_path": str(fraction),
+        "centerline_path": str(centerline), "centerline_points_path": str(points),
+        "stats": phantom.stats,
+    }
+    return Case(case_id, image, label, phantom.modality, extra)
+
+
+def write_phantom_dataset(
+    out_dir: str | os.PathLike[str],
+    modality: str,
+    shape: tuple[int, int, int],
+    cases: int,
+    seed: int,
+    spacing: tuple[float, float, float] | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Generate ``cases`` phantoms (seeds ``seed``, ``seed + 1``, ...) and write them with ``manifest.csv``.
+
+    ``modality`` 'cta' or 'mra' makes ``out_dir`` one nnU-Net raw dataset; 'both' writes ``out_dir/cta`` and
+    ``out_dir/mra`` (the same trees seen both ways) and one manifest for both in ``out_dir``.
+    """
+    if modality not in (*MODALITIES, "both"):
+        raise CerebroError(f"unknown phantom modality {modality!r}; use cta, mra or both")
+    if cases < 1:
+        raise CerebroError(f"--cases must be at least 1, got {cases}")
+    progress = progress or Progress()
+    out = Path(out_dir)
+    modalities = list(MODALITIES) if modality == "both" else [modality]
+    written: list[Case] = []
+    steps = len(modalities) * cases
+    for m_index, name in enumerate(modalities):
+        dataset = out / name if modality == "both" else out
+        for index in range(cases):
+            step = m_index * cases + index
+            phantom = generate_phantom(shape, name, seed + index, spacing,
+                                       progress=progress.sub(step / steps, (step + 0.9) / steps))
+            written.append(write_phantom_case(phantom, dataset, f"phantom_{name}_{index:03d}"))
+            progress.update((step + 1) / steps, f"wrote phantom_{name}_{index:03d}")
+        _write_dataset_json(dataset, name, cases)
+    manifest = Manifest(written)
+    manifest.write(out / "manifest.csv")
+    return manifest
+
+
+def _write_dataset_json(dataset: Path, modality: str, cases: int) -> None:
+    info = {
+        "name": f"CerebroBench phantoms ({modality.upper()})",
+        "description": "Synthetic cerebrovascular phantoms from cerebro.phantoms; label 1 = vessel.",
+        "channel_names": {"0": CHANNEL_NAMES[modality]},
+        "labels": {"background": 0, "vessel": 1},
+        "numTraining": cases,
+        "file_ending": ".nii.gz",
+    }
+    with atomic_path(dataset / "dataset.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
