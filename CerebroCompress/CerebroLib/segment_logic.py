@@ -147,7 +147,8 @@ class SegmentationJob:
         core_parent = str(Path(cerebro.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace", bufsize=1, env=env)
+                                        stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
+                                        bufsize=1, env=env)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
 
