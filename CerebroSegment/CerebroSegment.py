@@ -13,8 +13,8 @@ import slicer
 import vtk
 from CerebroLib import dependencies
 from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
-from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
 from CerebroLib.segment_logic import VESSEL_COLOR, device_choices, model_choices
+from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
 from CerebroLib.slicer_ui import JobPoller, askInstallDependencies, installDependenciesUnattended
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
