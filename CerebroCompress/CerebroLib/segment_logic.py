@@ -44,6 +44,9 @@ PALETTE: tuple[Color, ...] = (
     (0.20, 0.75, 0.80), (0.85, 0.45, 0.65), (0.55, 0.55, 0.55),
 )
 
+# On Windows, do not open a console window for the background process.
+_NO_CONSOLE_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+
 STATUS_BUILT_IN = "built in: no weights needed"
 STATUS_CACHED = "downloaded"
 STATUS_DOWNLOAD = "needs download"
@@ -148,7 +151,7 @@ class SegmentationJob:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
-                                        bufsize=1, env=env)
+                                        bufsize=1, env=env, creationflags=_NO_CONSOLE_WINDOW)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
 
