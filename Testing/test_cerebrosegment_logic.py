@@ -20,6 +20,7 @@ from CerebroLib.segment_logic import (
     CerebroSegmentLogic,
     DownloadJob,
     model_choices,
+    python_executable,
     segment_colors,
     weights_status,
 )
@@ -207,3 +208,14 @@ def test_download_job_cancel():
     job.cancel()
     state = job.poll()
     assert state.finished and state.cancelled and state.error is None and 0 < state.fraction < 1
+
+
+def test_python_executable_prefers_python_slicer(tmp_path):
+    assert python_executable("/x/python3", lambda name: "/slicer/bin/PythonSlicer") == "/slicer/bin/PythonSlicer"
+    assert python_executable("/usr/bin/python3", lambda name: None) == "/usr/bin/python3"
+    app = tmp_path / "SlicerApp-real"
+    app.write_bytes(b"")
+    with pytest.raises(CerebroError, match="PythonSlicer was not found"):
+        python_executable(str(app), lambda name: None)
+    (tmp_path / "PythonSlicer").write_bytes(b"")
+    assert python_executable(str(app), lambda name: None) == str(tmp_path / "PythonSlicer")

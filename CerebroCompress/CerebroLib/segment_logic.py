@@ -126,9 +126,22 @@ class JobState:
         return self.finished and not self.cancelled and self.error is None
 
 
-def python_executable() -> str:
-    """The Python that runs the segment command: Slicer's ``PythonSlicer`` when on the PATH, else this one."""
-    return shutil.which("PythonSlicer") or sys.executable
+def python_executable(executable: str = sys.executable, which: Callable[[str], str | None] = shutil.which) -> str:
+    """The Python that runs the segment command: Slicer's ``PythonSlicer`` when there is one, else this Python.
+
+    Inside Slicer ``sys.executable`` is the Slicer application, not a Python, so ``PythonSlicer`` is looked up
+    on the PATH (Slicer's launcher puts it there) and next to the application; CerebroError if it is missing.
+    """
+    found = which("PythonSlicer")
+    if found:
+        return found
+    beside = Path(executable).with_name("PythonSlicer" + (".exe" if os.name == "nt" else ""))
+    if beside.is_file():
+        return str(beside)
+    if Path(executable).stem.lower().startswith("slicer"):
+        raise CerebroError(f"PythonSlicer was not found on the PATH or next to {executable}; "
+                           "reinstall Slicer or put its bin folder on the PATH")
+    return executable
 
 
 class SegmentationJob:
@@ -290,13 +303,13 @@ class CerebroSegmentLogic:
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None, python: str | None = None) -> None:
         self.cache_dir = cache_dir
-        self.python = python or python_executable()
+        self.python = python  # None: found on the first start (see python_executable)
 
     def command(self, input_path: Path, mask_path: Path, model_id: str, device: str = "auto", tta: bool = True,
                 probability_path: Path | None = None, allow_unpinned: bool = False) -> list[str]:
         """The command line of the background segmentation process."""
-        command = [self.python, "-m", "cerebro.cli.main", "segment", str(input_path), str(mask_path),
-                   "--model", model_id, "--device", device, "--progress-format", "json"]
+        command = [self.python or python_executable(), "-m", "cerebro.cli.main", "segment", str(input_path),
+                   str(mask_path), "--model", model_id, "--device", device, "--progress-format", "json"]
         if not tta:
             command.append("--no-tta")
         if probability_path is not None:
