@@ -95,8 +95,6 @@ def test_mismatching_weights_and_missing_configuration_are_clear_errors(tmp_path
 def test_plans_labels_and_inheritance():
     plans = plans_dict(old_style_configuration())
     plans["configurations"]["3d_lowres_child"] = {"inherits_from": "3d_fullres", "spacing": [2.0, 1.6, 1.6]}
-    from cerebro.segment.nnunet.plans import load_plans  # noqa: F401  (file reader tested via the zip test)
-
     cfg = dict(plans["configurations"]["3d_fullres"], spacing=[2.0, 1.6, 1.6])
     p = NnUNetPlans(plans, DATASET, "3d_lowres_child", cfg)
     assert p.labels == {0: "background", 1: "vessel"} and p.num_segmentation_heads == 2

@@ -151,6 +151,14 @@ def _header_from(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     return header
 
 
+def _chunk_entries(entries: list[Any], path: Path) -> list[tuple[str, int, str]]:
+    """(member, nbytes, sha256) of each chunk listed in the header."""
+    try:
+        return [(str(e["member"]), int(e["nbytes"]), str(e["sha256"])) for e in entries]
+    except (KeyError, TypeError, ValueError):
+        raise CerebroError(f"{path} has an invalid chunk list in its header; the file is corrupt") from None
+
+
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The header of a .cbv file (format and version checked; chunks not read)."""
     p = require_input_file(path, "compressed file")
@@ -177,9 +185,9 @@ def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
         if dtype not in SUPPORTED_DTYPES or len(shape) != 3:
             raise CerebroError(f"{p} declares an unsupported volume ({dtype}, shape {shape}); the file is corrupt")
         chunks = []
-        for n, entry in enumerate(entries):
-            data = _read_member(archive, str(entry["member"]), p, int(entry["nbytes"]))
-            if len(data) != int(entry["nbytes"]) or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        for n, (member, nbytes, sha256) in enumerate(_chunk_entries(entries, p)):
+            data = _read_member(archive, member, p, nbytes)
+            if len(data) != nbytes or hashlib.sha256(data).hexdigest() != sha256:
                 raise CerebroError(f"{p} is corrupted: chunk {n} fails its SHA-256 check; "
                                    "re-create it from the original")
             chunks.append(data)

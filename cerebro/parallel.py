@@ -11,11 +11,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, TypeVar
+
+import numpy as np
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
@@ -38,6 +42,42 @@ def resolve_workers(workers: int | None) -> int:
     if workers < 0:
         raise CerebroError(f"workers must be >= 1 (or 0 for all cores), got {workers}")
     return int(workers)
+
+
+def effective_workers(workers: int | None, items: int) -> int:
+    """How many processes :func:`map_chunks` would use for ``items`` items (1 = in-process)."""
+    return max(1, min(resolve_workers(workers), items))
+
+
+@contextmanager
+def shared_scratch(shape: tuple[int, ...], dtype: np.dtype | str) -> Iterator[tuple[np.ndarray, str]]:
+    """A memory-mapped scratch array that worker processes open by path (see :func:`open_scratch`).
+
+    Lets workers read their input slab and write their output slab without pickling voxels through
+    pipes. Lives in /dev/shm when it has room (RAM-backed), else in the temporary folder; removed on exit.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    folder = None
+    if os.path.isdir("/dev/shm"):
+        stats = os.statvfs("/dev/shm")
+        if stats.f_bavail * stats.f_frsize > 2 * nbytes:
+            folder = "/dev/shm"
+    fd, name = tempfile.mkstemp(prefix="cerebro-scratch-", suffix=".raw", dir=folder)
+    os.close(fd)
+    try:
+        array = np.memmap(name, dtype=dtype, mode="w+", shape=shape)
+        try:
+            yield array, name
+        finally:
+            array._mmap.close()  # type: ignore[attr-defined]  # release before unlinking (Windows)
+    finally:
+        os.unlink(name)
+
+
+def open_scratch(path: str, shape: tuple[int, ...], dtype: str, writable: bool = False) -> np.ndarray:
+    """Open a :func:`shared_scratch` array in a worker process."""
+    return np.memmap(path, dtype=np.dtype(dtype), mode="r+" if writable else "r", shape=tuple(shape))
 
 
 def _pool(workers: int, preload: str) -> ProcessPoolExecutor:

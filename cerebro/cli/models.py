@@ -37,6 +37,7 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("ID", "FAMILY", "MODALITY", "WEIGHTS", "PINNED")]
     for entry in catalog.values():
         where = f"{entry.repo}/{entry.file}" if entry.repo else ("local file " + entry.file if entry.file else "none")
+        where = "shipped with CerebroBench" if entry.local else where
         rows.append((entry.id, entry.family, entry.modality, where, "yes" if entry.pinned else "no"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for row in rows:

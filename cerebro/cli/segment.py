@@ -8,6 +8,7 @@ import warnings
 from cerebro.cli._common import PROGRESS_FORMATS, command_progress, print_json_line
 from cerebro.fsutil import refuse_overwriting_input, require_input_file
 from cerebro.io import read_volume, write_volume
+from cerebro.segment.catalog import DEFAULT_MODEL_ID
 from cerebro.segment.device import DEVICES
 
 
@@ -18,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "mask to OUT (same grid as IN). See `cerebro models list`.")
     parser.add_argument("input", metavar="IN", help="input volume (NIfTI, NRRD, MHA, DICOM folder)")
     parser.add_argument("output", metavar="OUT", help="output label mask (e.g. mask.nii.gz)")
-    parser.add_argument("--model", required=True, metavar="ID", help="model id from `cerebro models list`")
+    parser.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID",
+                        help=f"model id from `cerebro models list` (default {DEFAULT_MODEL_ID}: shipped, offline)")
     parser.add_argument("--device", default="auto",
                         help=f"one of {', '.join(DEVICES)} (default auto: CUDA > MPS > CPU)")
     parser.add_argument("--no-tta", action="store_true", help="disable test-time augmentation (mirroring): faster")

@@ -33,7 +33,7 @@ import zfpy
 
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.errors import CerebroError
-from cerebro.parallel import map_chunks
+from cerebro.parallel import effective_workers, map_chunks, open_scratch, shared_scratch
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -62,15 +62,27 @@ def _encode_slab(slab: np.ndarray, work_dtype: str, parameters: dict[str, float]
     return zfpy.compress_numpy(np.ascontiguousarray(slab, dtype=work_dtype), **parameters)
 
 
-def _decode_slab(blob: bytes, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _decode_slab_into(blob: bytes, out: np.ndarray) -> None:
+    """Decode one ZFP stream into ``out`` (a slab of the result), rounding/clipping for integer dtypes."""
     array = zfpy.decompress_numpy(blob)
-    if array.shape != tuple(shape):
-        raise CerebroError(f"ZFP chunk decodes to shape {array.shape}, expected {tuple(shape)}; the data is corrupt")
-    target = np.dtype(dtype)
-    if target.kind in "iu" and array.dtype.kind == "f":
-        info = np.iinfo(target)
-        array = np.clip(np.rint(array), info.min, info.max)
-    return array.astype(target, copy=False)
+    if array.shape != out.shape:
+        raise CerebroError(f"ZFP chunk decodes to shape {array.shape}, expected {out.shape}; the data is corrupt")
+    if out.dtype.kind in "iu" and array.dtype.kind == "f":
+        info = np.iinfo(out.dtype)
+        np.rint(array, out=array)
+        np.clip(array, info.min, info.max, out=array)
+    out[...] = array
+
+
+def _encode_shared_slab(path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int, work_dtype: str,
+                        parameters: dict[str, float]) -> bytes:
+    return _encode_slab(open_scratch(path, shape, dtype)[start:stop], work_dtype, parameters)
+
+
+def _decode_shared_slab(blob: bytes, path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int) -> None:
+    out = open_scratch(path, shape, dtype, writable=True)
+    _decode_slab_into(blob, out[start:stop])
+    out.flush()
 
 
 class ZfpCodec(Codec):
@@ -85,7 +97,7 @@ class ZfpCodec(Codec):
                  "the report gives the real bits per voxel of the file"),),
             help="fixed rate: every 4x4x4 block gets the same number of bits"),
         "accuracy": Mode("accuracy", (Setting(
-            "tolerance", float, minimum=1e-12, maximum=1e30, unit="intensity units (e.g. HU)",
+            "tolerance", float, minimum=1e-12, maximum=1e30, unit="image intensity units, e.g. HU",
             help="largest allowed absolute error per voxel, in the image's own units"),),
             help="fixed accuracy: |error| <= tolerance (integer images: <= floor(tolerance))"),
         "precision": Mode("precision", (Setting(
@@ -114,8 +126,15 @@ class ZfpCodec(Codec):
         if per_chunk < 1:
             raise CerebroError(f"slices_per_chunk must be >= 1, got {per_chunk}")
         bounds = slab_bounds(volume.shape[0], per_chunk)
-        items = [(volume.array[a:b], work_dtype, parameters) for a, b in bounds]
-        chunks = map_chunks(_encode_slab, items, workers, progress, "ZFP encoding")
+        if effective_workers(workers, len(bounds)) == 1:
+            items = [(volume.array[a:b], work_dtype, parameters) for a, b in bounds]
+            chunks = map_chunks(_encode_slab, items, 1, progress, "ZFP encoding")
+        else:
+            with shared_scratch(volume.shape, volume.dtype) as (scratch, path):
+                scratch[...] = volume.array
+                scratch.flush()
+                items = [(path, volume.shape, dtype, a, b, work_dtype, parameters) for a, b in bounds]
+                chunks = map_chunks(_encode_shared_slab, items, workers, progress, "ZFP encoding")
         meta = {
             "library": {"name": "zfpy", "version": zfpy.__version__},
             "work_dtype": work_dtype,
@@ -140,13 +159,16 @@ class ZfpCodec(Codec):
                 != bounds:
             raise CerebroError("ZFP chunk layout does not match the volume shape; the file is corrupt")
         dtype = np.dtype(dtype)
-        items = [(blob, dtype.name, (b - a, shape[1], shape[2]))
-                 for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
-        slabs = map_chunks(_decode_slab, items, workers, progress, "ZFP decoding")
-        out = np.empty(shape, dtype=dtype)
-        for (a, b), slab in zip(bounds, slabs, strict=True):
-            out[a:b] = slab
-        return out
+        if effective_workers(workers, len(bounds)) == 1:
+            out = np.empty(shape, dtype=dtype)
+            items = [(blob, out[a:b]) for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+            map_chunks(_decode_slab_into, items, 1, progress, "ZFP decoding")
+            return out
+        with shared_scratch(shape, dtype) as (scratch, path):
+            items = [(blob, path, tuple(shape), dtype.name, a, b)
+                     for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+            map_chunks(_decode_shared_slab, items, workers, progress, "ZFP decoding")
+            return np.array(scratch)
 
     @staticmethod
     def _parameters(mode: str, settings: dict[str, Any], dtype: np.dtype) -> tuple[dict[str, float], str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.catalog import ModelEntry, get_model_entry
+from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry
 from cerebro.segment.device import resolve_device
 from cerebro.segment.download import fetch_model
 from cerebro.segment.result import SegmentationResult
@@ -72,11 +72,12 @@ def load_model(model_id: str, device: str = "auto", cache_dir: str | os.PathLike
     return build_model(entry, path, torch_device, allow_pickle=allow_pickle)
 
 
-def segment(volume: Volume, model_id: str, device: str = "auto", tta: bool = True, progress: Progress | None = None,
-            return_probabilities: bool = False, cache_dir: str | os.PathLike[str] | None = None,
-            weights: str | os.PathLike[str] | None = None, allow_unpinned: bool = False,
-            catalog: dict[str, ModelEntry] | None = None) -> SegmentationResult:
-    """Segment ``volume`` with catalog model ``model_id``; mask (and probabilities) on the input's grid.
+def segment(volume: Volume, model_id: str = DEFAULT_MODEL_ID, device: str = "auto", tta: bool = True,
+            progress: Progress | None = None, return_probabilities: bool = False,
+            cache_dir: str | os.PathLike[str] | None = None, weights: str | os.PathLike[str] | None = None,
+            allow_unpinned: bool = False, catalog: dict[str, ModelEntry] | None = None) -> SegmentationResult:
+    """Segment ``volume`` with catalog model ``model_id`` (default: the shipped phantom-trained nnU-Net); mask (and
+    probabilities) on the input's grid.
 
     ``device``: "auto" (CUDA > MPS > CPU), "cpu", "cuda" or "mps"; ``tta``: test-time augmentation
     (mirroring); see :func:`load_model` for ``cache_dir``, ``weights`` and ``allow_unpinned``.

@@ -20,11 +20,16 @@ from cerebro.errors import CerebroError
 
 FAMILIES = ("nnunet", "mambavesselnet", "unetpp", "spockmip", "vesselness")
 USER_CATALOG_ENV = "CEREBRO_CATALOG"
+DEFAULT_MODEL_ID = "cerebro-default"  # shipped with the package: segmentation works offline out of the box
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One catalog entry (see module doc). ``labels`` maps label value -> name (None: read from the model)."""
+    """One catalog entry (see module doc). ``labels`` maps label value -> name (None: read from the model).
+
+    ``local``: a model folder shipped inside the ``cerebro`` package (path relative to ``cerebro/``), used
+    instead of a download; its ``sha256`` is the folder digest of :mod:`cerebro.segment.model_digest`.
+    """
 
     id: str
     family: str
@@ -40,11 +45,12 @@ class ModelEntry:
     input: dict[str, Any] = field(default_factory=dict)
     labels: dict[int, str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    local: str | None = None
 
     @property
     def needs_weights(self) -> bool:
-        """True when the family needs a weights file (every family but the classical baseline)."""
-        return self.file is not None
+        """True when the family needs a weights file or folder (every family but the classical baseline)."""
+        return self.file is not None or self.local is not None
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON-able data (labels keyed by strings, as in the file)."""

@@ -79,6 +79,8 @@ def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = No
     then the computed sha256 is reported (warning + progress message) so the entry can be pinned.
     """
     progress = progress or Progress()
+    if entry.local is not None:
+        return shipped_model(entry, progress)
     target = expected_path(entry, cache_dir)
     if not entry.pinned and not allow_unpinned:
         known = f" (the file in the cache has sha256 {sha256_file(target)})" if target.is_file() else ""
@@ -108,6 +110,24 @@ def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = No
         raise CerebroError(f"model '{entry.id}' has unsupported archive type '{entry.archive}'; use 'zip'")
     progress.update(1.0, "ready")
     return target
+
+
+def shipped_model(entry: ModelEntry, progress: Progress | None = None) -> Path:
+    """The model folder shipped inside the package for ``entry.local``, after checking its folder sha256."""
+    from cerebro.segment.model_digest import folder_sha256
+
+    folder = Path(__file__).resolve().parent.parent / entry.local
+    if not folder.is_dir():
+        raise CerebroError(f"the shipped model folder of '{entry.id}' is missing ({folder}); reinstall CerebroBench")
+    if entry.sha256 is None:
+        raise CerebroError(f"catalog entry '{entry.id}' ships a model folder without a sha256; fix the catalog")
+    digest = folder_sha256(folder)
+    if digest != entry.sha256:
+        raise CerebroError(f"the shipped model folder {folder} has sha256 {digest} but the catalog expects "
+                           f"{entry.sha256}; it was modified: reinstall CerebroBench")
+    if progress is not None:
+        progress.update(1.0, "ready")
+    return folder
 
 
 def _download(entry: ModelEntry, target: Path, offline: bool, progress: Progress) -> None:

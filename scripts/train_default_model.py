@@ -1,0 +1,42 @@
+"""Train CerebroBench's default vessel model (small plain nnU-Net on CTA + TOF-MRA phantoms) and write its
+nnU-Net v2 results folder; the shipped model was made with the defaults:
+
+    python scripts/train_default_model.py --out cerebro/segment/default_model
+
+Then update the sha256 of the ``cerebro-default`` catalog entry (printed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from cerebro.cli._common import cli_progress
+from cerebro.segment.train_default import TrainingConfig, train_default_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the flags, train, print where the folder is and its digest."""
+    defaults = TrainingConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder receiving <Dataset>/<Trainer__Plans__3d_fullres>/")
+    parser.add_argument("--iterations", type=int, default=defaults.iterations, help="training steps")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of phantoms, sampling and init")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    parser.add_argument("--cases", type=int, default=defaults.cases_per_modality, help="phantoms per modality")
+    args = parser.parse_args(argv)
+    config = TrainingConfig(iterations=args.iterations, seed=args.seed, threads=args.threads,
+                            cases_per_modality=args.cases)
+    started = time.perf_counter()
+    with cli_progress("train default model") as progress:
+        folder = train_default_model(args.out, config, progress)
+    from cerebro.segment.model_digest import folder_sha256
+
+    print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
+    print(f"sha256 (folder digest for the catalog): {folder_sha256(folder)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
