@@ -27,10 +27,10 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from cerebro.errors import Cancelled, CerebroError
-from cerebro.segment.catalog import load_catalog
+from cerebro.segment.catalog import DEFAULT_MODEL_ID, load_catalog
 from cerebro.volume import same_geometry
 
-DEFAULT_MODEL = "cerebro-default"
+DEFAULT_MODEL = DEFAULT_MODEL_ID
 FALLBACK_MODEL = "vesselness"
 
 
@@ -315,7 +315,7 @@ class CerebroSegmentTest(ScriptedLoadableModuleTest):
         model = preferredModel()
         self.delayDisplay(f"CerebroSegment: segment a 64^3 phantom with '{model}'")
         phantom, node = self._phantomNode()
-        output = CerebroSegmentLogic().run(node, model, device="auto", probabilities=True)
+        output = CerebroSegmentLogic().run(node, model, device="auto", tta=False, probabilities=True)
         masks = masks_from_segmentation_node(output.segmentation_node, node)
         self.assertIn("vessel", masks)
         mask, color = masks["vessel"]

@@ -15,6 +15,7 @@ from CerebroLib.segment_logic import (
     STATUS_BUILT_IN,
     STATUS_CACHED,
     STATUS_NO_PUBLIC,
+    STATUS_SHIPPED,
     STATUS_UNPINNED,
     VESSEL_COLOR,
     CerebroSegmentLogic,
@@ -36,6 +37,12 @@ from cerebro.volume import Volume, same_geometry
 @pytest.fixture(scope="module")
 def phantom():
     return generate_phantom(48, "mra", seed=3, supersample=1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    """The background process inherits the environment: one intra-op thread for torch, as in every test."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
@@ -177,6 +184,8 @@ def test_weights_status_and_model_choices(tmp_path):
     (tmp_path / unpinned.id).mkdir()
     (tmp_path / unpinned.id / unpinned.file).write_bytes(b"weights")
     assert weights_status(unpinned, tmp_path) == STATUS_CACHED
+    shipped = ModelEntry(id="shipped", family="nnunet", local="segment/models/x", sha256="0" * 64, pinned=True)
+    assert weights_status(shipped, tmp_path) == STATUS_SHIPPED
     choices = {c.id: c for c in model_choices(tmp_path)}
     assert choices["vesselness"].status == STATUS_BUILT_IN and not choices["vesselness"].needs_download
     assert choices[unpinned.id].status == STATUS_CACHED and not choices[unpinned.id].needs_download

@@ -75,6 +75,12 @@ def module(monkeypatch):
     return loaded
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    """The background process inherits the environment: one intra-op thread for torch, as in every test."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture
 def scene():
     scene = slicer.vtkMRMLScene()

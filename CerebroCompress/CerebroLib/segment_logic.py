@@ -48,6 +48,7 @@ PALETTE: tuple[Color, ...] = (
 _NO_CONSOLE_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
 STATUS_BUILT_IN = "built in: no weights needed"
+STATUS_SHIPPED = "shipped with CerebroBench"
 STATUS_CACHED = "downloaded"
 STATUS_DOWNLOAD = "needs download"
 STATUS_UNPINNED = "needs download (unpinned: not verified by sha256)"
@@ -70,6 +71,8 @@ def weights_status(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None =
     """Where the weights of ``entry`` stand: one of the ``STATUS_*`` texts of this module."""
     if not entry.needs_weights:
         return STATUS_BUILT_IN
+    if entry.local is not None:
+        return STATUS_SHIPPED
     if expected_path(entry, cache_dir).is_file():
         return STATUS_CACHED
     if entry.repo is None:
