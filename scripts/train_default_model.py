@@ -25,9 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of phantoms, sampling and init")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     parser.add_argument("--cases", type=int, default=defaults.cases_per_modality, help="phantoms per modality")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="AdamW start rate")
+    parser.add_argument("--foreground-fraction", type=float, default=defaults.foreground_patch_fraction,
+                        help="share of patches centred near vessels")
+    parser.add_argument("--init", metavar="FOLDER", help="start from the weights of this results folder (fine-tune)")
     args = parser.parse_args(argv)
     config = TrainingConfig(iterations=args.iterations, seed=args.seed, threads=args.threads,
-                            cases_per_modality=args.cases)
+                            cases_per_modality=args.cases, learning_rate=args.learning_rate,
+                            foreground_patch_fraction=args.foreground_fraction, init_from=args.init)
     started = time.perf_counter()
     with cli_progress("train default model") as progress:
         folder = train_default_model(args.out, config, progress)
