@@ -323,7 +323,9 @@ class CerebroSegmentTest(ScriptedLoadableModuleTest):
         self.assertIsNone(same_geometry(mask, phantom.mask))
         overlap = 2.0 * np.logical_and(mask.array, phantom.mask.array).sum()
         dice = overlap / (mask.array.sum() + phantom.mask.array.sum())
-        self.assertGreater(dice, 0.3, f"the vessels of the phantom were not found (Dice {dice:.3f})")
+        # Measured on this phantom: cerebro-default 0.97, the vesselness baseline 0.72.
+        minimumDice = 0.8 if model == DEFAULT_MODEL else 0.5
+        self.assertGreater(dice, minimumDice, f"the vessels of the phantom were not found (Dice {dice:.3f})")
         probabilities = slicer.util.arrayFromVolume(output.probability_node)
         self.assertEqual(probabilities.shape, phantom.image.array.shape)
         self.delayDisplay(f"Segmented, Dice {dice:.3f} against the phantom's truth")

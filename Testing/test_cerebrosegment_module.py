@@ -90,7 +90,7 @@ def scene():
 
 
 def test_self_test_passes(module, scene):
-    """The module's self-test: segment a 64^3 phantom with the preferred model (Dice > 0.3), then cancel."""
+    """The module's self-test: segment a 64^3 phantom with cerebro-default (Dice > 0.8), then cancel a run."""
     case = module.CerebroSegmentTest("runTest")
     case.runTest()
 
