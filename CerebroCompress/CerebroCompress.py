@@ -23,6 +23,7 @@ from CerebroLib.compress_logic import (
 )
 from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
 from CerebroLib.mrml import volume_to_node
+from CerebroLib.slicer_ui import askInstallDependencies, installDependenciesUnattended, runWithProgress
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -33,8 +34,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from cerebro.errors import Cancelled, CerebroError
-from cerebro.progress import Progress
+from cerebro.errors import CerebroError
 from cerebro.volume import Volume
 
 FILE_TYPE = "CerebroCompressedVolume"
@@ -318,37 +318,6 @@ def _settingToolTip(setting):
     return f"{setting.help}\nValid: {valid}"
 
 
-def askInstallDependencies(requirements):
-    """Ask, then pip-install the missing ``requirements`` into Slicer's Python; True if something was installed."""
-    missing = dependencies.missing_requirements(requirements)
-    if not missing or not slicer.util.confirmOkCancelDisplay(dependencies.install_prompt(missing)):
-        return False
-    with slicer.util.WaitCursor():
-        slicer.util.pip_install(missing)
-    return True
-
-
-def runWithProgress(title, work):
-    """Run ``work(progress)`` under a modal progress dialog with Cancel; show errors; None if it failed."""
-    dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title, maximum=100)
-
-    def update(fraction, message):
-        dialog.value = int(round(100 * fraction))
-        dialog.labelText = message or title
-        slicer.app.processEvents()
-
-    try:
-        return work(Progress(on_update=update, is_cancelled=lambda: dialog.wasCanceled))
-    except Cancelled:
-        logging.info(f"{title} cancelled")
-        return None
-    except CerebroError as error:
-        slicer.util.errorDisplay(str(error))
-        return None
-    finally:
-        dialog.close()
-
-
 class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):
     """The Qt-free CerebroLib logic plus this module's parameter node."""
 
@@ -424,9 +393,7 @@ class CerebroCompressTest(ScriptedLoadableModuleTest):
 
     def setUp(self):
         slicer.mrmlScene.Clear()
-        missing = dependencies.missing_requirements(dependencies.COMPRESS_MODULE_REQUIREMENTS)
-        if missing:  # unattended: install without asking (a test run has agreed to it by being started)
-            slicer.util.pip_install(missing)
+        installDependenciesUnattended(dependencies.COMPRESS_MODULE_REQUIREMENTS)
 
     def runTest(self):
         self.setUp()

@@ -51,3 +51,29 @@ def install_prompt(missing: list[str]) -> str:
         + "\n  ".join(missing)
         + "\n\nInstall them now with pip? (This downloads them from PyPI and can take a few minutes.)"
     )
+
+# What the CerebroSegment module needs: the core plus the segmentation stack (pyproject: ``ml`` and ``all``).
+SEGMENT_MODULE_REQUIREMENTS: dict[str, str] = {
+    **CORE_REQUIREMENTS,
+    "torch": "torch>=2.2",
+    "monai": "monai>=1.3",
+    "safetensors": "safetensors>=0.4",
+    "huggingface_hub": "huggingface_hub>=0.23",
+    "dynamic_network_architectures": "dynamic-network-architectures>=0.3",
+    "skimage": "scikit-image>=0.22",
+}
+
+TORCH_REQUIREMENT = SEGMENT_MODULE_REQUIREMENTS["torch"]
+
+
+def split_torch(missing: list[str], pytorch_extension_available: bool) -> tuple[bool, list[str]]:
+    """Decide how to install ``missing`` requirements: (install torch through SlicerPyTorch?, the rest for pip).
+
+    Inside Slicer the SlicerPyTorch extension (``PyTorchUtils``) picks the torch wheel matching the GPU/CUDA
+    driver, so torch goes through it when it is installed (as SlicerTotalSegmentator does); otherwise torch
+    is pip-installed from PyPI with the rest.
+    """
+    torch_missing = TORCH_REQUIREMENT in missing
+    if torch_missing and pytorch_extension_available:
+        return True, [r for r in missing if r != TORCH_REQUIREMENT]
+    return False, list(missing)

@@ -1,11 +1,11 @@
-"""Helpers shared by CLI sub-commands: tqdm progress and JSON printing."""
+"""Helpers shared by CLI sub-commands: tqdm or JSON-lines progress, and JSON printing."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from tqdm import tqdm
@@ -29,6 +29,38 @@ def cli_progress(description: str, enabled: bool = True) -> Iterator[Progress]:
         yield Progress(on_update=update)
     finally:
         bar.close()
+
+
+PROGRESS_FORMATS = ("bar", "json")
+
+
+@contextmanager
+def json_progress() -> Iterator[Progress]:
+    """A Progress that prints one JSON line per visible change on stdout, for programs driving the CLI.
+
+    Each line is ``{"progress": fraction in [0, 1], "message": text}``, flushed at once; updates that change
+    neither the message nor the fraction by at least 0.001 are not printed.
+    """
+    last: list[tuple[int, str]] = []
+
+    def update(fraction: float, message: str) -> None:
+        key = (int(fraction * 1000), message)
+        if not last or key != last[0]:
+            last[:] = [key]
+            print_json_line({"progress": round(fraction, 4), "message": message})
+
+    yield Progress(on_update=update)
+
+
+def command_progress(description: str, progress_format: str = "bar",
+                     enabled: bool = True) -> AbstractContextManager[Progress]:
+    """The progress of a sub-command: a tqdm bar (``"bar"``) or JSON lines on stdout (``"json"``)."""
+    return json_progress() if progress_format == "json" else cli_progress(description, enabled=enabled)
+
+
+def print_json_line(data: Any) -> None:
+    """Print ``data`` as one compact JSON line on stdout and flush (machine-readable output)."""
+    print(json.dumps(data, default=_default), flush=True)
 
 
 def print_json(data: Any) -> None:

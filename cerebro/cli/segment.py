@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from cerebro.cli._common import cli_progress
+from cerebro.cli._common import PROGRESS_FORMATS, command_progress, print_json_line
 from cerebro.fsutil import refuse_overwriting_input, require_input_file
 from cerebro.io import read_volume, write_volume
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-unpinned", action="store_true",
                         help="accept catalog models whose revision/sha256 are not pinned yet (prints the sha256)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--progress-format", choices=PROGRESS_FORMATS, default="bar",
+                        help="bar (default) or json: one JSON line per update on stdout "
+                        '({"progress": f, "message": m}), then {"result": {...}} with the labels (for programs)')
     parser.set_defaults(func=run)
 
 
@@ -44,18 +47,26 @@ def run(args: argparse.Namespace) -> int:
     if args.probabilities:
         refuse_overwriting_input(args.input, args.probabilities)
     volume = read_volume(args.input)
-    with warnings.catch_warnings(record=True) as caught, cli_progress(f"segment ({args.model})",
-                                                                      enabled=not args.quiet) as progress:
+    as_json = args.progress_format == "json"
+    with warnings.catch_warnings(record=True) as caught, command_progress(
+            f"segment ({args.model})", args.progress_format, enabled=not args.quiet) as progress:
         warnings.simplefilter("always")
         result = segment(volume, args.model, device=args.device, tta=not args.no_tta, progress=progress,
                          return_probabilities=bool(args.probabilities), cache_dir=args.cache_dir,
                          weights=args.weights, allow_unpinned=args.allow_unpinned)
     for warning in caught:
-        print(f"warning: {warning.message}")
+        if as_json:
+            print_json_line({"warning": str(warning.message)})
+        else:
+            print(f"warning: {warning.message}")
     write_volume(result.mask, args.output)
     if args.probabilities and result.probabilities is not None:
         write_volume(result.probabilities, args.probabilities)
     counts = {result.labels.get(int(v), str(v)): int((result.mask.array == v).sum())
               for v in sorted(set(result.labels) - {0})}
-    print(f"wrote {args.output}: " + ", ".join(f"{name} {n} voxels" for name, n in counts.items()))
+    if as_json:
+        print_json_line({"result": {"mask": args.output, "probabilities": args.probabilities,
+                                    "labels": {str(k): v for k, v in result.labels.items()}, "voxels": counts}})
+    else:
+        print(f"wrote {args.output}: " + ", ".join(f"{name} {n} voxels" for name, n in counts.items()))
     return 0

@@ -1,0 +1,160 @@
+"""The CerebroSegment module file outside Slicer: its self-test, and the shared panel helpers it uses.
+
+Slicer's GUI layer (``qt``, ``slicer.ScriptedLoadableModule``, ``slicer.parameterNodeWrapper``) is not in the
+slicer-core wheel, so minimal stand-ins are put in ``sys.modules`` only to import the file; everything the
+self-test touches beyond that is real (MRML scene, CerebroLib, the background ``cerebro segment`` process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import types
+import unittest
+from pathlib import Path
+
+import pytest
+import slicer
+from CerebroLib import dependencies, slicer_ui
+from CerebroLib.segment_logic import JobState
+
+MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroSegment" / "CerebroSegment.py"
+
+
+class _ScriptedLoadableModuleLogic:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class _ScriptedLoadableModuleTest(unittest.TestCase):
+    def delayDisplay(self, message, msec=None):
+        pass
+
+
+class _QTimer:
+    """Stand-in for qt.QTimer: the test calls the connected slot itself."""
+
+    def __init__(self):
+        self.active, self.slot = False, None
+
+    def setInterval(self, ms):
+        self.interval = ms
+
+    def connect(self, signal, slot):
+        self.slot = slot
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+    def isActive(self):
+        return self.active
+
+
+@pytest.fixture
+def module(monkeypatch):
+    """CerebroSegment.py imported with stand-ins for Slicer's Qt-based Python modules."""
+    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
+    scripted.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {})
+    scripted.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
+    scripted.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
+    scripted.ScriptedLoadableModuleTest = _ScriptedLoadableModuleTest
+    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
+    wrapper.parameterNodeWrapper = lambda cls: cls
+    qt = types.ModuleType("qt")
+    qt.QTimer = _QTimer
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", scripted)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
+    spec = importlib.util.spec_from_file_location("CerebroSegment", MODULE_FILE)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    """The background process inherits the environment: one intra-op thread for torch, as in every test."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    yield scene
+    scene.Clear(1)
+
+
+def test_self_test_passes(module, scene):
+    """The module's self-test: segment a 64^3 phantom with cerebro-default (Dice > 0.8), then cancel a run."""
+    case = module.CerebroSegmentTest("runTest")
+    case.runTest()
+
+
+def test_preferred_model_is_the_shipped_default_when_the_catalog_has_it(module, monkeypatch):
+    from cerebro.segment.catalog import load_catalog
+
+    catalog = load_catalog()
+    expected = module.DEFAULT_MODEL if module.DEFAULT_MODEL in catalog else module.FALLBACK_MODEL
+    assert module.preferredModel() == expected
+    monkeypatch.setattr(module, "load_catalog", lambda: {module.DEFAULT_MODEL: None})
+    assert module.preferredModel() == module.DEFAULT_MODEL
+
+
+def test_job_poller_reports_until_finished_and_cancels(module):
+    class Job:
+        def __init__(self):
+            self.states = [JobState(0.5, "half"), JobState(1.0, "done", finished=True)]
+            self.cancelled = False
+
+        def poll(self):
+            return self.states[0] if not self.cancelled and len(self.states) == 2 else self.states[-1]
+
+        def cancel(self):
+            self.cancelled = True
+            self.states[-1] = JobState(0.5, "cancelled", finished=True, cancelled=True)
+
+    seen = []
+    job = Job()
+    poller = slicer_ui.JobPoller(job, seen.append, intervalMs=10)
+    poller._timer.slot()
+    assert poller.running and seen[-1].message == "half"
+    job.states.pop(0)
+    poller._timer.slot()
+    assert not poller.running and seen[-1].finished
+    poller = slicer_ui.JobPoller(Job(), seen.append)
+    poller.cancel()
+    assert not poller.running and seen[-1].cancelled
+
+
+def test_torch_goes_through_slicer_pytorch_when_it_is_installed():
+    missing = [dependencies.TORCH_REQUIREMENT, "monai>=1.3"]
+    assert dependencies.split_torch(missing, pytorch_extension_available=True) == (True, ["monai>=1.3"])
+    assert dependencies.split_torch(missing, pytorch_extension_available=False) == (False, missing)
+    assert dependencies.split_torch(["monai>=1.3"], True) == (False, ["monai>=1.3"])
+    assert set(dependencies.CORE_REQUIREMENTS) <= set(dependencies.SEGMENT_MODULE_REQUIREMENTS)
+    assert {"torch", "monai", "safetensors", "huggingface_hub", "dynamic_network_architectures",
+            "skimage"} <= set(dependencies.SEGMENT_MODULE_REQUIREMENTS)
+
+
+def test_ask_install_dependencies_asks_then_installs(monkeypatch):
+    calls = []
+    util = types.SimpleNamespace(
+        confirmOkCancelDisplay=lambda text: calls.append(("ask", text)) or answer[0],
+        pip_install=lambda packages: calls.append(("pip", packages)),
+        WaitCursor=contextlib.nullcontext,
+    )
+    monkeypatch.setattr(slicer_ui.slicer, "util", util, raising=False)
+    requirements = {"numpy": "numpy>=1.24", "no_such_module_xyz": "no-such-module-xyz>=1"}
+    answer = [False]
+    assert not slicer_ui.askInstallDependencies(requirements)
+    assert calls == [("ask", dependencies.install_prompt(["no-such-module-xyz>=1"]))]
+    answer[0] = True
+    assert slicer_ui.askInstallDependencies(requirements)
+    assert calls[-1] == ("pip", ["no-such-module-xyz>=1"])
+    calls.clear()
+    assert not slicer_ui.askInstallDependencies({"numpy": "numpy>=1.24"}) and calls == []
