@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from volume_helpers import oblique_direction
 
 from cerebro.volume import Volume
-
-
-def oblique_direction() -> np.ndarray:
-    """A proper rotation that is not axis-aligned (about 20 and 10 degrees)."""
-    a, b = np.deg2rad(20.0), np.deg2rad(10.0)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
-    return rz @ rx
 
 
 @pytest.fixture
@@ -25,3 +18,13 @@ def ct_volume() -> Volume:
     array = np.clip(smooth + rng.normal(0, 30, smooth.shape), -1024, 3071).astype(np.int16)
     array[0, 0, 0], array[-1, -1, -1] = -1024, 3071
     return Volume(array, spacing=(0.45, 0.5, 0.6), origin=(-12.5, 30.25, -7.0), direction=oblique_direction())
+
+
+@pytest.fixture
+def scene():
+    """A fresh MRML scene from the slicer-core wheel, also set as ``slicer.mrmlScene`` (as inside Slicer)."""
+    slicer = pytest.importorskip("slicer")
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    yield scene
+    scene.Clear(1)

@@ -27,11 +27,6 @@ def tube_phantom(shape=(40, 48, 56), spacing=(0.5, 0.5, 0.7), seed=0, direction=
     return Volume(array.astype(np.float32), spacing=spacing, origin=(-7.0, 3.5, 11.0), **kwargs), truth
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean masks."""
-    return float(2 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1))
-
-
 def local_entry(cache: Path, model_id: str, family: str, file: str, options: dict, input_spec: dict | None = None,
                 archive: str | None = None, labels: dict | None = None) -> dict:
     """A pinned catalog entry for a checkpoint already written at ``cache/model_id/file`` (real sha256)."""

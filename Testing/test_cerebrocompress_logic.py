@@ -20,14 +20,6 @@ from cerebro.volume import same_geometry
 
 
 @pytest.fixture
-def scene():
-    scene = slicer.vtkMRMLScene()
-    slicer.mrmlScene = scene
-    yield scene
-    scene.Clear(1)
-
-
-@pytest.fixture
 def ct_node(scene, ct_volume):
     return mrml.volume_to_node(ct_volume, scene, "ct")
 

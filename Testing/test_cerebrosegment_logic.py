@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import slicer
 from CerebroLib import mrml
 from CerebroLib.segment_logic import (
     PALETTE,
@@ -43,13 +42,6 @@ def phantom():
 def one_torch_thread(monkeypatch):
     """The background process inherits the environment: one intra-op thread for torch, as in every test."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture
-def scene():
-    scene = slicer.vtkMRMLScene()
-    yield scene
-    scene.Clear(1)
 
 
 def _oblique(phantom_volume: Volume) -> Volume:

@@ -15,7 +15,6 @@ import unittest
 from pathlib import Path
 
 import pytest
-import slicer
 from CerebroLib import dependencies, slicer_ui
 from CerebroLib.segment_logic import JobState
 
@@ -79,14 +78,6 @@ def module(monkeypatch):
 def one_torch_thread(monkeypatch):
     """The background process inherits the environment: one intra-op thread for torch, as in every test."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture
-def scene():
-    scene = slicer.vtkMRMLScene()
-    slicer.mrmlScene = scene
-    yield scene
-    scene.Clear(1)
 
 
 def test_self_test_passes(module, scene):

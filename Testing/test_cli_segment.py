@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from segzoo_helpers import dice, local_entry, tube_phantom
+from segzoo_helpers import local_entry, tube_phantom
+from volume_helpers import oblique_direction
 
 from cerebro.cli.main import main
 from cerebro.io import read_volume, write_volume
+from cerebro.metrics.overlap import dice
 from cerebro.volume import same_geometry
-from conftest import oblique_direction
 
 
 @pytest.fixture(autouse=True)

@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from segzoo_helpers import dice, local_entry, tube_phantom, write_catalog
+from segzoo_helpers import local_entry, tube_phantom, write_catalog
+from volume_helpers import oblique_direction
 
 from cerebro.errors import CerebroError
+from cerebro.metrics.overlap import dice
 from cerebro.segment.api import load_model, segment
 from cerebro.segment.families.grid import back_to_input, network_grid, to_channel_first
 from cerebro.volume import same_geometry
-from conftest import oblique_direction
 
 
 @pytest.fixture(autouse=True)

@@ -18,15 +18,6 @@ from cerebro.io import read_volume, volume_to_sitk, write_volume
 from cerebro.volume import Volume, same_geometry
 
 
-@pytest.fixture
-def scene():
-    """A fresh MRML scene, also set as ``slicer.mrmlScene`` (as inside Slicer)."""
-    scene = slicer.vtkMRMLScene()
-    slicer.mrmlScene = scene
-    yield scene
-    scene.Clear(1)
-
-
 def _ijk_to_ras(node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
