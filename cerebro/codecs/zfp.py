@@ -92,16 +92,17 @@ class ZfpCodec(Codec):
     description = "ZFP transform coder (zfpy); fast, error-bounded in accuracy mode, lossless in reversible mode"
     modes = {
         "rate": Mode("rate", (Setting(
-            "rate", float, minimum=0.25, maximum=64.0, unit="bits/value",
+            "rate", float, default=8.0, minimum=0.25, maximum=64.0, unit="bits/value", monotonic="decreasing",
             help="bits per value of the type ZFP codes (float32 for 8/16-bit integers, float64 for 32-bit); "
                  "the report gives the real bits per voxel of the file"),),
             help="fixed rate: every 4x4x4 block gets the same number of bits"),
         "accuracy": Mode("accuracy", (Setting(
             "tolerance", float, minimum=1e-12, maximum=1e30, unit="image intensity units, e.g. HU",
+            monotonic="increasing",
             help="largest allowed absolute error per voxel, in the image's own units"),),
             help="fixed accuracy: |error| <= tolerance (integer images: <= floor(tolerance))"),
         "precision": Mode("precision", (Setting(
-            "precision", int, minimum=1, maximum=64, unit="bit planes",
+            "precision", int, default=16, minimum=1, maximum=64, unit="bit planes", monotonic="decreasing",
             help="number of bit planes kept per block (more = better quality)"),),
             help="fixed precision: relative error control"),
         "reversible": Mode("reversible", (), lossless=True, help="lossless: decodes bit-exactly"),
