@@ -1,11 +1,14 @@
 """Train CerebroBench's default vessel model (small plain nnU-Net on CTA + TOF-MRA phantoms) and write its
-nnU-Net v2 results folder. The shipped model was made in three steps (see docs/default-model.md):
+nnU-Net v2 results folder. The shipped model was made in four steps (see docs/default-model.md):
 
     PYTHONPATH=. python scripts/train_default_model.py --out /tmp/stage1 --iterations 100 --no-calibration
     PYTHONPATH=. python scripts/train_default_model.py --out /tmp/stage2 --iterations 80 --learning-rate 1e-3 \
         --foreground-fraction 0.33 --no-calibration --init /tmp/stage1/Dataset900_CerebroPhantoms/<results folder>
-    PYTHONPATH=. python scripts/train_default_model.py --out cerebro/segment/default_model --iterations 0 \
+    PYTHONPATH=. python scripts/train_default_model.py --out /tmp/stage3 --iterations 0 \
         --init /tmp/stage2/Dataset900_CerebroPhantoms/<results folder>
+    PYTHONPATH=. python scripts/train_default_model.py --out cerebro/segment/default_model --iterations 130 \
+        --learning-rate 1e-3 --foreground-fraction 0.33 --bone-fraction 0.3 --cases 4 --cta-case-shape 144 \
+        --init /tmp/stage3/Dataset900_CerebroPhantoms/<results folder>
 
 Then update the sha256 of the ``cerebro-default`` catalog entry (printed at the end).
 """

@@ -5,8 +5,9 @@ run the very same weights.
 The preprocessing of the training cases is the inference preprocessing of
 :mod:`cerebro.segment.nnunet.predict` (crop to nonzero, per-case z-score, order-3 resampling to the plans'
 spacing); labels are the phantoms' vessel volume fractions resampled linearly and thresholded at 0.5.
-Training: random patches (half centred on vessels), flips on all axes and intensity jitter, Dice + cross-entropy,
-AdamW with polynomial learning-rate decay, no deep supervision. Plain PyTorch on the CPU.
+Training: random patches (a share centred on vessels, optionally a share on CTA bone as hard negatives), flips on
+all axes and intensity jitter, Dice + cross-entropy, AdamW with polynomial learning-rate decay, no deep supervision.
+Plain PyTorch on the CPU.
 """
 
 from __future__ import annotations
