@@ -5,8 +5,9 @@ run the very same weights.
 The preprocessing of the training cases is the inference preprocessing of
 :mod:`cerebro.segment.nnunet.predict` (crop to nonzero, per-case z-score, order-3 resampling to the plans'
 spacing); labels are the phantoms' vessel volume fractions resampled linearly and thresholded at 0.5.
-Training: random patches (half centred on vessels), flips on all axes and intensity jitter, Dice + cross-entropy,
-AdamW with polynomial learning-rate decay, no deep supervision. Plain PyTorch on the CPU.
+Training: random patches (a share centred on vessels, optionally a share on CTA bone as hard negatives), flips on
+all axes and intensity jitter, Dice + cross-entropy, AdamW with polynomial learning-rate decay, no deep supervision.
+Plain PyTorch on the CPU.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ MIRROR_AXES = (0, 1, 2)
 DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
 SEG_RESAMPLING = {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None}
 PROBABILITY_RESAMPLING = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
+BONE_HU = 700.0  # CTA voxels above this are skull (the phantoms' vessels stay below)
+MAX_BONE_CENTRES = 200_000  # bone voxels kept per case as candidate patch centres
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class TrainingConfig:
     weight_decay: float = 1e-5
     foreground_patch_fraction: float = 0.5
     init_from: str | None = None  # results folder whose fold_0 weights start the training (fine-tuning)
+    cta_case_shape: int | None = None  # cube size of the CTA phantoms (None: case_shape); larger = more skull
+    bone_patch_fraction: float = 0.0  # share of patches centred on CTA bone (> BONE_HU): hard negatives
     calibration_patches: int = 32  # training patches used to calibrate the decision threshold (0: skip)
 
 
@@ -77,6 +82,7 @@ class TrainingCase:
     image: np.ndarray
     label: np.ndarray
     foreground: np.ndarray  # (n, 3) voxel indices of the label's foreground
+    bone: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3), np.int64))  # (n, 3) CTA bone
 
 
 def preprocess_case(image: Volume, fraction: Volume, target_spacing: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +103,19 @@ def preprocess_case(image: Volume, fraction: Volume, target_spacing: list[float]
     return data[0], (frac[0] >= 0.5).astype(np.uint8)
 
 
+def bone_voxels(raw: Volume, image: np.ndarray, seed: int) -> np.ndarray:
+    """Indices (n, 3) into the preprocessed ``image`` of voxels above ``BONE_HU`` in the ``raw`` CTA (at most
+    ``MAX_BONE_CENTRES``, drawn at random): the z-score of ``preprocess_case`` maps ``BONE_HU`` to one threshold."""
+    data = raw.array.astype(np.float32)[None]
+    box, _ = nonzero_bbox(data)
+    cropped = data[(slice(None), *box)]
+    threshold = (BONE_HU - float(cropped.mean())) / max(float(cropped.std()), 1e-8)
+    bone = np.argwhere(image > threshold)
+    if len(bone) > MAX_BONE_CENTRES:
+        bone = bone[np.random.default_rng(seed).choice(len(bone), MAX_BONE_CENTRES, replace=False)]
+    return bone
+
+
 def training_spacing(config: TrainingConfig) -> list[float]:
     """The plans' target spacing (k, j, i) mm: the median over the training cases, as nnU-Net's planner does."""
     spacings = [DEFAULT_SPACING[m][::-1] for m in MODALITIES for _ in range(config.cases_per_modality)]
@@ -115,10 +134,12 @@ def make_training_cases(config: TrainingConfig, progress: Progress | None = None
             index = m * config.cases_per_modality + n
             progress.update(index / total, f"phantom {index + 1}/{total}")
             seed = TRAIN_SEED_BASE[modality] + config.seed * 100 + n
-            phantom = generate_phantom(config.case_shape, modality, seed)
+            shape = config.cta_case_shape if modality == "cta" and config.cta_case_shape else config.case_shape
+            phantom = generate_phantom(shape, modality, seed)
             foreground_values.append(phantom.image.array[phantom.mask.array > 0].astype(np.float64))
             image, label = preprocess_case(phantom.image, phantom.fraction, target)
-            cases.append(TrainingCase(f"{modality}_{seed}", image, label, np.argwhere(label > 0)))
+            bone = bone_voxels(phantom.image, image, seed) if modality == "cta" else np.zeros((0, 3), np.int64)
+            cases.append(TrainingCase(f"{modality}_{seed}", image, label, np.argwhere(label > 0), bone))
     progress.update(1.0, "training cases ready")
     values = np.concatenate(foreground_values)
     stats = {"max": float(values.max()), "mean": float(values.mean()), "median": float(np.median(values)),
@@ -201,7 +222,11 @@ class PatchSampler:
         image = np.pad(case.image, [(0, p) for p in pad], mode="constant", constant_values=case.image.min())
         label = np.pad(case.label, [(0, p) for p in pad])
         shape = np.asarray(image.shape)
-        if len(case.foreground) and self.rng.random() < self.config.foreground_patch_fraction:
+        draw = self.rng.random()
+        if len(case.bone) and draw < self.config.bone_patch_fraction:
+            center = case.bone[self.rng.integers(len(case.bone))]
+            start = center - patch // 2 + self.rng.integers(-patch // 4, patch // 4 + 1)
+        elif len(case.foreground) and self.rng.random() < self.config.foreground_patch_fraction:
             center = case.foreground[self.rng.integers(len(case.foreground))]
             start = center - patch // 2 + self.rng.integers(-patch // 4, patch // 4 + 1)
         else:
