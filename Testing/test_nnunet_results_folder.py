@@ -78,7 +78,7 @@ def test_pipeline_equals_direct_network_call_when_nothing_is_resampled(tmp_path)
 def test_unsafe_checkpoint_is_refused(tmp_path):
     folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(old_style_configuration()), _plain_net(),
                                   extra={"something": Fraction(1, 3)})
-    with pytest.raises(CerebroError, match="allow_unsafe_pickle"):
+    with pytest.raises(CerebroError, match="pickled Python objects"):
         load_nnunet_model(folder, device="cpu")
 
 

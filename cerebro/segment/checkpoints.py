@@ -31,7 +31,8 @@ def load_checkpoint(path: str | os.PathLike[str], allow_pickle: bool = False) ->
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
             raise CerebroError(f"{path.name} is not a valid safetensors file ({exc}); download it again") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
         raise CerebroError(
             f"{path.name} holds pickled Python objects, not just weights ({str(exc).splitlines()[0][:120]}); "
@@ -40,6 +41,18 @@ def load_checkpoint(path: str | os.PathLike[str], allow_pickle: bool = False) ->
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         raise CerebroError(f"{path.name} is not a readable PyTorch checkpoint ({exc}); download it again") from None
+
+
+def _numpy_safe_globals() -> list:
+    """Plain-data numpy globals that training logs pickle (scalars, dtypes); none of them runs code."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import scalar
+    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+    return [scalar, np.dtype, *dtypes]
 
 
 def load_state_dict(path: str | os.PathLike[str], key: str | None = None, prefix: str = "",

@@ -21,6 +21,8 @@ from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 
+MAX_UNZIPPED_BYTES = 8 * 1024**3  # no published model archive comes near this
+
 CACHE_ENV = "CEREBRO_CACHE"
 EXTRACTED = "extracted"
 _TRUE = ("1", "true", "yes", "on")
@@ -168,14 +170,17 @@ def _tqdm_reporting_to(progress: Progress) -> type:
 def safe_extract_zip(archive: str | os.PathLike[str], folder: str | os.PathLike[str]) -> Path:
     """Extract a zip into ``folder`` (created atomically), refusing entries that could escape it.
 
-    Absolute paths, drive letters, ``..`` components and symbolic links are rejected before anything
-    is written.
+    Absolute paths, drive letters, ``..`` components, symbolic links and archives that unpack to more than
+    ``MAX_UNZIPPED_BYTES`` are rejected before anything is written.
     """
     folder = Path(folder)
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 _check_member(info)
+            if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED_BYTES:
+                raise CerebroError(f"{archive} unpacks to more than {MAX_UNZIPPED_BYTES >> 30} GiB; refusing to "
+                                   "extract it (a zip bomb or not a model archive)")
             folder.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder.parent))
             try:

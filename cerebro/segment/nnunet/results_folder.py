@@ -3,26 +3,24 @@ fold_X/checkpoint_final.pth}``, or a zip holding one), build its network and loa
 
 from __future__ import annotations
 
-import pickle
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
+from cerebro.segment import checkpoints
+from cerebro.segment.device import resolve_device
+from cerebro.segment.download import safe_extract_zip
 from cerebro.segment.nnunet.networks import build_network, network_kind
 from cerebro.segment.nnunet.plans import NnUNetPlans, load_plans
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
-
-MAX_UNZIPPED_BYTES = 8 * 1024**3
 
 
 @dataclass
@@ -62,34 +60,6 @@ def _is_results_dir(p: Path) -> bool:
     return len(p.name.split("__")) == 3 and (p / "plans.json").is_file() and (p / "dataset.json").is_file()
 
 
-def extract_zip(zip_path: str | Path, destination: str | Path) -> Path:
-    """Safely unpack a results-folder zip into ``destination`` (no absolute paths, no '..', no links, bounded
-    size); the folder is written atomically and reused when it already exists. Returns ``destination``."""
-    zip_path, destination = Path(zip_path), Path(destination)
-    if destination.is_dir():
-        return destination
-    if not zipfile.is_zipfile(zip_path):
-        raise CerebroError(f"{zip_path} is not a zip file; give the results-folder zip as downloaded")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unzip-", dir=destination.parent))
-    try:
-        with zipfile.ZipFile(zip_path) as archive:
-            total = 0
-            for info in archive.infolist():
-                name = Path(info.filename)
-                if name.is_absolute() or ".." in name.parts or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise CerebroError(f"unsafe entry '{info.filename}' in {zip_path}; refusing to unpack it")
-                total += info.file_size
-                if total > MAX_UNZIPPED_BYTES:
-                    raise CerebroError(f"{zip_path} unpacks to more than {MAX_UNZIPPED_BYTES >> 30} GiB; refusing")
-            archive.extractall(tmp)
-        tmp.rename(destination)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return destination
-
-
 def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict[str, Any]:
     """Read an nnU-Net checkpoint with ``torch.load(weights_only=True)`` (numpy scalars allowed).
 
@@ -98,40 +68,10 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
     path = Path(path)
     if not path.is_file():
         raise CerebroError(f"checkpoint {path} not found; check the fold and checkpoint name")
-    try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if not allow_unsafe_pickle:
-            raise CerebroError(f"{path.name} contains pickled Python objects beyond tensors ({str(exc)[:120]}...); "
-                               "load it only if you trust its source, with allow_unsafe_pickle=True") from None
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CerebroError(f"cannot read checkpoint {path}: {exc}; download it again") from None
+    checkpoint = checkpoints.load_checkpoint(path, allow_pickle=allow_unsafe_pickle)
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise CerebroError(f"{path} is not an nnU-Net checkpoint (no 'network_weights'); use checkpoint_final.pth")
     return checkpoint
-
-
-def _numpy_safe_globals() -> list:
-    """Plain-data numpy globals that nnU-Net's training log pickles (scalars, dtypes); none of them runs code."""
-    try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import scalar
-    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    return [scalar, np.dtype, *dtypes]
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu; anything else is passed to torch.device."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 @dataclass
@@ -170,7 +110,9 @@ def load_nnunet_model(results_dir: str | Path, folds=(0,), checkpoint: str = "ch
     results_dir = Path(results_dir)
     if results_dir.is_file():
         target = Path(unzip_to) if unzip_to else Path(tempfile.mkdtemp(prefix="cerebro-nnunet-")) / "model"
-        results_dir = extract_zip(results_dir, target)
+        if not zipfile.is_zipfile(results_dir):
+            raise CerebroError(f"{results_dir} is not a zip file; give the results folder or its zip as downloaded")
+        results_dir = target if target.is_dir() else safe_extract_zip(results_dir, target)
     folder = find_results_folder(results_dir)
     folds = (folds,) if isinstance(folds, (int, str)) else tuple(folds)
     if not folds:
@@ -190,7 +132,7 @@ def load_nnunet_model(results_dir: str | Path, folds=(0,), checkpoint: str = "ch
                                f"({str(exc).splitlines()[0][:200]}); use the plans.json trained with them") from None
         weights.append(state)
     mirror = checkpoints[0].get("inference_allowed_mirroring_axes")
-    dev = pick_device(device)
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     network.to(dev).eval()
     return NnUNetModel(folder=folder, plans=plans, network=network, fold_weights=weights,
                        mirror_axes=tuple(int(a) for a in mirror) if mirror is not None else None, device=dev,
