@@ -138,14 +138,17 @@ def ratio_tables(name: str, description: str, rows: list[dict], ratios: tuple[fl
     """Markdown: PSNR pivot (codec x ratio) then the full detail table for one input."""
     lines = [f"### {name}: {description}", "",
              "PSNR (dB) at each target ratio (`*`: rate control could not get within 5 % of the ratio, the "
-             "achieved ratio is in the detail table; `-`: ratio out of the codec's reach)", "",
+             "achieved ratio is in the detail table; `-`: ratio out of the codec's reach; `n/r`: not run)", "",
              "| codec / mode | " + " | ".join(f"{r:g}:1" for r in ratios) + " |",
              "|---|" + "---:|" * len(ratios)]
     for codec, mode in dict.fromkeys((r["codec"], r["mode"]) for r in rows):
         cells = []
         for ratio in ratios:
-            row = next(r for r in rows if r["codec"] == codec and r["mode"] == mode and r["target"] == ratio)
-            cells.append("-" if "error" in row else _fmt(row["psnr"]) + ("" if row["hit"] else "*"))
+            row = next((r for r in rows if r["codec"] == codec and r["mode"] == mode and r["target"] == ratio), None)
+            if row is None:
+                cells.append("n/r")
+            else:
+                cells.append("-" if "error" in row else _fmt(row["psnr"]) + ("" if row["hit"] else "*"))
         lines.append(f"| {codec} / {mode} | " + " | ".join(cells) + " |")
     lines += ["", "<details><summary>detail</summary>", "",
               "| codec / mode | target | setting found | ratio | PSNR dB | SSIM | max err | enc MB/s | dec MB/s "
