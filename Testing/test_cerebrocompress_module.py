@@ -8,47 +8,21 @@ real Slicer run of the self-test is ``slicer_add_python_unittest`` (see docs/sli
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
-import unittest
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from CerebroLib import mrml
+from slicer_stubs import import_module_file
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroCompress" / "CerebroCompress.py"
-
-
-class _ScriptedLoadableModuleLogic:
-    def __init__(self, parent=None):
-        self.parent = parent
-
-
-class _ScriptedLoadableModuleTest(unittest.TestCase):
-    def delayDisplay(self, message, msec=None):
-        pass
 
 
 @pytest.fixture
 def module(monkeypatch):
     """CerebroCompress.py imported with stand-ins for Slicer's Qt-based Python modules."""
-    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
-    scripted.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {})
-    scripted.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
-    scripted.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
-    scripted.ScriptedLoadableModuleTest = _ScriptedLoadableModuleTest
-    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
-    wrapper.parameterNodeWrapper = lambda cls: cls
-    monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
-    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", scripted)
-    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
-    spec = importlib.util.spec_from_file_location("CerebroCompress", MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+    return import_module_file(monkeypatch, MODULE_FILE)
 
 
 def test_writer_then_reader_round_trip_a_volume(module, scene, ct_volume, tmp_path, monkeypatch):

@@ -8,27 +8,15 @@ self-test touches beyond that is real (MRML scene, CerebroLib, the background ``
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 import types
-import unittest
 from pathlib import Path
 
 import pytest
 from CerebroLib import dependencies, slicer_ui
 from CerebroLib.segment_logic import JobState
+from slicer_stubs import import_module_file
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroSegment" / "CerebroSegment.py"
-
-
-class _ScriptedLoadableModuleLogic:
-    def __init__(self, parent=None):
-        self.parent = parent
-
-
-class _ScriptedLoadableModuleTest(unittest.TestCase):
-    def delayDisplay(self, message, msec=None):
-        pass
 
 
 class _QTimer:
@@ -56,22 +44,7 @@ class _QTimer:
 @pytest.fixture
 def module(monkeypatch):
     """CerebroSegment.py imported with stand-ins for Slicer's Qt-based Python modules."""
-    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
-    scripted.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {})
-    scripted.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
-    scripted.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
-    scripted.ScriptedLoadableModuleTest = _ScriptedLoadableModuleTest
-    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
-    wrapper.parameterNodeWrapper = lambda cls: cls
-    qt = types.ModuleType("qt")
-    qt.QTimer = _QTimer
-    monkeypatch.setitem(sys.modules, "qt", qt)
-    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", scripted)
-    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
-    spec = importlib.util.spec_from_file_location("CerebroSegment", MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+    return import_module_file(monkeypatch, MODULE_FILE, {"QTimer": _QTimer})
 
 
 @pytest.fixture(autouse=True)
