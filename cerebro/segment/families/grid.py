@@ -9,7 +9,8 @@ the input grid by linear resampling in physical space, so shape, spacing, origin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -57,3 +58,15 @@ def back_to_input(channels: np.ndarray, grid: sitk.Image, volume: Volume, defaul
         out[c] = sitk.GetArrayFromImage(resampled)
     return out
 
+
+def network_input(volume: Volume, spec: Mapping[str, Any]) -> tuple[sitk.Image, np.ndarray]:
+    """The input recipe shared by the MONAI-style families: check finite, resample to the catalog's
+    orientation/spacing, and scale intensities with ``spec["intensity"]`` (MONAI ScaleIntensityRange kwargs).
+
+    Returns the network grid (for mapping results back) and the (1, z, y, x) float32 network input."""
+    from monai.transforms import ScaleIntensityRange
+
+    volume.require_finite()
+    grid = network_grid(volume, spec.get("orientation"), spec.get("spacing_mm"))
+    image = np.asarray(ScaleIntensityRange(**spec["intensity"])(to_channel_first(grid)), dtype=np.float32)
+    return grid, image

@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from monai.networks.blocks.dynunet_block import UnetOutBlock
 from monai.networks.blocks.unetr_block import UnetrBasicBlock, UnetrUpBlock
-from monai.transforms import ScaleIntensityRange
 from torch import nn
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import SegmentationModel
-from cerebro.segment.families.grid import back_to_input, network_grid, to_channel_first
+from cerebro.segment.families.grid import back_to_input, network_input
 from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.mamba import Mamba
 from cerebro.segment.result import SegmentationResult
@@ -178,13 +177,9 @@ class MambaVesselNetModel(SegmentationModel):
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
                 return_probabilities: bool = False) -> SegmentationResult:
         progress = progress or Progress()
-        volume.require_finite()
-        spec, opts = self.entry.input, self.entry.options
+        opts = self.entry.options
         progress.update(0.0, "resampling to the network grid")
-        grid = network_grid(volume, spec.get("orientation"), spec.get("spacing_mm"))
-        image = to_channel_first(grid)
-        scale = spec["intensity"]
-        image = np.asarray(ScaleIntensityRange(**scale)(image), dtype=np.float32)
+        grid, image = network_input(volume, self.entry.input)
         n_classes = int(opts.get("architecture", {}).get("out_chans", 2))
         probs = np.zeros((n_classes, *image.shape[1:]), dtype=np.float32)
         probs[0] = 1.0

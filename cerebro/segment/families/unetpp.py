@@ -20,14 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.transforms import ScaleIntensityRange
 from torch import nn
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import SegmentationModel
-from cerebro.segment.families.grid import back_to_input, network_grid, to_channel_first
+from cerebro.segment.families.grid import back_to_input, network_input
 from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
@@ -236,11 +235,9 @@ class UnetPlusPlusModel(SegmentationModel):
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
                 return_probabilities: bool = False) -> SegmentationResult:
         progress = progress or Progress()
-        volume.require_finite()
-        spec, opts = self.entry.input, self.entry.options
+        opts = self.entry.options
         progress.update(0.0, "resampling to the network grid")
-        grid = network_grid(volume, spec.get("orientation"), spec.get("spacing_mm"))
-        image = np.asarray(ScaleIntensityRange(**spec["intensity"])(to_channel_first(grid)), dtype=np.float32)
+        grid, image = network_input(volume, self.entry.input)
         probs = sliding_window_predict(
             self.network, image, opts.get("window", [96, 96, 96]), opts.get("overlap", 0.5),
             opts.get("sw_batch_size", 1), self.device, torch.sigmoid, tta=tta, half_precision=self.half_precision,
