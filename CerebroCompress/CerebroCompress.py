@@ -11,7 +11,6 @@ import os
 import numpy as np
 import qt
 import slicer
-import vtk
 from CerebroLib import dependencies
 from CerebroLib.compress_logic import (
     COMPRESSED_SUFFIX,
@@ -23,7 +22,12 @@ from CerebroLib.compress_logic import (
 )
 from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
 from CerebroLib.mrml import volume_to_node
-from CerebroLib.slicer_ui import askInstallDependencies, installDependenciesUnattended, runWithProgress
+from CerebroLib.slicer_ui import (
+    ParameterNodeWidgetMixin,
+    askInstallDependencies,
+    installDependenciesUnattended,
+    runWithProgress,
+)
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -69,15 +73,13 @@ class CerebroCompressParameterNode:
     makeDifference: bool = False
 
 
-class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CerebroCompressWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Panel: input volume, codec, mode, settings, run, report, save/load of .cbv files."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._settingEditors = {}
         self._updatingGui = False
 
@@ -95,8 +97,7 @@ class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)
         self._updateDependencyLabel()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.observeSceneClose()
         self.ui.codecComboBox.connect("currentTextChanged(QString)", self.onCodecChanged)
         self.ui.modeComboBox.connect("currentTextChanged(QString)", self.onModeChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -105,48 +106,16 @@ class CerebroCompressWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.initializeParameterNode()
 
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
+    def setDefaultParameters(self):
         modes = codec_modes()
         if modes and self._parameterNode.codec not in modes:
             self._parameterNode.codec = next(iter(modes))
             self._parameterNode.mode = modes[self._parameterNode.codec][0]
 
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Widgets with the "SlicerParameterName" property in the .ui file are connected automatically;
-            # codec, mode and settings depend on the installed codecs and are kept in sync here.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
-            self.updateGuiFromParameterNode()
-
     # --- parameter node -> panel -------------------------------------------------------------------------
 
     def updateGuiFromParameterNode(self, caller=None, event=None):
+        """Codec, mode and settings depend on the installed codecs, so they are kept in sync here, not by .ui."""
         if self._parameterNode is None or self._updatingGui:
             return
         self._updatingGui = True

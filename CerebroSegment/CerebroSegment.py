@@ -10,12 +10,16 @@ import logging
 
 import numpy as np
 import slicer
-import vtk
 from CerebroLib import dependencies
 from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
 from CerebroLib.segment_logic import VESSEL_COLOR, device_choices, model_choices
 from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
-from CerebroLib.slicer_ui import JobPoller, askInstallDependencies, installDependenciesUnattended
+from CerebroLib.slicer_ui import (
+    JobPoller,
+    ParameterNodeWidgetMixin,
+    askInstallDependencies,
+    installDependenciesUnattended,
+)
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -70,15 +74,13 @@ class CerebroSegmentParameterNode:
     allowUnpinned: bool = False
 
 
-class CerebroSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Panel: input volume, model (with download status and Download), device, options, run/cancel, progress."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._poller = None
         self._choices = {}
 
@@ -92,8 +94,7 @@ class CerebroSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.deviceComboBox.addItems(list(device_choices()))
         self._refreshModels()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.observeSceneClose()
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.deviceComboBox.connect("currentTextChanged(QString)", self.onDeviceChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -107,41 +108,11 @@ class CerebroSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self):
         if self._poller is not None and self._poller.running:
             self._poller.cancel()
-        self.removeObservers()
+        super().cleanup()
 
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
+    def setDefaultParameters(self):
         if self._parameterNode.model not in self._choices:
             self._parameterNode.model = preferredModel()
-
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Input volume and check boxes have "SlicerParameterName" in the .ui file; model and device are
-            # kept in sync here (the model list depends on the catalog and the cache).
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
-            self.updateGuiFromParameterNode()
 
     # --- parameter node <-> panel ------------------------------------------------------------------------
 
@@ -156,6 +127,8 @@ class CerebroSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         comboBox.blockSignals(wasBlocked)
 
     def updateGuiFromParameterNode(self, caller=None, event=None):
+        """Input volume and check boxes follow the .ui file; model and device (the model list depends on the
+        catalog and the cache), the model status and the buttons are kept in sync here."""
         if self._parameterNode is None:
             return
         p = self._parameterNode

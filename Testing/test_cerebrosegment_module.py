@@ -122,3 +122,55 @@ def test_ask_install_dependencies_asks_then_installs(monkeypatch):
     assert calls[-1] == ("pip", ["no-such-module-xyz>=1"])
     calls.clear()
     assert not slicer_ui.askInstallDependencies({"numpy": "numpy>=1.24"}) and calls == []
+
+
+class _ParameterNode:
+    """Stand-in for a parameterNodeWrapper node: records the GUI it is connected to, accepts VTK observers."""
+
+    def __init__(self):
+        self.inputVolume, self.model, self.gui = None, "", None
+
+    def connectGui(self, ui):
+        self.gui = ui
+        return "tag"
+
+    def disconnectGui(self, tag):
+        assert tag == "tag"
+        self.gui = None
+
+    def AddObserver(self, event, method, priority):
+        return 1
+
+    def RemoveObserver(self, tag):
+        pass
+
+
+def test_parameter_node_widget_mixin_follows_enter_exit_and_scene_close(scene):
+    from slicer.util import VTKObservationMixin
+
+    class Widget(slicer_ui.ParameterNodeWidgetMixin, VTKObservationMixin):
+        def __init__(self, node):
+            VTKObservationMixin.__init__(self)
+            self.logic = types.SimpleNamespace(getParameterNode=lambda: node)
+            self.ui, self.parent, self.updates = object(), types.SimpleNamespace(isEntered=True), 0
+
+        def updateGuiFromParameterNode(self, caller=None, event=None):
+            self.updates += 1
+
+        def setDefaultParameters(self):
+            self._parameterNode.model = self._parameterNode.model or "default"
+
+    volumeNode = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    node = _ParameterNode()
+    widget = Widget(node)
+    widget.observeSceneClose()
+    widget.enter()
+    assert node.gui is widget.ui and widget.updates == 1
+    assert node.inputVolume is volumeNode and node.model == "default"
+    widget.exit()
+    assert node.gui is None and widget._parameterNode is None
+    widget.enter()
+    scene.Clear(0)  # StartCloseEvent drops the node, EndCloseEvent takes it again (the panel is entered)
+    assert node.gui is widget.ui and widget.updates == 3 and len(widget.Observations) == 3
+    widget.cleanup()
+    assert widget.Observations == []

@@ -1,4 +1,5 @@
-"""Panel helpers shared by the CerebroBench module files: installing dependencies, progress, polling jobs.
+"""Panel helpers shared by the CerebroBench module files: installing dependencies, progress, polling jobs,
+and the parameter-node plumbing of a module widget.
 
 Unlike the rest of CerebroLib this file needs the Slicer application (``slicer.util`` dialogs, ``qt``), so only
 module files import it, never the logic; ``qt`` is imported inside the functions that use it. What these
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import slicer
+import vtk
 
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.progress import Progress
@@ -104,3 +106,61 @@ class JobPoller:
     def running(self) -> bool:
         """True while the timer still polls the job."""
         return bool(self._timer.isActive())
+
+
+class ParameterNodeWidgetMixin:
+    """The parameter-node plumbing of a scripted module widget: enter/exit, scene close, connect/disconnect the GUI.
+
+    Put it first among the widget's bases (before ``ScriptedLoadableModuleWidget`` and ``VTKObservationMixin``).
+    The widget provides ``self.logic`` (with ``getParameterNode()``), ``self.ui``, ``updateGuiFromParameterNode``
+    and, if it has defaults of its own to fill in, ``setDefaultParameters``; its parameter node has an
+    ``inputVolume``. Widgets with the ``SlicerParameterName`` property in the .ui file are connected automatically;
+    the widget keeps the rest in sync in ``updateGuiFromParameterNode``.
+    """
+
+    _parameterNode: Any = None
+    _parameterNodeGuiTag: Any = None
+
+    def observeSceneClose(self) -> None:
+        """Drop the parameter node while the scene closes and take the new one afterwards (call in ``setup``)."""
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller: Any, event: Any) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller: Any, event: Any) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        """Take the logic's parameter node; fill in the first scalar volume and the widget's own defaults."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+        self.setDefaultParameters()
+
+    def setDefaultParameters(self) -> None:
+        """Hook: fill in the module's own parameters that are unset or no longer valid (nothing by default)."""
+
+    def setParameterNode(self, inputParameterNode: Any) -> None:
+        """Disconnect the GUI from the current parameter node, then connect it to ``inputParameterNode`` (or None)."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
+            self.updateGuiFromParameterNode()
