@@ -42,6 +42,8 @@ from cerebro.errors import CerebroError
 from cerebro.volume import Volume
 
 FILE_TYPE = "CerebroCompressedVolume"
+FILE_DESCRIPTION = "CerebroBench compressed volume"
+FILE_FILTER = f"{FILE_DESCRIPTION} (*{COMPRESSED_SUFFIX})"
 
 
 class CerebroCompress(ScriptedLoadableModule):
@@ -298,20 +300,24 @@ class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):
         return CerebroCompressParameterNode(super().getParameterNode())
 
 
-class CerebroCompressFileReader:
-    """Loads .cbv compressed volumes (File > Add Data, drag-and-drop) as decompressed scalar volumes."""
+class _CompressedFileType:
+    """What the .cbv reader and writer share: the parent they report to and the file type they name."""
 
     def __init__(self, parent):
         self.parent = parent
 
     def description(self):
-        return "CerebroBench compressed volume"
+        return FILE_DESCRIPTION
 
     def fileType(self):
         return FILE_TYPE
 
+
+class CerebroCompressFileReader(_CompressedFileType):
+    """Loads .cbv compressed volumes (File > Add Data, drag-and-drop) as decompressed scalar volumes."""
+
     def extensions(self):
-        return [f"CerebroBench compressed volume (*{COMPRESSED_SUFFIX})"]
+        return [FILE_FILTER]
 
     def canLoadFile(self, filePath):
         return is_compressed_file(filePath)
@@ -326,20 +332,11 @@ class CerebroCompressFileReader:
         return True
 
 
-class CerebroCompressFileWriter:
+class CerebroCompressFileWriter(_CompressedFileType):
     """Saves a scalar volume as a .cbv file with the codec, mode and settings currently chosen in the panel."""
 
-    def __init__(self, parent):
-        self.parent = parent
-
-    def description(self):
-        return "CerebroBench compressed volume"
-
-    def fileType(self):
-        return FILE_TYPE
-
     def extensions(self, obj):
-        return [f"CerebroBench compressed volume (*{COMPRESSED_SUFFIX})"]
+        return [FILE_FILTER]
 
     def canWriteObject(self, obj):
         return bool(obj.IsA("vtkMRMLScalarVolumeNode") and not obj.IsA("vtkMRMLLabelMapVolumeNode"))
