@@ -23,7 +23,7 @@ from torch import nn
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
-from cerebro.segment.families.base import SegmentationModel
+from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
 from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.mamba import Mamba
@@ -153,15 +153,10 @@ def build_network(entry: ModelEntry) -> MvnNet:
                   feature_dims=arch.get("feature_dims"))
 
 
-class MambaVesselNetModel(SegmentationModel):
+class MambaVesselNetModel(NetworkModel):
     """MambaVesselNet++ with the seed's MONAI inference recipe (see module doc)."""
 
     half_precision = False  # the Mamba scan runs in float32, as upstream
-
-    def __init__(self, entry: ModelEntry, network: MvnNet, device: Any) -> None:
-        super().__init__(entry)
-        self.network = network.eval()
-        self.device = device
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False

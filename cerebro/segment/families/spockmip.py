@@ -23,7 +23,7 @@ from torch import nn
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
-from cerebro.segment.families.base import SegmentationModel
+from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
@@ -98,15 +98,10 @@ def max_normalise(patches: torch.Tensor) -> torch.Tensor:
     return patches / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
-class SpockmipModel(SegmentationModel):
+class SpockmipModel(NetworkModel):
     """SPOCKMIP UNet3D with its published patch-based inference (see module doc)."""
 
     half_precision = True
-
-    def __init__(self, entry: ModelEntry, network: SpockUNet, device: Any) -> None:
-        super().__init__(entry)
-        self.network = network.eval()
-        self.device = device
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False) -> SpockmipModel:

@@ -25,7 +25,7 @@ from torch import nn
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
-from cerebro.segment.families.base import SegmentationModel
+from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
 from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.result import SegmentationResult
@@ -213,15 +213,10 @@ def build_network(entry: ModelEntry) -> UnetPlusPlus3d:
                           tuple(arch.get("decoder_channels", (256, 128, 64, 32, 16))))
 
 
-class UnetPlusPlusModel(SegmentationModel):
+class UnetPlusPlusModel(NetworkModel):
     """UNet++ (EfficientNet encoder) with the seed-001 MONAI inference recipe (see module doc)."""
 
     half_precision = True
-
-    def __init__(self, entry: ModelEntry, network: UnetPlusPlus3d, device: Any) -> None:
-        super().__init__(entry)
-        self.network = network.eval()
-        self.device = device
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False
