@@ -13,14 +13,16 @@ Every codec in this package that wraps a third-party compressor uses these helpe
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from cerebro.codecs.base import Setting
+from cerebro.codecs.base import Codec, Encoded, Setting
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
+from cerebro.volume import Volume
 
 SLAB = 64
 """Number of k-slices per chunk for the 3D compressors."""
@@ -94,12 +96,6 @@ def split_slabs(array: np.ndarray) -> list[np.ndarray]:
 def little_endian(array: np.ndarray) -> np.ndarray:
     """``array`` in little-endian byte order (the byte layout the byte-oriented codecs store)."""
     return array.astype(array.dtype.newbyteorder("<"), copy=False)
-
-
-def bytes_decoder(dtype: np.dtype, decompress: Callable[[bytes], bytes]) -> Callable[[bytes, tuple], np.ndarray]:
-    """A slab decoder for byte codecs: ``decompress`` the chunk and view it as little-endian ``dtype``."""
-    stored = np.dtype(dtype).newbyteorder("<")
-    return lambda chunk, shape: np.frombuffer(decompress(chunk), dtype=stored).reshape(shape)
 
 
 def split_slices(array: np.ndarray, axis: str) -> list[np.ndarray]:
@@ -260,6 +256,30 @@ def decode_slabs(
     return np.concatenate(parts, axis=0) if parts else np.zeros(shape)
 
 
+def encode_byte_slabs(
+    array: np.ndarray, compress: Callable[[bytes], bytes], codec: str, progress: Progress | None
+) -> tuple[list[bytes], dict[str, Any]]:
+    """Lossless byte codecs (zstd, blosc2): ``compress`` the little-endian voxel bytes of each slab.
+
+    Returns the chunks and meta ``{"slab", "error_bound"}`` needed by :func:`decode_byte_slabs`.
+    """
+    chunks = encode_parts(split_slabs(little_endian(array)), lambda slab: compress(slab.tobytes()), progress,
+                          f"{codec} slab")
+    return chunks, {"slab": SLAB, "error_bound": LOSSLESS_BOUND}
+
+
+def decode_byte_slabs(
+    chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict[str, Any],
+    decompress: Callable[[bytes], bytes], codec: str, progress: Progress | None,
+) -> np.ndarray:
+    """Inverse of :func:`encode_byte_slabs`: ``decompress`` each slab and view its bytes as ``dtype``."""
+    stored = np.dtype(dtype).newbyteorder("<")
+    array = decode_slabs(chunks, shape, meta["slab"],
+                         lambda chunk, slab_shape: np.frombuffer(decompress(chunk), dtype=stored).reshape(slab_shape),
+                         progress, f"{codec} slab")
+    return array.astype(dtype)
+
+
 def encode_slices(
     array: np.ndarray, axis: str, encode_image: Callable[[np.ndarray, int | None], bytes], codec: str,
     progress: Progress | None, error_bound: str,
@@ -304,3 +324,28 @@ def decode_slices(
         streams.extend(chunk[ends[n]:ends[n + 1]] for n in range(b - a))
     images = decode_parts(streams, lambda stream, _: decode_image(stream), progress, f"{codec} slice")
     return from_unsigned16(stack_slices(images, axis), meta["offset"], np.dtype(dtype))
+
+
+class SliceCodec(Codec):
+    """A 2D image codec run slice by slice through :func:`encode_slices` and :func:`decode_slices`.
+
+    Subclasses write ``encode`` with :meth:`encode_images` and say how one slice is decoded in ``decode_image``.
+    """
+
+    @abstractmethod
+    def decode_image(self, stream: bytes) -> np.ndarray:
+        """Decode one slice's codestream into its 2D image."""
+
+    def encode_images(
+        self, volume: Volume, mode: str, settings: dict[str, Any],
+        encode_image: Callable[[np.ndarray, int | None], bytes], progress: Progress | None, error_bound: str,
+    ) -> Encoded:
+        """Encode ``volume`` slice by slice along ``settings["axis"]`` with ``encode_image(image, bits)``."""
+        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, error_bound)
+        return Encoded(self.name, mode, dict(settings), chunks, meta)
+
+    def decode(
+        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Decode every slice and restack it into the original dtype."""
+        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, self.decode_image, self.name, progress)

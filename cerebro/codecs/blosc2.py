@@ -11,15 +11,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import (
-    LOSSLESS_BOUND,
-    SLAB,
-    bytes_decoder,
-    decode_slabs,
-    encode_parts,
-    little_endian,
-    split_slabs,
-)
+from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -55,19 +47,19 @@ class Blosc2Codec(Codec):
         """Compress each slab's bytes with blosc2 (typesize = voxel size)."""
         itemsize = volume.dtype.itemsize
 
-        def encode_slab(slab: np.ndarray) -> bytes:
-            return imagecodecs.blosc2_encode(slab.tobytes(), settings["level"], compressor=settings["compressor"],
+        def compress(data: bytes) -> bytes:
+            return imagecodecs.blosc2_encode(data, settings["level"], compressor=settings["compressor"],
                                              shuffle=SHUFFLES[settings["shuffle"]], typesize=itemsize, numthreads=1)
 
-        chunks = encode_parts(split_slabs(little_endian(volume.array)), encode_slab, progress, "blosc2 slab")
-        return Encoded(self.name, mode, dict(settings), chunks, {"slab": SLAB, "error_bound": LOSSLESS_BOUND})
+        chunks, meta = encode_byte_slabs(volume.array, compress, self.name, progress)
+        return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
         """Decompress each slab's bytes into ``dtype``."""
-        decoder = bytes_decoder(dtype, lambda chunk: imagecodecs.blosc2_decode(chunk, numthreads=1))
-        return decode_slabs(encoded.chunks, shape, encoded.meta["slab"], decoder, progress, "blosc2 slab").astype(dtype)
+        return decode_byte_slabs(encoded.chunks, shape, dtype, encoded.meta,
+                                 lambda chunk: imagecodecs.blosc2_decode(chunk, numthreads=1), self.name, progress)
 
 
 register(Blosc2Codec())

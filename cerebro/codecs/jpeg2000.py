@@ -19,8 +19,8 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, decode_slices, encode_slices
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, SliceCodec
+from cerebro.codecs.base import Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -28,7 +28,7 @@ if not (imagecodecs.JPEG2K.available and imagecodecs.HTJ2K.available):
     raise ModuleNotFoundError("imagecodecs was built without JPEG 2000 / HTJ2K", name="imagecodecs")
 
 
-class JPEG2000Codec(Codec):
+class JPEG2000Codec(SliceCodec):
     """JPEG 2000 per slice: lossless (5/3) or lossy at a target PSNR per slice (9/7)."""
 
     name = "jpeg2000"
@@ -60,18 +60,13 @@ class JPEG2000Codec(Codec):
                                              bitspersample=bits)
 
         bound = LOSSLESS_BOUND if quality is None else "none (fixed quality per slice)"
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
-        return Encoded(self.name, mode, dict(settings), chunks, meta)
+        return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode(
-        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
-    ) -> np.ndarray:
-        """Decode every slice and restack it into the original dtype."""
-        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, imagecodecs.jpeg2k_decode, self.name,
-                             progress)
+    def decode_image(self, stream: bytes) -> np.ndarray:
+        return imagecodecs.jpeg2k_decode(stream)
 
 
-class HTJ2KCodec(Codec):
+class HTJ2KCodec(SliceCodec):
     """High-Throughput JPEG 2000 per slice: lossless or lossy by quantisation step."""
 
     name = "htj2k"
@@ -101,15 +96,10 @@ class HTJ2KCodec(Codec):
             return imagecodecs.htj2k_encode(image, qstep, reversible=False)
 
         bound = LOSSLESS_BOUND if qstep is None else "none (fixed quantisation step)"
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
-        return Encoded(self.name, mode, dict(settings), chunks, meta)
+        return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode(
-        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
-    ) -> np.ndarray:
-        """Decode every slice and restack it into the original dtype."""
-        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, imagecodecs.htj2k_decode, self.name,
-                             progress)
+    def decode_image(self, stream: bytes) -> np.ndarray:
+        return imagecodecs.htj2k_decode(stream)
 
 
 register(JPEG2000Codec())

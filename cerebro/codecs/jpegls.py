@@ -18,13 +18,12 @@ import numpy as np
 from cerebro.codecs._slices import (
     AXIS_SETTING,
     LOSSLESS_BOUND,
+    SliceCodec,
     bound_text,
     check_bound,
-    decode_slices,
-    encode_slices,
     tolerance_setting,
 )
-from cerebro.codecs.base import Codec, Encoded, Mode, register
+from cerebro.codecs.base import Encoded, Mode, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -35,7 +34,7 @@ MAX_NEAR = 255
 MAX_NEAR_8BIT = 127
 
 
-class JPEGLSCodec(Codec):
+class JPEGLSCodec(SliceCodec):
     """JPEG-LS per slice: lossless or near-lossless with an integer max error."""
 
     name = "jpegls"
@@ -55,21 +54,17 @@ class JPEGLSCodec(Codec):
         """Encode each slice along ``axis`` with CharLS (NEAR = floor(tolerance), 0 for lossless)."""
         eight_bit = int(volume.array.max()) - int(volume.array.min()) < 256 if volume.dtype.kind in "iu" else False
         near = min(math.floor(settings.get("tolerance", 0.0)), MAX_NEAR_8BIT if eight_bit else MAX_NEAR)
-        chunks, meta = encode_slices(volume.array, settings["axis"],
+        encoded = self.encode_images(volume, mode, settings,
                                      lambda image, bits: imagecodecs.jpegls_encode(image, near or None),
-                                     self.name, progress, bound_text(near, volume.dtype) if near else LOSSLESS_BOUND)
+                                     progress, bound_text(near, volume.dtype) if near else LOSSLESS_BOUND)
         if near:
-            decoded = self.decode(Encoded(self.name, mode, settings, chunks, meta), volume.shape, volume.dtype)
-            meta["max_abs_error"] = check_bound(volume.array, decoded, float(near), self.name)
-            meta["max_error_bound"] = float(near)
-        return Encoded(self.name, mode, dict(settings), chunks, meta)
+            decoded = self.decode(encoded, volume.shape, volume.dtype)
+            encoded.meta["max_abs_error"] = check_bound(volume.array, decoded, float(near), self.name)
+            encoded.meta["max_error_bound"] = float(near)
+        return encoded
 
-    def decode(
-        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
-    ) -> np.ndarray:
-        """Decode every slice and restack it into the original dtype."""
-        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, imagecodecs.jpegls_decode, self.name,
-                             progress)
+    def decode_image(self, stream: bytes) -> np.ndarray:
+        return imagecodecs.jpegls_decode(stream)
 
 
 register(JPEGLSCodec())

@@ -12,8 +12,8 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, decode_slices, encode_slices
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, SliceCodec
+from cerebro.codecs.base import Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -24,7 +24,7 @@ EFFORT = Setting("effort", kind=int, default=5, minimum=1, maximum=9,
                  help="libjxl encoder effort (1 fastest, 9 smallest)")
 
 
-class JPEGXLCodec(Codec):
+class JPEGXLCodec(SliceCodec):
     """JPEG XL per slice: lossless or lossy by Butteraugli distance."""
 
     name = "jpegxl"
@@ -57,15 +57,10 @@ class JPEGXLCodec(Codec):
                                              bitspersample=bits, numthreads=1)
 
         bound = LOSSLESS_BOUND if distance is None else "none (fixed Butteraugli distance)"
-        chunks, meta = encode_slices(volume.array, settings["axis"], encode_image, self.name, progress, bound)
-        return Encoded(self.name, mode, dict(settings), chunks, meta)
+        return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode(
-        self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
-    ) -> np.ndarray:
-        """Decode every slice and restack it into the original dtype."""
-        return decode_slices(encoded.chunks, shape, dtype, encoded.meta,
-                             lambda chunk: imagecodecs.jpegxl_decode(chunk, numthreads=1), self.name, progress)
+    def decode_image(self, stream: bytes) -> np.ndarray:
+        return imagecodecs.jpegxl_decode(stream, numthreads=1)
 
 
 register(JPEGXLCodec())

@@ -7,15 +7,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import (
-    LOSSLESS_BOUND,
-    SLAB,
-    bytes_decoder,
-    decode_slabs,
-    encode_parts,
-    little_endian,
-    split_slabs,
-)
+from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -43,16 +35,16 @@ class ZstdCodec(Codec):
     ) -> Encoded:
         """Compress each slab's bytes with zstd."""
         level = settings["level"]
-        chunks = encode_parts(split_slabs(little_endian(volume.array)),
-                              lambda slab: imagecodecs.zstd_encode(slab.tobytes(), level), progress, "zstd slab")
-        return Encoded(self.name, mode, dict(settings), chunks, {"slab": SLAB, "error_bound": LOSSLESS_BOUND})
+        chunks, meta = encode_byte_slabs(volume.array, lambda data: imagecodecs.zstd_encode(data, level), self.name,
+                                         progress)
+        return Encoded(self.name, mode, dict(settings), chunks, meta)
 
     def decode(
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
         """Decompress each slab's bytes into ``dtype``."""
-        decoder = bytes_decoder(dtype, imagecodecs.zstd_decode)
-        return decode_slabs(encoded.chunks, shape, encoded.meta["slab"], decoder, progress, "zstd slab").astype(dtype)
+        return decode_byte_slabs(encoded.chunks, shape, dtype, encoded.meta, imagecodecs.zstd_decode, self.name,
+                                 progress)
 
 
 register(ZstdCodec())
