@@ -27,6 +27,7 @@ from CerebroLib.slicer_ui import (
     askInstallDependencies,
     installDependenciesUnattended,
     runWithProgress,
+    showMissingDependencies,
 )
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -266,10 +267,7 @@ class CerebroCompressWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidg
         self._updateDependencyLabel()
 
     def _updateDependencyLabel(self):
-        missing = dependencies.missing_requirements(dependencies.COMPRESS_MODULE_REQUIREMENTS)
-        self.ui.dependenciesLabel.text = "Missing Python packages: " + ", ".join(missing)
-        self.ui.dependenciesLabel.visible = bool(missing)
-        self.ui.installDependenciesButton.visible = bool(missing)
+        showMissingDependencies(self.ui, dependencies.COMPRESS_MODULE_REQUIREMENTS, "Missing Python packages: ")
 
 
 def _modeHelp(codec, mode):

@@ -19,6 +19,7 @@ from CerebroLib.slicer_ui import (
     ParameterNodeWidgetMixin,
     askInstallDependencies,
     installDependenciesUnattended,
+    showMissingDependencies,
 )
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -238,8 +239,7 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
             askInstallDependencies(dependencies.SEGMENT_MODULE_REQUIREMENTS)
         except CerebroError as error:
             slicer.util.errorDisplay(str(error))
-        self._updateDependencyLabel()
-        missing = dependencies.missing_requirements(dependencies.SEGMENT_MODULE_REQUIREMENTS)
+        missing = self._updateDependencyLabel()
         if missing:
             slicer.util.errorDisplay("Segmentation needs these Python packages: " + ", ".join(missing))
         return not missing
@@ -248,10 +248,9 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         self._ensureDependencies()
 
     def _updateDependencyLabel(self):
-        missing = dependencies.missing_requirements(dependencies.SEGMENT_MODULE_REQUIREMENTS)
-        self.ui.dependenciesLabel.text = "Missing Python packages (installed on first use): " + ", ".join(missing)
-        self.ui.dependenciesLabel.visible = bool(missing)
-        self.ui.installDependenciesButton.visible = bool(missing)
+        """Show the missing packages on the panel; returns them."""
+        return showMissingDependencies(self.ui, dependencies.SEGMENT_MODULE_REQUIREMENTS,
+                                       "Missing Python packages (installed on first use): ")
 
 
 class CerebroSegmentLogic(ScriptedLoadableModuleLogic, SegmentLogic):

@@ -174,3 +174,13 @@ def test_parameter_node_widget_mixin_follows_enter_exit_and_scene_close(scene):
     assert node.gui is widget.ui and widget.updates == 3 and len(widget.Observations) == 3
     widget.cleanup()
     assert widget.Observations == []
+
+
+def test_show_missing_dependencies_fills_the_label_and_hides_both_when_none():
+    ui = types.SimpleNamespace(dependenciesLabel=types.SimpleNamespace(),
+                               installDependenciesButton=types.SimpleNamespace())
+    missing = slicer_ui.showMissingDependencies(ui, {"no_such_module_xyz": "no-such-module-xyz>=1"}, "Missing: ")
+    assert missing == ["no-such-module-xyz>=1"] and ui.dependenciesLabel.text == "Missing: no-such-module-xyz>=1"
+    assert ui.dependenciesLabel.visible and ui.installDependenciesButton.visible
+    assert slicer_ui.showMissingDependencies(ui, {"numpy": "numpy>=1.24"}, "Missing: ") == []
+    assert not ui.dependenciesLabel.visible and not ui.installDependenciesButton.visible

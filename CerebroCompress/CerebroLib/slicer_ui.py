@@ -52,6 +52,16 @@ def installDependenciesUnattended(requirements: Mapping[str, str]) -> None:
         slicer.util.pip_install(missing)
 
 
+def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str) -> list[str]:
+    """Show the missing ``requirements`` after ``text`` on the panel's ``dependenciesLabel`` and show its
+    ``installDependenciesButton``; both are hidden when nothing is missing. Returns the missing requirements."""
+    missing = dependencies.missing_requirements(requirements)
+    ui.dependenciesLabel.text = text + ", ".join(missing)
+    ui.dependenciesLabel.visible = bool(missing)
+    ui.installDependenciesButton.visible = bool(missing)
+    return missing
+
+
 def runWithProgress(title: str, work: Callable[[Progress], Any]) -> Any:
     """Run ``work(progress)`` under a modal progress dialog with Cancel; show errors; None if it failed."""
     dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title, maximum=100)
