@@ -57,16 +57,8 @@ def encode_parts(
     A failure inside the codec library (imagecodecs/pysz raise RuntimeError or ValueError subclasses)
     becomes a one-line CerebroError naming the codec and the part.
     """
-    chunks = []
-    for index, part in enumerate(parts):
-        try:
-            chunks.append(bytes(encode_one(part)))
-        except (RuntimeError, ValueError) as exc:
-            raise CerebroError(f"{what} {index + 1}/{len(parts)}: the codec library failed ({exc}); "
-                               "try other settings or another codec") from exc
-        if progress is not None:
-            progress.update((index + 1) / len(parts), f"{what} {index + 1}/{len(parts)}")
-    return chunks
+    return _each_part(parts, lambda part, _: bytes(encode_one(part)), progress, what,
+                      "the codec library failed", "try other settings or another codec")
 
 
 def decode_parts(
@@ -76,16 +68,25 @@ def decode_parts(
 
     A failure inside the codec library becomes a one-line CerebroError (damaged or foreign data).
     """
-    parts = []
-    for index, chunk in enumerate(chunks):
+    return _each_part(chunks, decode_one, progress, what, "the codec library could not decode it",
+                      "the file is damaged or was written by an incompatible version")
+
+
+def _each_part(
+    items: Sequence[Any], work: Callable[[Any, int], Any], progress: Progress | None, what: str, failed: str,
+    advice: str,
+) -> list[Any]:
+    """``work(item, index)`` for each item with progress between items; a codec-library error (RuntimeError,
+    ValueError) becomes one CerebroError line "``what`` n/N: ``failed`` (error); ``advice``"."""
+    results = []
+    for index, item in enumerate(items):
         try:
-            parts.append(decode_one(chunk, index))
+            results.append(work(item, index))
         except (RuntimeError, ValueError) as exc:
-            raise CerebroError(f"{what} {index + 1}/{len(chunks)}: the codec library could not decode it ({exc}); "
-                               "the file is damaged or was written by an incompatible version") from exc
+            raise CerebroError(f"{what} {index + 1}/{len(items)}: {failed} ({exc}); {advice}") from exc
         if progress is not None:
-            progress.update((index + 1) / len(chunks), f"{what} {index + 1}/{len(chunks)}")
-    return parts
+            progress.update((index + 1) / len(items), f"{what} {index + 1}/{len(items)}")
+    return results
 
 
 def split_slabs(array: np.ndarray) -> list[np.ndarray]:
