@@ -128,3 +128,20 @@ def test_user_errors_are_one_line_cerebro_errors(ct_volume):
     encoded.chunks = [encoded.chunks[0][:-5]]
     with pytest.raises(CerebroError, match="corrupt"):
         siren.decode(encoded, ct_volume.shape, ct_volume.dtype)
+
+
+def test_ratio_mode_refits_a_larger_network_when_zstd_keeps_less_than_expected(monkeypatch):
+    """A pessimistic size estimate leaves most of the byte budget unused: one refit sized with the
+    measured zstd fraction brings the file back to the target ratio."""
+    from cerebro.inr import sizing
+
+    volume = generate_phantom(32, "cta", seed=1).image
+    monkeypatch.setitem(sizing.EXPECTED_ZSTD_KEEP, "hashgrid", 3.0)  # sizes the first network ~4x too small
+    messages: list[str] = []
+    compressed = compress_volume(volume, "inr-hashgrid", "ratio",
+                                 {"ratio": 8, "steps": 20, "batch_size": 1024, "device": "cpu"},
+                                 Progress(on_update=lambda f, m: messages.append(m)))
+    ratio = volume.nbytes / len(container_bytes(compressed))
+    assert compressed.encoded.meta["fits"] == 2
+    assert any("fitting a larger network" in m for m in messages)
+    assert 7.6 <= ratio <= 8.8

@@ -18,7 +18,7 @@ import numpy as np
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.errors import CerebroError
 from cerebro.inr.arch import QUANT_BITS, max_levels, parameter_count
-from cerebro.inr.sizing import size_hashgrid, size_siren
+from cerebro.inr.sizing import measured_keep, size_hashgrid, size_siren
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -27,6 +27,7 @@ for _required in ("torch", "imagecodecs"):  # optional libraries: without them t
         raise ModuleNotFoundError(f"No module named {_required!r}", name=_required)
 
 FORMAT_VERSION = 1
+REFIT_BELOW = 0.9  # mode ratio: refit a larger network when the weights fill less of the byte budget
 
 
 def _training_settings(steps: int, lr: float) -> tuple[Setting, ...]:
@@ -39,7 +40,8 @@ def _training_settings(steps: int, lr: float) -> tuple[Setting, ...]:
         Setting("qat_fraction", float, 0.1, 0.0, 0.9, help="final fraction of steps trained quantisation-aware"),
         Setting("seed", int, 0, 0, 2**31 - 1, help="seed of the initialisation and the voxel sampling"),
         Setting("time_limit", float, 0.0, 0.0, 1e6, unit="s",
-                help="stop training after this many seconds (0 = step budget only; >0 is not reproducible)"),
+                help="stop training after this many seconds (0 = step budget only; >0 is not reproducible "
+                     "and fits one network only)"),
         Setting("device", str, "auto", choices=("auto", "cpu", "cuda"), help="where to train and evaluate"),
     )
 
@@ -51,17 +53,22 @@ class _INRCodec(Codec):
     """Shared encode/decode of the coordinate-network codecs; subclasses choose the architecture."""
 
     @abstractmethod
-    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
-        """The network for ``volume``: sized to ``budget_bytes`` of weights in mode ``ratio``, else as set."""
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,
+                      keep: float | None = None) -> dict:
+        """The network for ``volume``: sized to ``budget_bytes`` of weights in mode ``ratio`` (``keep``: the
+        fraction of integer-code bytes zstd keeps, see :func:`cerebro.inr.sizing.weight_bytes`), else as set."""
 
     def encode(self, volume: Volume, mode: str, settings: dict[str, Any],
                progress: Progress | None = None) -> Encoded:
-        """Fit, quantise and pack a network for ``volume`` (settings resolved by ``resolve_settings``)."""
+        """Fit, quantise and pack a network for ``volume`` (settings resolved by ``resolve_settings``).
+
+        In mode ``ratio``, when the packed weights fill less than REFIT_BELOW of the byte budget at full
+        precision (zstd kept less than the sizing expected), a network sized with the measured zstd fraction
+        is fitted once more, so the file lands near the target ratio instead of far above it.
+        """
         import torch
 
-        from cerebro.inr.fit import FitConfig, coordinate_scale, fit_network
-        from cerebro.inr.model import build_network
-        from cerebro.inr.quantize import fitting_levels, pack_weights
+        from cerebro.inr.fit import coordinate_scale
 
         volume.require_finite()
         if settings["device"] == "cuda":
@@ -74,25 +81,28 @@ class _INRCodec(Codec):
         budget = float("inf")
         if mode == "ratio":
             budget = volume.nbytes / settings["ratio"] - self._file_overhead(volume, mode, settings, meta)
-        arch = self._architecture(volume, mode, settings, budget)
-        meta["arch"] = arch
+        may_refit = mode == "ratio" and bits != 16 and settings["time_limit"] == 0
         target = _normalise(volume.array, lo, hi)
-        model = build_network(arch, settings["seed"])
-        config = FitConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
-                           seed=settings["seed"], quant_levels=max_levels(bits),
-                           qat_fraction=settings["qat_fraction"] if bits != 16 else 0.0,
-                           time_limit=settings["time_limit"], device=settings["device"])
-        sub = progress.sub(0.0, 0.97) if progress is not None else None
-        choose = (lambda net: fitting_levels(net, bits, budget)) if mode == "ratio" else None
-        result = fit_network(model, target, scale, config, sub, choose)
-        levels = result.quant_levels
-        blob = pack_weights(model, levels)
-        if len(blob) > budget and levels > 1:  # the QAT steps moved the weights: trim levels until it fits
-            levels = fitting_levels(model, bits, budget)
-            blob = pack_weights(model, levels)
+        arch = self._architecture(volume, mode, settings, budget)
+        first = _sub(progress, 0.0, 0.5 if may_refit else 0.97)
+        model, fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget, first)
+        fits = 1
+        if may_refit and levels == max_levels(bits) and len(blob) < REFIT_BELOW * budget:
+            keep = measured_keep(arch, bits, len(blob))
+            larger = self._architecture(volume, mode, settings, budget, keep)
+            if parameter_count(larger) > parameter_count(arch):
+                if progress is not None:
+                    progress.update(0.5, f"the weights filled {len(blob) / budget:.0%} of the byte budget; "
+                                         "fitting a larger network")
+                arch = larger
+                model, fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget,
+                                                            _sub(progress, 0.5, 0.97))
+                fits = 2
+        meta["arch"] = arch
         meta["quant_levels"] = levels
-        meta["steps_done"] = result.steps_done
-        meta["train_psnr_db"] = round(result.train_psnr_db, 3) if np.isfinite(result.train_psnr_db) else None
+        meta["steps_done"] = fitted.steps_done
+        meta["fits"] = fits
+        meta["train_psnr_db"] = round(fitted.train_psnr_db, 3) if np.isfinite(fitted.train_psnr_db) else None
         if progress is not None:
             progress.update(1.0, f"packed {parameter_count(arch)} weights into {len(blob)} bytes")
         return Encoded(self.name, mode, dict(settings), [blob], meta)
@@ -145,9 +155,10 @@ class SirenCodec(_INRCodec):
                          help="the architecture is given"),
     }
 
-    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,
+                      keep: float | None = None) -> dict:
         if mode == "ratio":
-            return size_siren(budget_bytes, settings["depth"], settings["quant_bits"])
+            return size_siren(budget_bytes, settings["depth"], settings["quant_bits"], keep)
         return {"kind": "siren", "width": settings["width"], "depth": settings["depth"]}
 
 
@@ -170,16 +181,48 @@ class HashGridCodec(_INRCodec):
                          help="the architecture is given"),
     }
 
-    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float) -> dict:
+    def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,
+                      keep: float | None = None) -> dict:
         grid = (settings["levels"], settings["features"], settings["width"], settings["depth"], max(volume.shape))
         if mode == "ratio":
-            return size_hashgrid(budget_bytes, *grid, settings["quant_bits"])
+            return size_hashgrid(budget_bytes, *grid, settings["quant_bits"], keep)
         levels, features, width, depth, max_resolution = grid
         return {"kind": "hashgrid", "levels": levels, "features": features,
                 "table_size": 2 ** settings["log2_table_size"], "max_resolution": max_resolution,
                 "width": width, "depth": depth}
 
 
+
+
+def _sub(progress: Progress | None, start: float, stop: float) -> Progress | None:
+    """``progress.sub(start, stop)``, or None without a progress."""
+    return progress.sub(start, stop) if progress is not None else None
+
+
+def _fit_and_pack(arch: dict, target: np.ndarray, scale: Any, settings: dict[str, Any], budget: float,
+                  progress: Progress | None) -> tuple[Any, Any, int, bytes]:
+    """Build ``arch``, fit it to ``target`` (normalised intensities) and pack its weights into ``budget`` bytes.
+
+    Returns (model, fit result, quantisation levels, zstd blob); ``budget`` is infinite outside mode ``ratio``.
+    """
+    from cerebro.inr.fit import FitConfig, fit_network
+    from cerebro.inr.model import build_network
+    from cerebro.inr.quantize import fitting_levels, pack_weights
+
+    bits = settings["quant_bits"]
+    model = build_network(arch, settings["seed"])
+    config = FitConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
+                       seed=settings["seed"], quant_levels=max_levels(bits),
+                       qat_fraction=settings["qat_fraction"] if bits != 16 else 0.0,
+                       time_limit=settings["time_limit"], device=settings["device"])
+    choose = (lambda net: fitting_levels(net, bits, budget)) if np.isfinite(budget) else None
+    fitted = fit_network(model, target, scale, config, progress, choose)
+    levels = fitted.quant_levels
+    blob = pack_weights(model, levels)
+    if len(blob) > budget and levels > 1:  # the QAT steps moved the weights: trim levels until it fits
+        levels = fitting_levels(model, bits, budget)
+        blob = pack_weights(model, levels)
+    return model, fitted, levels, blob
 
 
 def _normalise(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
