@@ -61,6 +61,9 @@ def fitting_levels(model: nn.Module, bits: int, budget_bytes: float) -> int:
     if bits == 16:
         return 0
     low, high = 1, max_levels(bits)
+    if len(pack_weights(model, high)) <= budget_bytes:  # the common case; each zstd-19 pack of MBs takes seconds
+        return high
+    high -= 1
     while low < high:
         middle = (low + high + 1) // 2
         if len(pack_weights(model, middle)) <= budget_bytes:
