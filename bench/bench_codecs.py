@@ -146,7 +146,8 @@ def describe(volume: Volume) -> str:
 def ratio_tables(name: str, description: str, rows: list[dict], ratios: tuple[float, ...]) -> list[str]:
     """Markdown: PSNR pivot (codec x ratio) then the full detail table for one input."""
     lines = [f"### {name}: {description}", "",
-             "PSNR (dB) at each target ratio (`*`: rate control could not get within 5 % of the ratio, the "
+             "PSNR (dB) at each target ratio (`*`: rate control could not get within 5 % of the ratio, or for "
+             "the INR codecs their own ratio mode (one round trip, no search) missed it by more than 5 %; the "
              "achieved ratio is in the detail table; `-`: ratio out of the codec's reach; `n/r`: not run)", "",
              "| codec / mode | " + " | ".join(f"{r:g}:1" for r in ratios) + " |",
              "|---|" + "---:|" * len(ratios)]
