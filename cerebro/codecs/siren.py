@@ -85,7 +85,7 @@ class _INRCodec(Codec):
         target = _normalise(volume.array, lo, hi)
         arch = self._architecture(volume, mode, settings, budget)
         first = _sub(progress, 0.0, 0.5 if may_refit else 0.97)
-        model, fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget, first)
+        fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget, first)
         fits = 1
         if may_refit and levels == max_levels(bits) and len(blob) < REFIT_BELOW * budget:
             keep = measured_keep(arch, bits, len(blob))
@@ -95,7 +95,7 @@ class _INRCodec(Codec):
                     progress.update(0.5, f"the weights filled {len(blob) / budget:.0%} of the byte budget; "
                                          "fitting a larger network")
                 arch = larger
-                model, fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget,
+                fitted, levels, blob = _fit_and_pack(arch, target, scale, settings, budget,
                                                             _sub(progress, 0.5, 0.97))
                 fits = 2
         meta["arch"] = arch
@@ -192,18 +192,16 @@ class HashGridCodec(_INRCodec):
                 "width": width, "depth": depth}
 
 
-
-
 def _sub(progress: Progress | None, start: float, stop: float) -> Progress | None:
     """``progress.sub(start, stop)``, or None without a progress."""
     return progress.sub(start, stop) if progress is not None else None
 
 
 def _fit_and_pack(arch: dict, target: np.ndarray, scale: Any, settings: dict[str, Any], budget: float,
-                  progress: Progress | None) -> tuple[Any, Any, int, bytes]:
+                  progress: Progress | None) -> tuple[Any, int, bytes]:
     """Build ``arch``, fit it to ``target`` (normalised intensities) and pack its weights into ``budget`` bytes.
 
-    Returns (model, fit result, quantisation levels, zstd blob); ``budget`` is infinite outside mode ``ratio``.
+    Returns (fit result, quantisation levels, zstd blob); ``budget`` is infinite outside mode ``ratio``.
     """
     from cerebro.inr.fit import FitConfig, fit_network
     from cerebro.inr.model import build_network
@@ -222,7 +220,7 @@ def _fit_and_pack(arch: dict, target: np.ndarray, scale: Any, settings: dict[str
     if len(blob) > budget and levels > 1:  # the QAT steps moved the weights: trim levels until it fits
         levels = fitting_levels(model, bits, budget)
         blob = pack_weights(model, levels)
-    return model, fitted, levels, blob
+    return fitted, levels, blob
 
 
 def _normalise(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
