@@ -91,25 +91,25 @@ def at_ratio(volume: Volume, codec: str, mode: str, ratio: float) -> dict:
     """Rate-control ``codec``/``mode`` to ``ratio`` and measure one round trip; a dict row for the tables."""
     row = {"codec": codec, "mode": mode, "target": ratio}
     start = time.perf_counter()
+    found = None
     if any(s.name == "ratio" for s in get_codec(codec).modes[mode].settings):
         # the codec sizes itself to the ratio (the INRs, whose trials cost minutes): one round trip, no search;
         # a miss by more than search_setting's 5 % is reported as such (`*` in the table)
-        _, report, _ = round_trip(volume, codec, mode, {"ratio": ratio}, workers=1)
-        row.update(setting=f"ratio={ratio:g}", hit=abs(report.compression_ratio / ratio - 1.0) <= 0.05,
-                   ratio=report.compression_ratio, psnr=report.psnr_db, ssim=report.ssim,
-                   max_error=report.max_abs_error, encode_mb_s=report.encode_mb_s, decode_mb_s=report.decode_mb_s,
-                   trials=1, search_s=time.perf_counter() - start)
-        return row
-    try:
-        found = search_setting(volume, codec, mode, "ratio", ratio, max_iter=24, workers=1)
-    except TargetUnreachable as exc:
-        row["error"] = str(exc)
-        return row
-    _, report, _ = round_trip(volume, codec, mode, found.settings, workers=1)
+        settings, setting, trials = {"ratio": ratio}, f"ratio={ratio:g}", 1
+    else:
+        try:
+            found = search_setting(volume, codec, mode, "ratio", ratio, max_iter=24, workers=1)
+        except TargetUnreachable as exc:
+            row["error"] = str(exc)
+            return row
+        settings, trials = found.settings, len(found.evaluations)
+        setting = f"{found.setting}={found.settings[found.setting]:.4g}"
+    _, report, _ = round_trip(volume, codec, mode, settings, workers=1)
+    hit = found.hit if found is not None else abs(report.compression_ratio / ratio - 1.0) <= 0.05
     row.update(
-        setting=f"{found.setting}={found.settings[found.setting]:.4g}", hit=found.hit, ratio=report.compression_ratio,
-        psnr=report.psnr_db, ssim=report.ssim, max_error=report.max_abs_error, encode_mb_s=report.encode_mb_s,
-        decode_mb_s=report.decode_mb_s, trials=len(found.evaluations), search_s=time.perf_counter() - start,
+        setting=setting, hit=hit, ratio=report.compression_ratio, psnr=report.psnr_db, ssim=report.ssim,
+        max_error=report.max_abs_error, encode_mb_s=report.encode_mb_s, decode_mb_s=report.decode_mb_s,
+        trials=trials, search_s=time.perf_counter() - start,
     )
     return row
 
