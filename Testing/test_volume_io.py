@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from cerebro.errors import CerebroError
-from cerebro.io import read_volume, write_volume
+from cerebro.io import check_nifti_data, read_volume, write_volume
 from cerebro.volume import Volume, same_geometry
 
 
@@ -69,6 +71,42 @@ def test_unreadable_file(tmp_path):
     bad.write_bytes(b"this is not an image")
     with pytest.raises(CerebroError, match="cannot read"):
         read_volume(bad)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_truncated_nifti_is_refused_not_zero_filled(tmp_path, ct_volume, suffix):
+    """ITK's NIfTI reader silently zero-fills missing voxel data; we check the data length ourselves."""
+    whole = write_volume(ct_volume, tmp_path / f"whole{suffix}")
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(CerebroError, match="truncated or damaged.*copy or export the file again"):
+        read_volume(cut)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_nifti_nan_is_refused_not_read_as_zero(tmp_path, suffix):
+    """ITK's NIfTI reader reads NaN as 0; other formats keep it (the Volume users then refuse it)."""
+    array = np.ones((6, 7, 9), np.float64)
+    array[5, 6, 8] = np.nan  # the last voxel: the scan must carry partial items across its small chunks
+    path = tmp_path / f"nan{suffix}"
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    with pytest.raises(CerebroError, match="1 NaN/Inf voxels.*replace them"):
+        check_nifti_data(path, chunk_bytes=37)
+    with pytest.raises(CerebroError, match="NaN"):
+        read_volume(path)
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / "nan.nrrd"))
+    assert np.isnan(read_volume(tmp_path / "nan.nrrd").array).sum() == 1
+
+
+def test_nifti_check_reads_multi_member_gzip(tmp_path, ct_volume):
+    """A .nii.gz made of several gzip members (as parallel compressors write) is whole, not truncated."""
+    raw = write_volume(ct_volume, tmp_path / "v.nii", compress=False).read_bytes()
+    half = len(raw) // 2
+    path = tmp_path / "members.nii.gz"
+    path.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    check_nifti_data(path, chunk_bytes=64)
+    np.testing.assert_array_equal(read_volume(path).array, ct_volume.array)
 
 
 def test_vector_image_rejected(tmp_path):

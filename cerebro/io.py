@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +63,81 @@ def read_volume(path: str | os.PathLike[str]) -> Volume:
         if p.is_dir():
             image = _read_dicom_series(p)
         else:
+            if p.name.lower().endswith((".nii", ".nii.gz")):
+                check_nifti_data(p)
             image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((line for line in first if "ERROR" in line or "Exception" in line), first[-1] if first else "")
-        raise CerebroError(f"cannot read {p}: not a readable image ({detail.strip()[:160]})") from None
+        raise CerebroError(f"cannot read {p}: {_itk_reason(str(exc))}; check that it is a complete image file "
+                           "(copy or export it again)") from None
     return volume_from_sitk(image, source=str(p))
+
+
+def _itk_reason(message: str) -> str:
+    """The informative part of an ITK reader exception: its 'ITK ERROR' line without the object address, and
+    the library's last line when that adds something (not ITK's stale errno 'Reason:' line)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    error = next((line for line in lines if line.startswith("ITK ERROR")), lines[-1] if lines else "unknown error")
+    reason = re.sub(r"^(ITK ERROR: \w+\(0x[0-9a-f]+\): |sitk::ERROR: )", "", error).rstrip(". ")
+    if lines and lines[-1] != error and not lines[-1].startswith("Reason:"):
+        reason += " " + lines[-1]
+    return reason[:240]
+
+
+def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22) -> None:
+    """Refuse a NIfTI file whose voxel data is cut short, or whose float voxels hold NaN/Inf.
+
+    ITK's NIfTI reader fills missing bytes with zeros and reads NaN as 0, so after ``sitk.ReadImage``
+    neither could be seen. The header is parsed by nibabel; the data is streamed once (constant memory)."""
+    import nibabel
+
+    try:
+        proxy = nibabel.load(str(path)).dataobj  # header only: where the voxel data starts, its type and shape
+    except Exception as exc:  # nibabel raises several types for a bad header
+        raise CerebroError(f"cannot read {path}: not a valid NIfTI header ({str(exc).splitlines()[0][:160]})") from None
+    dtype = np.dtype(proxy.dtype)
+    expected = int(np.prod(proxy.shape, dtype=np.int64)) * dtype.itemsize
+    got = non_finite = 0
+    carry = b""
+    for block in _bytes_after(path, int(proxy.offset), chunk_bytes):
+        block = block[: expected - got]
+        got += len(block)
+        if dtype.kind in "fc":
+            block = carry + block
+            usable = len(block) - len(block) % dtype.itemsize
+            non_finite += int(np.count_nonzero(~np.isfinite(np.frombuffer(block[:usable], dtype))))
+            carry = block[usable:]
+        if got >= expected:
+            break
+    if got < expected:
+        raise CerebroError(f"{path} is truncated or damaged: its header announces {expected} bytes of voxel data "
+                           f"but only {got} could be read; copy or export the file again")
+    if non_finite:
+        raise CerebroError(f"{path} has {non_finite} NaN/Inf voxels, which the NIfTI reader would turn into 0; "
+                           "replace them (e.g. with the background value) first")
+
+
+def _bytes_after(path: Path, offset: int, chunk_bytes: int) -> Iterator[bytes]:
+    """The bytes of ``path`` after ``offset`` (gunzipped for .gz, every gzip member), in chunks of at most
+    ``chunk_bytes``; a cut or damaged gzip stream just ends."""
+    gzipped = path.name.lower().endswith(".gz")
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with open(path, "rb") as raw:
+        while data := raw.read(chunk_bytes):
+            while data:
+                if gzipped:
+                    try:
+                        block = inflate.decompress(data, chunk_bytes)
+                    except zlib.error:
+                        return
+                    data = inflate.unconsumed_tail
+                    if inflate.eof:
+                        data, inflate = inflate.unused_data, zlib.decompressobj(zlib.MAX_WBITS | 16)
+                else:
+                    block, data = data, b""
+                skipped = min(offset, len(block))
+                offset -= skipped
+                if len(block) > skipped:
+                    yield block[skipped:]
 
 
 def write_volume(volume: Volume, path: str | os.PathLike[str], compress: bool = True) -> Path:
