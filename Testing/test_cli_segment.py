@@ -66,6 +66,10 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "error: unknown model 'nope'" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / "in.nii.gz"), "--model", "vesselness"]) == 2
     assert "is the input file" in capsys.readouterr().err
+    for outputs in (["o.txt"], ["o.nii.gz", "--probabilities", "p.png"]):  # refused before any work is done
+        assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / outputs[0]), *outputs[1:],
+                     "--model", "nope", "--quiet"]) == 2
+        assert "must end with one of: .nii, .nii.gz" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "missing.nii.gz"), str(tmp_path / "o.nii.gz"), "--model", "x"]) == 2
     assert main(["models", "download", "mambavesselnet-mra", "--cache-dir", str(tmp_path), "--quiet"]) == 2
     assert "--allow-unpinned" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_nan_rejected_on_request():
 
 
 def test_unknown_output_format(tmp_path, ct_volume):
-    with pytest.raises(CerebroError, match="unknown volume format"):
+    with pytest.raises(CerebroError, match="must end with one of"):
         write_volume(ct_volume, tmp_path / "v.png")
 
 

@@ -63,3 +63,9 @@ def refuse_overwriting_input(inp: str | os.PathLike[str], out: str | os.PathLike
     a, b = Path(inp), Path(out)
     if a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b)):
         raise CerebroError(f"output {b} is the input file; choose another output path")
+
+
+def require_output_suffix(output: str | os.PathLike[str], suffixes: tuple[str, ...], what: str = "output") -> None:
+    """Raise CerebroError unless ``output``'s name ends with one of ``suffixes`` (checked before any work)."""
+    if not Path(output).name.lower().endswith(suffixes):
+        raise CerebroError(f"{what} {output} must end with one of: {', '.join(suffixes)}; rename it")

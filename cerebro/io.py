@@ -12,7 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_dir, atomic_path, require_input_file
+from cerebro.fsutil import atomic_dir, atomic_path, require_input_file, require_output_suffix
 from cerebro.volume import Volume
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -143,11 +143,8 @@ def _bytes_after(path: Path, offset: int, chunk_bytes: int) -> Iterator[bytes]:
 def write_volume(volume: Volume, path: str | os.PathLike[str], compress: bool = True) -> Path:
     """Write a volume atomically; the format follows the extension (.nii.gz, .nrrd, .mha, .mhd, ...)."""
     target = Path(path)
+    require_output_suffix(target, VOLUME_SUFFIXES)
     name = target.name.lower()
-    if not name.endswith(VOLUME_SUFFIXES):
-        raise CerebroError(
-            f"unknown volume format for {target.name}; use one of: {', '.join(VOLUME_SUFFIXES)}"
-        )
     image = volume_to_sitk(volume)
     if name.endswith((".mhd", ".nhdr")):
         with atomic_dir(target.parent) as tmp:

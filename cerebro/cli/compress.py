@@ -12,7 +12,7 @@ from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.compress import MB, compress_volume, decompress, round_trip
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
-from cerebro.fsutil import refuse_overwriting_input, require_input_file
+from cerebro.fsutil import refuse_overwriting_input, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
@@ -124,14 +124,9 @@ def _collect_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _check_output_suffix(output: str, suffixes: tuple[str, ...], what: str) -> None:
-    if not output.lower().endswith(suffixes):
-        raise CerebroError(f"{what} {output} must end with one of: {', '.join(suffixes)}; rename it")
-
-
 def run_compress(args: argparse.Namespace) -> int:
     """``cerebro compress IN OUT ...``"""
-    _check_output_suffix(args.output, (SUFFIX,), "output")
+    require_output_suffix(args.output, (SUFFIX,), "output")
     require_input_file(args.input, "input volume")
     refuse_overwriting_input(args.input, args.output)
     codec = get_codec(args.codec)
@@ -187,7 +182,7 @@ def _write(compressed: Any, output: str) -> None:
 
 def run_decompress(args: argparse.Namespace) -> int:
     """``cerebro decompress IN.cbv OUT``"""
-    _check_output_suffix(args.output, VOLUME_SUFFIXES, "output")
+    require_output_suffix(args.output, VOLUME_SUFFIXES, "output")
     refuse_overwriting_input(args.input, args.output)
     compressed = read_compressed(args.input)
     show = not args.quiet and compressed.voxel_count >= PROGRESS_MIN_VOXELS

@@ -6,8 +6,8 @@ import argparse
 import warnings
 
 from cerebro.cli._common import PROGRESS_FORMATS, command_progress, print_json_line
-from cerebro.fsutil import refuse_overwriting_input, require_input_file
-from cerebro.io import read_volume, write_volume
+from cerebro.fsutil import refuse_overwriting_input, require_input_file, require_output_suffix
+from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 from cerebro.segment.device import DEVICES
 
@@ -43,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from cerebro.segment.api import segment
 
     require_input_file(args.input)
-    refuse_overwriting_input(args.input, args.output)
-    if args.probabilities:
-        refuse_overwriting_input(args.input, args.probabilities)
+    for output, what in ((args.output, "output"), (args.probabilities, "--probabilities")):
+        if output:
+            require_output_suffix(output, VOLUME_SUFFIXES, what)
+            refuse_overwriting_input(args.input, output)
     volume = read_volume(args.input)
     as_json = args.progress_format == "json"
     with warnings.catch_warnings(record=True) as caught, command_progress(
