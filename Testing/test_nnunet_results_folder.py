@@ -75,6 +75,34 @@ def test_pipeline_equals_direct_network_call_when_nothing_is_resampled(tmp_path)
     assert np.array_equal(mask, expected)
 
 
+def test_gpu_out_of_memory_falls_back_to_the_cpu_with_the_same_mask(tmp_path, monkeypatch):
+    """The nnU-Net path runs through the OOM fallback: a CUDA OOM on the first tile makes it announce the fallback
+    and finish on the CPU (the 'GPU' is simulated: the network stays on the CPU and raises once)."""
+    folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(old_style_configuration()), _plain_net())
+    model = load_nnunet_model(folder, device="cpu")
+    volume = Volume(vessel_phantom((40, 40, 40)), spacing=(0.8, 0.8, 1.0))
+    expected = model.predict(volume, tta=False).mask.array
+    forward, moved_to = model.network.forward, []
+
+    def forward_oom_on_gpu(x):
+        if moved_to[-1].type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(x)
+
+    monkeypatch.setattr(model.network, "forward", forward_oom_on_gpu)
+    monkeypatch.setattr(model.network, "to", lambda device: moved_to.append(torch.device(device)) or model.network)
+    model.device = torch.device("cuda")
+    messages = []
+    from cerebro.progress import Progress
+
+    with pytest.warns(UserWarning) as caught:
+        mask = model.predict(volume, tta=False, progress=Progress(lambda f, m: messages.append(m))).mask.array
+    assert [d.type for d in moved_to] == ["cuda", "cpu"]
+    assert any("falling back to the CPU" in str(w.message) for w in caught)
+    assert any("falling back to the CPU" in m for m in messages)
+    assert np.array_equal(mask, expected)
+
+
 def test_unsafe_checkpoint_is_refused(tmp_path):
     folder = write_results_folder(tmp_path, "nnUNetTrainer", plans_dict(old_style_configuration()), _plain_net(),
                                   extra={"something": Fraction(1, 3)})

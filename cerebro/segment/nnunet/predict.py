@@ -5,6 +5,7 @@ resample logits back -> argmax -> uncrop -> transpose back. The image is read in
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
+from cerebro.segment.device import autocast_for, run_with_fallback
 from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.segment.nnunet.sliding_window import sliding_window_logits
 from cerebro.segment.result import SegmentationResult
@@ -56,15 +58,23 @@ def predict_volume(model: NnUNetModel, volume: Volume, tta: bool = True, progres
 
     mirror = model.mirror_axes if tta else None
     windows = progress.sub(0.05, 0.9)
-    logits = None
-    for n, weights in enumerate(model.fold_weights):
-        if len(model.fold_weights) > 1:
-            model.network.load_state_dict(weights, strict=True)
-        part = windows.sub(n / len(model.fold_weights), (n + 1) / len(model.fold_weights))
-        fold_logits = sliding_window_logits(model.network, tensor, plans.patch_size, plans.num_segmentation_heads,
-                                            mirror, progress=part)
-        logits = fold_logits if logits is None else logits + fold_logits
-    logits /= len(model.fold_weights)
+
+    def fold_average(image: torch.Tensor, device: torch.device, _batch: int) -> torch.Tensor:
+        # nnU-Net predicts under float16 autocast on CUDA (U-Mamba's Mamba layers switch back to float32)
+        model.network.to(device)
+        logits = None
+        for n, weights in enumerate(model.fold_weights):
+            if len(model.fold_weights) > 1:
+                model.network.load_state_dict(weights, strict=True)
+            part = windows.sub(n / len(model.fold_weights), (n + 1) / len(model.fold_weights))
+            with autocast_for(device, half_precision=True):
+                fold_logits = sliding_window_logits(model.network, image, plans.patch_size,
+                                                    plans.num_segmentation_heads, mirror, progress=part)
+            logits = fold_logits if logits is None else logits + fold_logits
+        return logits / len(model.fold_weights)
+
+    # one tile at a time already, so a GPU out-of-memory error falls back to the CPU (announced)
+    logits = run_with_fallback(functools.partial(fold_average, tensor), model.device, 1, progress)
     del tensor, data
 
     progress.update(0.92, "resampling back to the input grid")
