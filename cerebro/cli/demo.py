@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
                           progress=progress)
     if args.json:
         print_json({"modality": result.modality, "shape": list(result.shape), "model": result.model_id,
-                    "baseline_dice": result.baseline_dice,
+                    "baseline_dice": result.baseline_dice, "baseline_cldice": result.baseline_cldice,
                     "rows": [{"setting": row.label, "dice_vs_truth": row.dice_vs_truth,
+                              "cldice_vs_truth": row.cldice_vs_truth,
                               "dice_vs_uncompressed": row.dice_vs_uncompressed, **row.report.as_dict()}
                              for row in result.rows]})
     else:
