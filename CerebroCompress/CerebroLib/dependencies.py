@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 CORE_REQUIREMENTS: dict[str, str] = {
     "numpy": "numpy>=1.24",
     "SimpleITK": "SimpleITK>=2.3",
+    "nibabel": "nibabel>=5.0",
     "zfpy": "zfpy>=1.0.1",
     "tqdm": "tqdm>=4.60",
 }
