@@ -1,7 +1,8 @@
-"""CerebroBenchmark: placeholder module of the CerebroBench extension.
+"""CerebroBenchmark: information panel of the CerebroBench extension.
 
-The benchmark of segmentation quality versus compression ratio (the paper's Tables 1-4)
-is not implemented yet; the panel says so and offers no controls. Only the module's loading is tested.
+The benchmark of segmentation quality versus compression ratio (the paper's Tables 1-4) runs from the command
+line (``cerebro benchmark run|table|plot``) and the Python console (``cerebro.benchmark``); this panel has no
+controls yet and says so. Only the module's loading is tested.
 """
 
 import slicer
@@ -22,15 +23,15 @@ class CerebroBenchmark(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["CerebroBench developers"]
         self.parent.helpText = (
-            "Not available yet: the benchmark of segmentation quality versus compression ratio "
-            "(the paper's Tables 1-4) "
-            "comes in a later release of CerebroBench."
+            "The benchmark of segmentation quality versus compression ratio (the paper's Tables 1-4) runs from "
+            "the command line (cerebro benchmark run | table | plot) and the Python console (cerebro.benchmark). "
+            "This panel has no controls yet; they come in a later release of CerebroBench."
         )
         self.parent.acknowledgementText = "Part of the CerebroBench extension."
 
 
 class CerebroBenchmarkWidget(ScriptedLoadableModuleWidget):
-    """An information panel only: it states that the feature is not available yet."""
+    """An information panel only: it says where the benchmark runs today."""
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)

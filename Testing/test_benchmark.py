@@ -1,0 +1,122 @@
+"""The benchmark sweep on two small phantoms: records, resuming after an interruption or a cut write, cancelling,
+the paper's tables (overall = pooled voxels, mean = over cases), the dual-axis figure and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cerebro.benchmark.plot import plot_ratio_vs_dice
+from cerebro.benchmark.runner import run_benchmark
+from cerebro.benchmark.store import ResultStore
+from cerebro.benchmark.summary import render, summarise
+from cerebro.benchmark.sweep import UNCOMPRESSED, parse_setting
+from cerebro.cli.main import main
+from cerebro.datasets import Manifest
+from cerebro.errors import Cancelled, CerebroError
+from cerebro.metrics.overlap import Confusion
+from cerebro.phantoms import generate_phantom
+from cerebro.phantoms.write import write_phantom_case
+from cerebro.progress import Progress
+
+SETTINGS = ["zfp:reversible", "zfp:rate:rate=2"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Manifest:
+    root = tmp_path_factory.mktemp("phantoms")
+    cases = [write_phantom_case(generate_phantom(32, modality, seed=seed), root / modality, f"{modality}_{seed}")
+             for seed, modality in ((1, "cta"), (2, "mra"))]
+    manifest = Manifest(cases)
+    manifest.write(root / "manifest.csv")
+    return manifest
+
+
+def _run(manifest, store, progress=None):
+    return run_benchmark(manifest, [parse_setting(s) for s in SETTINGS], ["cerebro-default"], store, device="cpu",
+                         progress=progress)
+
+
+def test_sweep_records_resume_and_tables(manifest, tmp_path):
+    store = ResultStore(tmp_path / "run")
+    assert _run(manifest, store) == 6  # 2 cases x (uncompressed + 2 settings) x 1 model
+    assert _run(manifest, store) == 0  # everything is there: nothing is redone
+    records = store.records()
+    assert [r["setting"] for r in records[:3]] == [UNCOMPRESSED, "zfp:reversible", "zfp:rate:rate=2"]
+    assert all(store.mask_path(c.case_id, "cerebro-default").is_file() for c in manifest)
+
+    rows = {r["setting"]: r for r in summarise(records)}
+    assert list(rows) == [UNCOMPRESSED, "zfp:reversible", "zfp:rate:rate=2"]
+    lossless, lossy = rows["zfp:reversible"], rows["zfp:rate:rate=2"]
+    assert lossless["dice_mean"] == rows[UNCOMPRESSED]["dice_mean"] and lossless["dice_vs_uncompressed_mean"] == 1.0
+    assert 1 < lossless["ratio"] < lossy["ratio"] and lossy["psnr_db"] is not None
+    pooled = Confusion(0, 0, 0, 0)
+    for r in records:
+        if r["setting"] == "zfp:rate:rate=2":
+            pooled += Confusion(*(r["vs_truth"][k] for k in ("tp", "fp", "fn", "tn")))
+    assert lossy["dice_overall"] == pytest.approx(pooled.dice)
+    assert lossy["dice_mean"] == pytest.approx(np.mean([r["vs_truth"]["dice"] for r in records
+                                                        if r["setting"] == "zfp:rate:rate=2"]))
+    assert lossy["cldice_mean"] is not None and lossy["hd95_mm_mean"] is not None
+    summary = summarise(records)
+    text, markdown, table = render(summary), render(summary, "markdown"), render(summary, "csv")
+    assert "Dice all" in text and "zfp:rate:rate=2" in text and markdown.startswith("| model | setting |")
+    assert table.splitlines()[0].startswith("model,setting,cases") and len(table.splitlines()) == 4
+    figure = plot_ratio_vs_dice(summary, tmp_path / "figure.png")
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_cut_last_record_is_recomputed_and_cancel_keeps_what_is_done(manifest, tmp_path):
+    store = ResultStore(tmp_path / "run")
+    calls = []
+
+    def cancel_after_third_record() -> bool:
+        calls.append(1)
+        return len(store.records()) >= 3
+
+    with pytest.raises(Cancelled):
+        _run(manifest, store, Progress(is_cancelled=cancel_after_third_record))
+    kept = len(store.records())
+    assert 3 <= kept < 6
+    data = store.results_path.read_bytes()
+    store.results_path.write_bytes(data[:-20])  # the last record was cut by a crash
+    with pytest.warns(UserWarning, match="incomplete"):
+        assert len(store.records()) == kept - 1
+    with pytest.warns(UserWarning, match="incomplete"):
+        assert _run(manifest, store) == 6 - (kept - 1)
+    assert sorted(r["key"] for r in store.records()) == sorted({r["key"] for r in store.records()})
+    assert len(store.records()) == 6
+
+
+def test_bad_settings_and_stores_are_one_line_errors(tmp_path):
+    for text, message in (("zfp", "CODEC:MODE"), ("zfp:rate:rate=-1", "out of range"), ("nope:rate", "unknown codec"),
+                          ("zfp:rate:rate", "NAME=VALUE")):
+        with pytest.raises(CerebroError, match=message):
+            parse_setting(text)
+    assert parse_setting("zfp:accuracy:tolerance=500").key == "zfp:accuracy:tolerance=500"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.jsonl").write_text('{"key": "a"}\nnot json\n{"key": "b"}\n')
+    with pytest.raises(CerebroError, match="line 2 is not a JSON record"):
+        ResultStore(tmp_path / "bad").records()
+
+
+def test_command_line_run_table_and_plot(manifest, tmp_path, capsys):
+    source = str(manifest.cases[0].image_path.parents[2] / "manifest.csv")
+    store = str(tmp_path / "cli")
+    assert main(["benchmark", "run", source, "--store", store, "--setting", "zfp:accuracy:tolerance=50",
+                 "--max-cases", "1", "--metrics", "overlap", "--device", "cpu", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "2 new records" in out and "zfp:accuracy:tolerance=50" in out
+    record = json.loads((tmp_path / "cli" / "results.jsonl").read_text().splitlines()[-1])
+    assert "hd95_mm" not in record["vs_truth"] and record["vs_truth"]["dice"] > 0
+    assert main(["benchmark", "table", store, "--format", "csv", "-o", str(tmp_path / "t.csv")]) == 0
+    assert (tmp_path / "t.csv").read_text().startswith("model,setting")
+    assert main(["benchmark", "plot", store, str(tmp_path / "f.png")]) == 0
+    capsys.readouterr()
+    assert main(["benchmark", "table", str(tmp_path / "missing")]) == 2
+    assert "run `cerebro benchmark run --store` first" in capsys.readouterr().err
+    assert main(["benchmark", "run", source, "--store", store, "--setting", "zfp:warp"]) == 2
+    assert "has no mode 'warp'" in capsys.readouterr().err
+    assert main(["benchmark", "plot", store, str(tmp_path / "f.bmp")]) == 2

@@ -1,0 +1,107 @@
+"""Run a benchmark sweep: every case is compressed once per setting, every model segments the original and each
+decoded volume, and each (case, setting, model) becomes one stored record with the compression report and the
+segmentation metrics against the ground truth and against the model's prediction on the original volume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cerebro.benchmark.store import ResultStore, record_key
+from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
+from cerebro.compress import round_trip
+from cerebro.datasets.labels import load_label
+from cerebro.datasets.manifest import Case, Manifest
+from cerebro.errors import CerebroError
+from cerebro.io import read_volume, write_volume
+from cerebro.metrics.segmentation import segmentation_metrics
+from cerebro.progress import Progress
+from cerebro.volume import Volume
+
+METRIC_SETS = ("all", "overlap")  # overlap: skip surface distances and topology (faster)
+
+
+def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], model_ids: Sequence[str],
+                  store: ResultStore, device: str = "auto", tta: bool = False, metrics: str = "all",
+                  cache_dir: str | None = None, allow_unpinned: bool = False,
+                  progress: Progress | None = None) -> int:
+    """Compute every record of the sweep that ``store`` does not hold yet; returns how many were added.
+
+    Cases need labels. Models are loaded once, on first need. Cancelling (``progress``) stops after the record
+    in progress; what was stored stays, and the next run continues from there."""
+    from cerebro.segment.api import load_model
+
+    if metrics not in METRIC_SETS:
+        raise CerebroError(f"unknown metric set {metrics!r}; use one of: {', '.join(METRIC_SETS)}")
+    progress = progress or Progress()
+    cases = list(manifest)
+    done = store.keys()
+    models: dict[str, Any] = {}
+    added = 0
+    for index, case in enumerate(cases):
+        part = progress.sub(index / max(len(cases), 1), (index + 1) / max(len(cases), 1))
+        wanted = [(s, m) for s in (None, *settings) for m in model_ids
+                  if record_key(case.case_id, s.key if s else UNCOMPRESSED, m) not in done]
+        if not wanted:
+            continue
+        part.update(0.0, f"case {case.case_id}: reading")
+        image, truth = read_volume(case.image_path), load_label(case)
+        for model_id in model_ids:
+            if model_id not in models:
+                part.update(0.0, f"loading model {model_id}")
+                models[model_id] = load_model(model_id, device=device, cache_dir=cache_dir,
+                                              allow_unpinned=allow_unpinned)
+        first = part.sub(0.0, 1 / (len(settings) + 1))
+        baselines = {m: _baseline_mask(case, image, truth, models[m], m, store, tta, metrics,
+                                       (None, m) in wanted, first) for m in model_ids}
+        added += sum((None, m) in wanted for m in model_ids)
+        for number, setting in enumerate(settings):
+            todo = [m for m in model_ids if (setting, m) in wanted]
+            if not todo:
+                continue
+            step = part.sub((number + 1) / (len(settings) + 1), (number + 2) / (len(settings) + 1))
+            step.update(0.0, f"case {case.case_id}: {setting.key}")
+            decoded, report, _ = round_trip(image, setting.codec, setting.mode, setting.settings_dict(),
+                                            step.sub(0.0, 0.3))
+            for model_id in todo:
+                started = time.perf_counter()
+                mask = models[model_id].predict(decoded, tta=tta, progress=step.sub(0.3, 0.9)).mask
+                store.append(_record(case, setting.key, model_id, report.as_dict(), time.perf_counter() - started,
+                                     image, truth, mask, baselines[model_id], metrics))
+                added += 1
+    progress.update(1.0, f"{added} new records in {store.results_path}")
+    return added
+
+
+def _baseline_mask(case: Case, image: Volume, truth: Volume, model: Any, model_id: str, store: ResultStore,
+                   tta: bool, metrics: str, record: bool, progress: Progress) -> Volume:
+    """The model's mask on the original image: read from the store, or predicted (then kept, and recorded)."""
+    path = store.mask_path(case.case_id, model_id)
+    if path.exists() and not record:
+        return read_volume(path)
+    progress.update(0.0, f"case {case.case_id}: {model_id} on the original volume")
+    started = time.perf_counter()
+    mask = model.predict(image, tta=tta, progress=progress).mask
+    seconds = time.perf_counter() - started
+    write_volume(mask, path)
+    if record:
+        original = {"compression_ratio": 1.0, "original_nbytes": int(image.array.nbytes),
+                    "compressed_nbytes": int(image.array.nbytes), "bits_per_voxel": 8.0 * image.array.itemsize}
+        store.append(_record(case, UNCOMPRESSED, model_id, original, seconds, image, truth, mask, mask, metrics))
+    return mask
+
+
+def _record(case: Case, setting_key: str, model_id: str, compression: dict[str, Any], predict_seconds: float,
+            image: Volume, truth: Volume, mask: Volume, baseline: Volume, metrics: str) -> dict[str, Any]:
+    """One stored result: identity, compression report and both comparisons (arrays on the image's grid)."""
+    detailed = metrics == "all"
+    return {
+        "key": record_key(case.case_id, setting_key, model_id), "case_id": case.case_id, "modality": case.modality,
+        "setting": setting_key, "model": model_id, "compression": compression,
+        "predict_seconds": round(predict_seconds, 3),
+        "vs_truth": segmentation_metrics(np.asarray(truth.array), mask.array, image.spacing, detailed, detailed),
+        "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, image.spacing, detailed, detailed),
+    }

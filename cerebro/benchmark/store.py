@@ -1,0 +1,95 @@
+"""A benchmark's results on disk: one JSON record per line in ``results.jsonl`` (appended and synced record by
+record, so an interrupted run keeps everything it finished and resumes where it stopped) and the predictions on
+the uncompressed volumes in ``masks/`` (the reference of every 'vs uncompressed' comparison)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cerebro.errors import CerebroError
+
+RESULTS_FILE = "results.jsonl"
+
+
+def record_key(case_id: str, setting_key: str, model_id: str) -> str:
+    """The identity of one record: which case, compression setting and model."""
+    return f"{case_id}|{setting_key}|{model_id}"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become None (JSON has neither); containers are converted recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class ResultStore:
+    """The folder of one benchmark run (created if missing)."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise CerebroError(f"result store {self.folder} is a file; give a folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.results_path = self.folder / RESULTS_FILE
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete record, in the order written. A last line cut by a crash is skipped (with a warning)
+        and its work is redone by the next run; a damaged line elsewhere is an error."""
+        if not self.results_path.exists():
+            return []
+        lines = self.results_path.read_text(encoding="utf-8").splitlines()
+        records = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    warnings.warn(f"{self.results_path}: the last record is incomplete (interrupted run); "
+                                  "it will be computed again", stacklevel=2)
+                    continue
+                raise CerebroError(f"{self.results_path} line {number} is not a JSON record; the file was edited "
+                                   "or damaged: remove that line and run again") from None
+        return records
+
+    def keys(self) -> set[str]:
+        """The keys of the records already stored."""
+        return {record["key"] for record in self.records() if "key" in record}
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record (NaN/inf stored as null) and sync it to disk before returning."""
+        text = json.dumps(_json_safe(record), separators=(",", ":"), allow_nan=False)
+        self._drop_incomplete_tail()
+        with open(self.results_path, "a", encoding="utf-8") as stream:
+            stream.write(text + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    def mask_path(self, case_id: str, model_id: str) -> Path:
+        """Where the prediction of ``model_id`` on the uncompressed ``case_id`` is kept (.nii.gz)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{case_id}__{model_id}")
+        return self.folder / "masks" / f"{safe}.nii.gz"
+
+    def _drop_incomplete_tail(self) -> None:
+        """Cut a last line without its newline (an interrupted write) so the next record starts on its own line."""
+        if not self.results_path.exists() or self.results_path.stat().st_size == 0:
+            return
+        with open(self.results_path, "rb") as stream:
+            stream.seek(-1, os.SEEK_END)
+            if stream.read(1) == b"\n":
+                return
+        data = self.results_path.read_bytes()  # rare: only after an interrupted write
+        with open(self.results_path, "r+b") as stream:
+            stream.truncate(data.rfind(b"\n") + 1)
