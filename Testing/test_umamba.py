@@ -105,3 +105,20 @@ def test_umamba_results_folder_loads_strictly_and_segments(tmp_path, trainer, cl
     result = model.predict(volume, tta=False)
     assert result.mask.dtype == np.uint8 and same_geometry(result.mask, volume) is None
     assert set(np.unique(result.mask.array)) <= {0, 1} and result.labels == {0: "background", 1: "vessel"}
+
+
+def test_mamba_layer_runs_in_float32_under_autocast():
+    """U-Mamba's layer disables autocast (its forward is @autocast(enabled=False)); under the float16 autocast of
+    nnU-Net's GPU inference it must not run its projections in half precision. CPU bfloat16 autocast stands in."""
+    from cerebro.segment.nnunet.umamba import MambaLayer
+
+    torch.manual_seed(0)
+    layer = MambaLayer(8).eval()
+    x = torch.randn(1, 8, 4, 4, 4)
+    with torch.no_grad():
+        reference, rounded = layer(x), layer(x.bfloat16().float())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = layer(x.bfloat16())
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, rounded, rtol=1e-6, atol=1e-6)
+    assert (mixed - reference).abs().max() < 0.05  # only the bfloat16 rounding of the input differs

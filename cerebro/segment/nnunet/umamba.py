@@ -22,7 +22,7 @@ _NONLIN_KWARGS = {"inplace": True}
 
 
 class MambaLayer(nn.Module):
-    """LayerNorm + Mamba over the flattened voxels (or, with ``channel_token``, over the channels), float32."""
+    """LayerNorm + Mamba over the flattened voxels (or, with ``channel_token``, over the channels), in float32."""
 
     def __init__(self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, channel_token: bool = False):
         super().__init__()
@@ -32,16 +32,16 @@ class MambaLayer(nn.Module):
         self.channel_token = channel_token
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, *spatial) -> same shape."""
-        dtype = x.dtype
-        x = x.float()
-        batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
-        if self.channel_token:
-            tokens = x.reshape(batch, channels, -1)  # sequence of channels, each a vector of voxels
-            return self.mamba(self.norm(tokens)).reshape(batch, channels, *spatial).to(dtype)
-        tokens = x.reshape(batch, channels, -1).transpose(1, 2)
-        out = self.mamba(self.norm(tokens))
-        return out.transpose(1, 2).reshape(batch, channels, *spatial).to(dtype)
+        """(B, C, *spatial) -> same shape, float32: autocast is off inside, as in U-Mamba's layer."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
+            if self.channel_token:
+                tokens = x.reshape(batch, channels, -1)  # sequence of channels, each a vector of voxels
+                return self.mamba(self.norm(tokens)).reshape(batch, channels, *spatial)
+            tokens = x.reshape(batch, channels, -1).transpose(1, 2)
+            out = self.mamba(self.norm(tokens))
+            return out.transpose(1, 2).reshape(batch, channels, *spatial)
 
 
 class BasicResBlock(nn.Module):
