@@ -43,6 +43,12 @@ def test_sweep_records_resume_and_tables(manifest, tmp_path):
     store = ResultStore(tmp_path / "run")
     assert _run(manifest, store) == 6  # 2 cases x (uncompressed + 2 settings) x 1 model
     assert _run(manifest, store) == 0  # everything is there: nothing is redone
+    again = [parse_setting("zfp:rate:rate=2"), parse_setting("zfp:rate:rate=2.0")]  # the same setting twice
+    assert run_benchmark(manifest, again, ["cerebro-default"] * 2, store, device="cpu") == 0
+    with pytest.raises(CerebroError, match="was run with tta=False, not True; use the same options"):
+        run_benchmark(manifest, again, ["cerebro-default"], store, device="cpu", tta=True)
+    with pytest.raises(CerebroError, match="case ids must be unique"):
+        run_benchmark([*manifest, manifest.cases[0]], again, ["cerebro-default"], store, device="cpu")
     records = store.records()
     assert [r["setting"] for r in records[:3]] == [UNCOMPRESSED, "zfp:reversible", "zfp:rate:rate=2"]
     assert all(store.mask_path(c.case_id, "cerebro-default").is_file() for c in manifest)

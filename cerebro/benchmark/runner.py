@@ -5,6 +5,7 @@ segmentation metrics against the ground truth and against the model's prediction
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,12 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
         raise CerebroError(f"unknown metric set {metrics!r}; use one of: {', '.join(METRIC_SETS)}")
     progress = progress or Progress()
     cases = list(manifest)
+    duplicated = sorted(case_id for case_id, n in Counter(c.case_id for c in cases).items() if n > 1)
+    if duplicated:
+        raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
+    settings = list({s.key: s for s in settings}.values())
+    model_ids = list(dict.fromkeys(model_ids))
+    store.check_options({"tta": bool(tta), "metrics": metrics})
     done = store.keys()
     models: dict[str, Any] = {}
     added = 0
@@ -49,14 +56,14 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
             continue
         part.update(0.0, f"case {case.case_id}: reading")
         image, truth = read_volume(case.image_path), load_label(case)
-        for model_id in model_ids:
+        for model_id in dict.fromkeys(m for _, m in wanted):
             if model_id not in models:
                 part.update(0.0, f"loading model {model_id}")
                 models[model_id] = load_model(model_id, device=device, cache_dir=cache_dir,
                                               allow_unpinned=allow_unpinned)
         first = part.sub(0.0, 1 / (len(settings) + 1))
         baselines = {m: _baseline_mask(case, image, truth, models[m], m, store, tta, metrics,
-                                       (None, m) in wanted, first) for m in model_ids}
+                                       (None, m) in wanted, first) for m in dict.fromkeys(m for _, m in wanted)}
         added += sum((None, m) in wanted for m in model_ids)
         for number, setting in enumerate(settings):
             todo = [m for m in model_ids if (setting, m) in wanted]

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from cerebro.errors import CerebroError
+from cerebro.fsutil import atomic_path
 
 RESULTS_FILE = "results.jsonl"
+OPTIONS_FILE = "options.json"
 
 
 def record_key(case_id: str, setting_key: str, model_id: str) -> str:
@@ -76,6 +78,21 @@ class ResultStore:
             stream.write(text + "\n")
             stream.flush()
             os.fsync(stream.fileno())
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Record the options that change the results (first run), or refuse different ones on a later run, so
+        that one store never mixes, e.g., predictions with and without test-time augmentation."""
+        path = self.folder / OPTIONS_FILE
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
+            return
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        changed = {k: (stored.get(k), v) for k, v in options.items() if stored.get(k) != v}
+        if changed:
+            name, (before, now) = next(iter(changed.items()))
+            raise CerebroError(f"{self.folder} was run with {name}={before}, not {now}; use the same options to "
+                               "resume, or a new --store")
 
     def mask_path(self, case_id: str, model_id: str) -> Path:
         """Where the prediction of ``model_id`` on the uncompressed ``case_id`` is kept (.nii.gz)."""
