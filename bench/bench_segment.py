@@ -46,12 +46,13 @@ def typical_nnunet_model(trainer: str, root: str):
 
     import torch
 
+    import cerebro
     from cerebro.segment.catalog import get_model_entry
     from cerebro.segment.nnunet.networks import build_network
     from cerebro.segment.nnunet.plans import load_plans
     from cerebro.segment.nnunet.results_folder import load_nnunet_model
 
-    shipped = Path(__import__("cerebro").__file__).parent / get_model_entry("cerebro-default").local
+    shipped = Path(cerebro.__file__).parent / get_model_entry("cerebro-default").local
     plans = json.loads((shipped / "plans.json").read_text())
     config = copy.deepcopy(plans["configurations"]["3d_fullres"])
     n = len(TYPICAL_FEATURES)

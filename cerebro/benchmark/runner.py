@@ -9,8 +9,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from cerebro.benchmark.store import ResultStore, record_key
 from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
 from cerebro.compress import round_trip
@@ -109,6 +107,6 @@ def _record(case: Case, setting_key: str, model_id: str, compression: dict[str, 
         "key": record_key(case.case_id, setting_key, model_id), "case_id": case.case_id, "modality": case.modality,
         "setting": setting_key, "model": model_id, "compression": compression,
         "predict_seconds": round(predict_seconds, 3),
-        "vs_truth": segmentation_metrics(np.asarray(truth.array), mask.array, image.spacing, detailed, detailed),
+        "vs_truth": segmentation_metrics(truth.array, mask.array, image.spacing, detailed, detailed),
         "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, image.spacing, detailed, detailed),
     }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cerebro.metrics.overlap import confusion
+from cerebro.metrics.overlap import confusion, cropped_pair
 from cerebro.metrics.surface import surface_metrics
 from cerebro.metrics.topology import betti_errors, cldice
 from cerebro.volume import Volume
@@ -22,9 +22,13 @@ def segmentation_metrics(reference: np.ndarray | Volume, test: np.ndarray | Volu
     counts = confusion(reference, test)
     result: dict[str, float] = {**counts.ratios(), "tp": counts.tp, "fp": counts.fp, "fn": counts.fn,
                                 "tn": counts.tn}
-    if surface:
-        result.update(surface_metrics(reference, test, spacing))
-    if topology:
-        result["cldice"] = cldice(reference, test)
-        result.update(betti_errors(reference, test))
+    if surface or topology:  # both are exact on the union's bounding box: cut the volumes once
+        if spacing is None:
+            spacing = reference.spacing if isinstance(reference, Volume) else (1.0, 1.0, 1.0)
+        a, b = cropped_pair(reference, test)
+        if surface:
+            result.update(surface_metrics(a, b, spacing))
+        if topology:
+            result["cldice"] = cldice(a, b)
+            result.update(betti_errors(a, b))
     return result

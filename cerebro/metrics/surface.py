@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cerebro.metrics.overlap import binary_pair
+from cerebro.metrics.overlap import cropped_pair
 from cerebro.volume import Volume
 
 
@@ -35,13 +35,11 @@ def surface_distances(reference: np.ndarray | Volume, test: np.ndarray | Volume,
     empty when either mask is empty. The work is done in the bounding box of the two masks (exact)."""
     from scipy.ndimage import distance_transform_edt
 
-    a, b = binary_pair(reference, test)
-    sampling = _spacing_kji(reference, spacing)
+    a, b = cropped_pair(reference, test)
     if not a.any() or not b.any():
         return np.zeros(0), np.zeros(0)
-    union = a | b
-    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(union))
-    border_a, border_b = _border(np.pad(a[box], 1)), _border(np.pad(b[box], 1))
+    sampling = _spacing_kji(reference, spacing)
+    border_a, border_b = _border(a), _border(b)
     a_to_b = distance_transform_edt(~border_b, sampling=sampling)[border_a]
     b_to_a = distance_transform_edt(~border_a, sampling=sampling)[border_b]
     return a_to_b, b_to_a
@@ -52,11 +50,11 @@ def surface_metrics(reference: np.ndarray | Volume, test: np.ndarray | Volume,
     """``hd95_mm``: the symmetric 95th-percentile Hausdorff distance (the larger of the two directed 95th
     percentiles); ``assd_mm``: the average symmetric surface distance. Both are 0 for two empty masks and
     infinite when exactly one is empty."""
-    a, b = binary_pair(reference, test)
-    if not a.any() or not b.any():
+    a_to_b, b_to_a = surface_distances(reference, test, spacing)
+    if a_to_b.size == 0 or b_to_a.size == 0:
+        a, b = cropped_pair(reference, test)
         value = 0.0 if not a.any() and not b.any() else math.inf
         return {"hd95_mm": value, "assd_mm": value}
-    a_to_b, b_to_a = surface_distances(reference, test, spacing)
     return {"hd95_mm": float(max(np.percentile(a_to_b, 95), np.percentile(b_to_a, 95))),
             "assd_mm": float((a_to_b.sum() + b_to_a.sum()) / (a_to_b.size + b_to_a.size))}
 

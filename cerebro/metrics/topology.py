@@ -10,18 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cerebro.metrics.overlap import binary_pair
+from cerebro.metrics.overlap import binary_pair, cropped_pair
 from cerebro.volume import Volume
-
-
-def _cropped_pair(reference: np.ndarray | Volume, test: np.ndarray | Volume) -> tuple[np.ndarray, np.ndarray]:
-    """Both masks cut to the bounding box of their union and padded with one background voxel on every side."""
-    a, b = binary_pair(reference, test)
-    union = a | b
-    if not union.any():
-        return np.zeros((1, 1, 1), bool), np.zeros((1, 1, 1), bool)
-    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(union))
-    return np.pad(a[box], 1), np.pad(b[box], 1)
 
 
 def skeleton(mask: np.ndarray) -> np.ndarray:
@@ -33,7 +23,7 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
 def cldice(reference: np.ndarray | Volume, test: np.ndarray | Volume) -> float:
     """Centreline Dice in [0, 1]; 1.0 for two empty masks, 0.0 when exactly one is empty."""
-    a, b = _cropped_pair(reference, test)
+    a, b = cropped_pair(reference, test)
     if not a.any() or not b.any():
         return 1.0 if not a.any() and not b.any() else 0.0
     skeleton_a, skeleton_b = skeleton(a), skeleton(b)
@@ -50,7 +40,7 @@ def betti_numbers(mask: np.ndarray | Volume) -> tuple[int, int, int]:
     from scipy.ndimage import generate_binary_structure, label
     from skimage.measure import euler_number
 
-    m, _ = _cropped_pair(mask, mask)
+    m, _ = cropped_pair(mask, mask)
     if not m.any():
         return 0, 0, 0
     b0 = int(label(m, structure=generate_binary_structure(3, 3))[1])
