@@ -12,9 +12,10 @@ MODULES = ("CerebroCompress", "CerebroSegment", "CerebroBenchmark")
 
 
 def test_every_cerebrolib_file_is_installed():
-    listed = set(re.findall(r"CerebroLib/\w+\.py", (ROOT / "CerebroCompress" / "CMakeLists.txt").read_text()))
-    present = {f"CerebroLib/{p.name}" for p in (ROOT / "CerebroCompress" / "CerebroLib").glob("*.py")}
-    assert present == listed, f"add to / remove from CerebroCompress/CMakeLists.txt: {present ^ listed}"
+    listed = set(re.findall(r"CerebroLib/\w+\.py", (ROOT / "CerebroLib" / "CMakeLists.txt").read_text()))
+    present = {f"CerebroLib/{p.name}" for p in (ROOT / "CerebroLib").glob("*.py")}
+    assert present == listed, f"add to / remove from CerebroLib/CMakeLists.txt: {present ^ listed}"
+    assert "add_subdirectory(CerebroLib)" in (ROOT / "CMakeLists.txt").read_text()
 
 
 @pytest.mark.parametrize("module", MODULES)
