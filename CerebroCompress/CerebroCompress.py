@@ -11,6 +11,18 @@ import os
 import numpy as np
 import qt
 import slicer
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from cerebro.errors import CerebroError
+from cerebro.volume import Volume
 from CerebroLib import dependencies
 from CerebroLib.compress_logic import (
     COMPRESSED_SUFFIX,
@@ -29,18 +41,6 @@ from CerebroLib.slicer_ui import (
     runWithProgress,
     showMissingDependencies,
 )
-from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
-from slicer.util import VTKObservationMixin
-
-from cerebro.errors import CerebroError
-from cerebro.volume import Volume
 
 FILE_TYPE = "CerebroCompressedVolume"
 FILE_DESCRIPTION = "CerebroBench compressed volume"

@@ -10,17 +10,6 @@ import logging
 
 import numpy as np
 import slicer
-from CerebroLib import dependencies
-from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
-from CerebroLib.segment_logic import VESSEL_COLOR, device_choices, model_choices
-from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
-from CerebroLib.slicer_ui import (
-    JobPoller,
-    ParameterNodeWidgetMixin,
-    askInstallDependencies,
-    installDependenciesUnattended,
-    showMissingDependencies,
-)
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -34,6 +23,17 @@ from slicer.util import VTKObservationMixin
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, load_catalog
 from cerebro.volume import same_geometry
+from CerebroLib import dependencies
+from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
+from CerebroLib.segment_logic import VESSEL_COLOR, device_choices, model_choices
+from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
+from CerebroLib.slicer_ui import (
+    JobPoller,
+    ParameterNodeWidgetMixin,
+    askInstallDependencies,
+    installDependenciesUnattended,
+    showMissingDependencies,
+)
 
 DEFAULT_MODEL = DEFAULT_MODEL_ID
 FALLBACK_MODEL = "vesselness"

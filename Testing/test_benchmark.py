@@ -40,6 +40,7 @@ def _run(manifest, store, progress=None):
 
 
 def test_sweep_records_resume_and_tables(manifest, tmp_path):
+    pytest.importorskip("torch")  # segments with the default model
     store = ResultStore(tmp_path / "run")
     assert _run(manifest, store) == 6  # 2 cases x (uncompressed + 2 settings) x 1 model
     assert _run(manifest, store) == 0  # everything is there: nothing is redone
@@ -75,6 +76,7 @@ def test_sweep_records_resume_and_tables(manifest, tmp_path):
 
 
 def test_a_cut_last_record_is_recomputed_and_cancel_keeps_what_is_done(manifest, tmp_path):
+    pytest.importorskip("torch")  # segments with the default model
     store = ResultStore(tmp_path / "run")
     calls = []
 
@@ -109,6 +111,7 @@ def test_bad_settings_and_stores_are_one_line_errors(tmp_path):
 
 
 def test_command_line_run_table_and_plot(manifest, tmp_path, capsys):
+    pytest.importorskip("torch")  # segments with the default model
     source = str(manifest.cases[0].image_path.parents[2] / "manifest.csv")
     store = str(tmp_path / "cli")
     assert main(["benchmark", "run", source, "--store", store, "--setting", "zfp:accuracy:tolerance=50",

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import slicer
 import vtk
-from CerebroLib import compress_logic, mrml
-from CerebroLib.compress_logic import CerebroCompressLogic
 
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import same_geometry
+from CerebroLib import compress_logic, mrml
+from CerebroLib.compress_logic import CerebroCompressLogic
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from CerebroLib import mrml
 from slicer_stubs import import_module_file
+
+from CerebroLib import mrml
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroCompress" / "CerebroCompress.py"
 

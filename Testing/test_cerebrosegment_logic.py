@@ -8,6 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cerebro.cli.main import main
+from cerebro.errors import Cancelled, CerebroError
+from cerebro.phantoms import generate_phantom
+from cerebro.progress import Progress
+from cerebro.segment.catalog import ModelEntry, get_model_entry
+from cerebro.volume import Volume, same_geometry
 from CerebroLib import mrml
 from CerebroLib.segment_logic import (
     PALETTE,
@@ -24,13 +31,6 @@ from CerebroLib.segment_logic import (
     segment_colors,
     weights_status,
 )
-
-from cerebro.cli.main import main
-from cerebro.errors import Cancelled, CerebroError
-from cerebro.phantoms import generate_phantom
-from cerebro.progress import Progress
-from cerebro.segment.catalog import ModelEntry, get_model_entry
-from cerebro.volume import Volume, same_geometry
 
 
 @pytest.fixture(scope="module")

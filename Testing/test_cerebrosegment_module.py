@@ -12,9 +12,10 @@ import types
 from pathlib import Path
 
 import pytest
+from slicer_stubs import import_module_file
+
 from CerebroLib import dependencies, slicer_ui
 from CerebroLib.segment_logic import JobState
-from slicer_stubs import import_module_file
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroSegment" / "CerebroSegment.py"
 

@@ -11,11 +11,11 @@ import pytest
 import SimpleITK as sitk
 import slicer
 import vtk
-from CerebroLib import mrml
 
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, volume_to_sitk, write_volume
 from cerebro.volume import Volume, same_geometry
+from CerebroLib import mrml
 
 
 def _ijk_to_ras(node) -> np.ndarray:

@@ -111,7 +111,7 @@ def test_packed_weights_decode_to_the_quantised_values():
     restored = build_network({"kind": "hashgrid", "levels": 3, "features": 2, "table_size": 64,
                               "max_resolution": 16, "width": 8, "depth": 1}, seed=4)
     unpack_weights(restored, pack_weights(model, 31), 31)
-    for got, want in zip(restored.parameters(), expected, strict=True):
+    for got, want in zip(restored.parameters(), expected):
         assert torch.equal(got.detach(), want)
 
 

@@ -116,8 +116,7 @@ def main() -> int:
     print(f"default model, {args.cases} phantoms {args.shape}^3, {args.threads} torch threads, tta={args.tta}")
     print(f"{'case':12} {'identical %':>11} {'dice(ours,stock)':>16} {'dice(ours,truth)':>16} "
           f"{'dice(stock,truth)':>17} {'ours s':>7}")
-    for path, ours_path, stock_path, truth, seconds in zip(inputs, ours_out, stock_out, truths, ours_seconds,
-                                                           strict=True):
+    for path, ours_path, stock_path, truth, seconds in zip(inputs, ours_out, stock_out, truths, ours_seconds):
         ours_mask = read_volume(ours_path).array
         stock_mask = read_volume(Path(str(stock_path) + ".nii.gz")).array
         same = 100.0 * float(np.mean(ours_mask == stock_mask))

@@ -37,7 +37,7 @@ def main() -> None:
     )
     vmax = float(image.max())
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 4.0), dpi=72)
-    for ax, (title, mip, aspect) in zip(axes, views, strict=True):
+    for ax, (title, mip, aspect) in zip(axes, views):
         ax.imshow(mip, cmap="gray", origin="lower", aspect=aspect, vmin=0, vmax=vmax, interpolation="antialiased")
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()

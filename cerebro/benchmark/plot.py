@@ -35,7 +35,7 @@ def plot_ratio_vs_dice(rows: list[dict[str, Any]], path: str | os.PathLike[str],
         raise CerebroError("the results hold no compressed settings yet; run `cerebro benchmark run` first")
     baseline = {r["model"]: r["dice_mean"] for r in rows if r["setting"] == UNCOMPRESSED}
     figure, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), squeeze=False)
-    for ax, ((model, codec_mode), group) in zip(axes[:, 0], panels.items(), strict=True):
+    for ax, ((model, codec_mode), group) in zip(axes[:, 0], panels.items()):
         group = sorted(group, key=lambda r: r["ratio"] or 0)
         labels = [r["setting"].split(":", 2)[2] if r["setting"].count(":") == 2 else r["setting"] for r in group]
         positions = range(len(group))

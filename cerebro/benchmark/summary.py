@@ -88,6 +88,6 @@ def render(rows: list[dict[str, Any]], fmt: str = "text") -> str:
         return "\n".join(lines) + "\n"
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.ljust(w) if spec == "s" else c.rjust(w)
-                       for c, w, (_, _, spec) in zip(line, widths, COLUMNS, strict=True)) for line in cells]
+                       for c, w, (_, _, spec) in zip(line, widths, COLUMNS)) for line in cells]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines) + "\n"

@@ -41,7 +41,7 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append((entry.id, entry.family, entry.modality, where, "yes" if entry.pinned else "no"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
 
 

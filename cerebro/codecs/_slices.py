@@ -315,12 +315,12 @@ def decode_slices(
     axis, sizes = meta["axis"], [int(n) for n in meta["image_bytes"]]
     groups = slab_ranges(len(sizes), int(meta["slab"]))
     if len(sizes) != slice_count(shape, axis) or len(groups) != len(chunks) or any(
-        len(chunk) != sum(sizes[a:b]) for chunk, (a, b) in zip(chunks, groups, strict=True)
+        len(chunk) != sum(sizes[a:b]) for chunk, (a, b) in zip(chunks, groups)
     ):
         raise CerebroError(f"{codec}: the slice codestreams do not match the volume shape {shape}; "
                            "the file is damaged")
     streams = []
-    for chunk, (a, b) in zip(chunks, groups, strict=True):
+    for chunk, (a, b) in zip(chunks, groups):
         ends = np.cumsum([0, *sizes[a:b]])
         streams.extend(chunk[ends[n]:ends[n + 1]] for n in range(b - a))
     images = decode_parts(streams, lambda stream, _: decode_image(stream), progress, f"{codec} slice")

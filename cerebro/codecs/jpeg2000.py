@@ -24,8 +24,15 @@ from cerebro.codecs.base import Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not (imagecodecs.JPEG2K.available and imagecodecs.HTJ2K.available):
-    raise ModuleNotFoundError("imagecodecs was built without JPEG 2000 / HTJ2K", name="imagecodecs")
+
+def _built_with(codec: str) -> bool:
+    """True if this imagecodecs has ``codec`` (HTJ2K arrived after 2024.12.30, the last release for Python 3.9)."""
+    found = getattr(imagecodecs, codec, None)
+    return bool(found is not None and found.available)
+
+
+if not _built_with("JPEG2K"):
+    raise ModuleNotFoundError("imagecodecs was built without JPEG 2000", name="imagecodecs")
 
 
 class JPEG2000Codec(SliceCodec):
@@ -103,4 +110,5 @@ class HTJ2KCodec(SliceCodec):
 
 
 register(JPEG2000Codec())
-register(HTJ2KCodec())
+if _built_with("HTJ2K"):
+    register(HTJ2KCodec())

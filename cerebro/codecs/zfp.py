@@ -26,6 +26,7 @@ self-contained ZFP stream; slabs are encoded and decoded on several processes (z
 from __future__ import annotations
 
 import math
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,7 @@ class ZfpCodec(Codec):
                 items = [(path, volume.shape, dtype, a, b, work_dtype, parameters) for a, b in bounds]
                 chunks = map_chunks(_encode_shared_slab, items, workers, progress, "ZFP encoding")
         meta = {
-            "library": {"name": "zfpy", "version": zfpy.__version__},
+            "library": {"name": "zfpy", "version": version("zfpy")},
             "work_dtype": work_dtype,
             "zfp_parameters": parameters,
             "slices_per_chunk": per_chunk,
@@ -162,12 +163,12 @@ class ZfpCodec(Codec):
         dtype = np.dtype(dtype)
         if effective_workers(workers, len(bounds)) == 1:
             out = np.empty(shape, dtype=dtype)
-            items = [(blob, out[a:b]) for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+            items = [(blob, out[a:b]) for blob, (a, b) in zip(encoded.chunks, bounds)]
             map_chunks(_decode_slab_into, items, 1, progress, "ZFP decoding")
             return out
         with shared_scratch(shape, dtype) as (scratch, path):
             items = [(blob, path, tuple(shape), dtype.name, a, b)
-                     for blob, (a, b) in zip(encoded.chunks, bounds, strict=True)]
+                     for blob, (a, b) in zip(encoded.chunks, bounds)]
             map_chunks(_decode_shared_slab, items, workers, progress, "ZFP decoding")
             return np.array(scratch)
 

@@ -27,6 +27,7 @@ import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -41,7 +42,7 @@ TOPCOW_LABELS = {
     9: "L-Pcom", 10: "Acom", 11: "R-ACA", 12: "L-ACA", 13: "3rd-A2", 15: "3rd-A2",
 }
 RSNA_MODALITIES = {"CTA": "cta", "MRA": "mra", "MRI T2": "t2w", "MRI T1post": "t1post"}
-PathLike = str | os.PathLike[str]
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def load_nnunet_raw(folder: PathLike, check: bool = True) -> Manifest:

@@ -35,7 +35,7 @@ class HashGridEncoding(nn.Module):
         unit = ((coords + 1.0) * 0.5).clamp(0.0, 1.0)
         corners = _CORNERS.to(coords.device)
         outputs = []
-        for resolution, size, table in zip(self.resolutions, self.sizes, self.tables, strict=True):
+        for resolution, size, table in zip(self.resolutions, self.sizes, self.tables):
             position = unit * resolution
             base = position.floor().clamp(0, resolution - 1)
             frac = position - base

@@ -62,7 +62,7 @@ def resolve_device(name: str) -> torch.device:
 
 def coordinate_scale(shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float]) -> list[float]:
     """Half-extent of each array axis (z, y, x) in normalised units: physical extent / longest extent."""
-    extents = [n * s for n, s in zip(shape, spacing_zyx, strict=True)]
+    extents = [n * s for n, s in zip(shape, spacing_zyx)]
     longest = max(extents)
     return [e / longest for e in extents]
 

@@ -46,8 +46,7 @@ def pack_weights(model: nn.Module, levels: int) -> bytes:
         payload = b"".join(p.numpy().astype("<f2").tobytes() for p in params)
     else:
         scales = [quant_scale(p, levels) for p in params]
-        codes = [torch.round(p / s).clamp(-levels, levels).to(torch.int8).numpy() for p, s in zip(params, scales,
-                                                                                                    strict=True)]
+        codes = [torch.round(p / s).clamp(-levels, levels).to(torch.int8).numpy() for p, s in zip(params, scales)]
         scale_bytes = np.array([float(s) for s in scales], dtype="<f4").tobytes()
         payload = scale_bytes + b"".join(c.tobytes() for c in codes)
     return bytes(imagecodecs.zstd_encode(payload, level=ZSTD_LEVEL))
@@ -96,7 +95,7 @@ def unpack_weights(model: nn.Module, blob: bytes, levels: int) -> None:
                            "the file is corrupt or from another version, re-compress")
     offset = 0
     with torch.no_grad():
-        for param, count, scale in zip(params, counts, scales, strict=True):
+        for param, count, scale in zip(params, counts, scales):
             chunk = torch.from_numpy(values[offset: offset + count].copy()).reshape(param.shape) * float(scale)
             param.copy_(chunk)
             offset += count

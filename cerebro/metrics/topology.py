@@ -53,4 +53,4 @@ def betti_errors(reference: np.ndarray | Volume, test: np.ndarray | Volume) -> d
     """Absolute differences of the Betti numbers of ``test`` and ``reference`` (b0, b1, b2 errors)."""
     binary_pair(reference, test)  # same grid
     ref, tst = betti_numbers(reference), betti_numbers(test)
-    return {f"b{d}_error": abs(r - t) for d, (r, t) in enumerate(zip(ref, tst, strict=True))}
+    return {f"b{d}_error": abs(r - t) for d, (r, t) in enumerate(zip(ref, tst))}

@@ -45,7 +45,7 @@ class _Waves:
 
     def evaluate(self, coordinates: list[np.ndarray]) -> np.ndarray:
         total = np.zeros(np.broadcast_shapes(*(c.shape for c in coordinates)), dtype=np.float32)
-        for k, phase in zip(self.wavenumbers.astype(np.float32), self.phases.astype(np.float32), strict=True):
+        for k, phase in zip(self.wavenumbers.astype(np.float32), self.phases.astype(np.float32)):
             total += np.cos(coordinates[0] * k[0] + coordinates[1] * k[1] + coordinates[2] * k[2] + phase)
         return total * np.float32(np.sqrt(2.0 / len(self.phases)))
 
@@ -129,7 +129,7 @@ def _layers(depth: np.ndarray, values: tuple[float, ...], edge_mm: float) -> np.
     """Nested tissue shells: ``values[0]`` inside the brain, then one value per shell of SCALP_SKULL_MM."""
     boundaries = (0.0, *SCALP_SKULL_MM)
     tissue = np.full(depth.shape, values[-1], dtype=np.float32)
-    for boundary, inner, outer in zip(boundaries, values[:-1], values[1:], strict=True):
+    for boundary, inner, outer in zip(boundaries, values[:-1], values[1:]):
         inside = np.clip(0.5 + (boundary - depth) / edge_mm, 0.0, 1.0)
         tissue += inside * np.float32(inner - outer)
     return tissue

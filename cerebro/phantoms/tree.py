@@ -132,8 +132,8 @@ def build_tree(
     builder = _Builder()
     ring_center = center + np.array([0.0, -8.0, -0.45 * axes[2]])
     ring_ids, ring_points = _add_ring(builder, ring_center, rng)
-    angle_to_id = dict(zip(RING_ANGLES_DEG, ring_ids, strict=True))
-    angle_to_point = dict(zip(RING_ANGLES_DEG, ring_points, strict=True))
+    angle_to_id = dict(zip(RING_ANGLES_DEG, ring_ids))
+    angle_to_point = dict(zip(RING_ANGLES_DEG, ring_points))
 
     trunks = []
     for angle, radius, x_offset in ((60.0, ICA_RADIUS_MM, 22.0), (-60.0, ICA_RADIUS_MM, -22.0),

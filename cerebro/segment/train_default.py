@@ -153,8 +153,7 @@ def make_plans(config: TrainingConfig, intensity_stats: dict[str, float]) -> dic
     n_stages = len(config.features_per_stage)
     spacing = training_spacing(config)
     median_shape = [int(round(config.case_shape * s / t))
-                    for s, t in zip(np.median([DEFAULT_SPACING[m][::-1] for m in MODALITIES], axis=0), spacing,
-                                    strict=True)]
+                    for s, t in zip(np.median([DEFAULT_SPACING[m][::-1] for m in MODALITIES], axis=0), spacing)]
     configuration = {
         "data_identifier": f"{PLANS_NAME}_{CONFIGURATION}", "preprocessor_name": "DefaultPreprocessor",
         "batch_size": config.batch_size, "patch_size": list(config.patch_size),
@@ -232,7 +231,7 @@ class PatchSampler:
         else:
             start = self.rng.integers(0, shape - patch + 1)
         start = np.clip(start, 0, shape - patch)
-        box = tuple(slice(s, s + p) for s, p in zip(start, patch, strict=True))
+        box = tuple(slice(s, s + p) for s, p in zip(start, patch))
         image, label = image[box], label[box]
         if not augment:
             return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(label)

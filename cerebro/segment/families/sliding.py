@@ -17,7 +17,7 @@ from cerebro.segment.device import autocast_for, run_with_fallback
 def count_windows(shape: Sequence[int], window: Sequence[int], overlap: Sequence[float]) -> int:
     """Number of windows MONAI's sliding_window_inference visits for an image of ``shape`` (after padding)."""
     total = 1
-    for size, roi, ov in zip(shape, window, overlap, strict=False):
+    for size, roi, ov in zip(shape, window, overlap):
         size = max(size, roi)
         step = max(int(roi * (1 - ov)), 1)
         total *= 1 if size == roi else math.ceil((size - roi) / step) + 1
@@ -41,7 +41,7 @@ def sliding_window_predict(network: Any, image: np.ndarray, window: Sequence[int
     progress = progress or Progress()
     overlaps = [float(overlap)] * 3 if np.isscalar(overlap) else [float(o) for o in overlap]
     total = max(count_windows(image.shape[1:], window, overlaps), 1)
-    flips = [tuple(a for a, f in zip((2, 3, 4), fs, strict=False) if f) for fs in itertools.product((0, 1), repeat=3)]
+    flips = [tuple(a for a, f in zip((2, 3, 4), fs) if f) for fs in itertools.product((0, 1), repeat=3)]
     flips = flips if tta else [()]
     inputs = torch.from_numpy(np.ascontiguousarray(image[None], dtype=np.float32))
 

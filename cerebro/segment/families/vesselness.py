@@ -34,7 +34,7 @@ def vesselness(volume: Volume, sigmas_mm: list[float], method: str = "frangi",
     scale = float(high - low) if high > low else 1.0
     image = sitk.Cast(volume_to_sitk(volume), sitk.sitkFloat32)
     iso = float(min(volume.spacing))
-    size = [max(int(round(n * s / iso)), 1) for n, s in zip(image.GetSize(), image.GetSpacing(), strict=False)]
+    size = [max(int(round(n * s / iso)), 1) for n, s in zip(image.GetSize(), image.GetSpacing())]
     resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), (iso,) * 3,
                               image.GetDirection(), float(low), sitk.sitkFloat32)
     array = np.clip((sitk.GetArrayFromImage(resampled) - low) / scale, 0.0, 1.0)

@@ -62,7 +62,7 @@ def normalize(image: np.ndarray, scheme: str, properties: dict[str, float] | Non
 
 def new_shape_for_spacing(shape, spacing, target_spacing) -> list[int]:
     """Voxel counts after resampling ``shape`` from ``spacing`` to ``target_spacing`` (nnU-Net's rounding)."""
-    return [int(round(s / t * n)) for n, s, t in zip(shape, spacing, target_spacing, strict=True)]
+    return [int(round(s / t * n)) for n, s, t in zip(shape, spacing, target_spacing)]
 
 
 def _separate_z_axis(current_spacing, new_spacing, force_separate_z) -> int | None:

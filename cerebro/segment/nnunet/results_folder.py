@@ -123,7 +123,7 @@ def load_nnunet_model(results_dir: str | Path, folds=(0,), checkpoint: str = "ch
     trainer = str(checkpoints[0].get("trainer_name") or folder.trainer)
     network = build_network(trainer, plans)
     weights = []
-    for fold, ckpt in zip(folds, checkpoints, strict=True):
+    for fold, ckpt in zip(folds, checkpoints):
         state = {k: v for k, v in ckpt["network_weights"].items()}
         try:
             network.load_state_dict(state, strict=True)

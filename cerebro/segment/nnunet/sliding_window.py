@@ -19,7 +19,7 @@ from cerebro.progress import Progress
 def window_starts(image_size: Sequence[int], tile_size: Sequence[int], step_fraction: float = 0.5) -> list[list[int]]:
     """Tile start positions per axis: the fewest tiles at most ``step_fraction * tile`` apart, spread evenly."""
     starts = []
-    for size, tile in zip(image_size, tile_size, strict=True):
+    for size, tile in zip(image_size, tile_size):
         n_steps = int(np.ceil((size - tile) / (tile * step_fraction))) + 1
         if n_steps > 1:
             step = (size - tile) / (n_steps - 1)
@@ -62,18 +62,18 @@ def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data:
     device = next((p.device for p in getattr(network, "parameters", list)()), torch.device("cpu"))
     patch = [int(p) for p in patch_size]
     shape = list(data.shape[1:])
-    padded = [max(s, p) for s, p in zip(shape, patch, strict=True)]
-    before = [(p - s) // 2 for s, p in zip(shape, padded, strict=True)]
+    padded = [max(s, p) for s, p in zip(shape, patch)]
+    before = [(p - s) // 2 for s, p in zip(shape, padded)]
     if padded != shape:
         pad = []
-        for s, p, b in reversed(list(zip(shape, padded, before, strict=True))):
+        for s, p, b in reversed(list(zip(shape, padded, before))):
             pad += [b, p - s - b]
         data = torch.nn.functional.pad(data, pad)
     weights = torch.from_numpy(gaussian_importance(tuple(patch)))
     logits = torch.zeros((num_classes, *padded), dtype=torch.float32)
     weight_sum = torch.zeros(padded, dtype=torch.float32)
     tiles = list(itertools.product(*window_starts(padded, patch, step_fraction)))
-    regions = [tuple(slice(s, s + p) for s, p in zip(start, patch, strict=True)) for start in tiles]
+    regions = [tuple(slice(s, s + p) for s, p in zip(start, patch)) for start in tiles]
     prefetched: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -104,5 +104,5 @@ def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data:
             except queue.Empty:
                 producer.join(0.01)
     logits /= weight_sum
-    crop = tuple(slice(b, b + s) for b, s in zip(before, shape, strict=True))
+    crop = tuple(slice(b, b + s) for b, s in zip(before, shape))
     return logits[(slice(None), *crop)]

@@ -111,7 +111,7 @@ class ResidualEncoder(nn.Module):
             layers = []
             size = list(patch_size)
             for s, out_ch in enumerate(features):
-                size = [i // j for i, j in zip(size, strides[s], strict=True)]
+                size = [i // j for i, j in zip(size, strides[s])]
                 channel_token = int(np.prod(size)) <= out_ch
                 layers.append(MambaLayer(int(np.prod(size)) if channel_token else out_ch, channel_token=channel_token))
             self.mamba_layers = nn.ModuleList(layers)
