@@ -1,15 +1,17 @@
 """The CerebroCompress module's logic: MRML volume nodes in, compressed/decompressed nodes and .cbv files out.
 
 Qt-free (MRML + ``cerebro`` core only), so it runs inside Slicer (the module file re-exports it) and under
-pytest with the ``slicer-core`` wheel. Node <-> Volume conversion is done by :mod:`CerebroLib.mrml`.
-
-Compression runs in-process by default (``workers=1``): worker processes started from inside Slicer's
-embedded Python are not reliable on every platform.
+pytest with the ``slicer-core`` wheel. Node <-> Volume conversion is done by :mod:`CerebroLib.mrml`; long work
+goes through the job runner (:mod:`CerebroLib.jobs`). The background process uses one process for chunked
+codecs by default (``workers=1``), as Slicer users run other work beside it; ``workers=None`` takes all cores.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,12 @@ import numpy as np
 import vtk
 
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
-from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume, decompress, round_trip
+from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume, decompress
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
+from cerebro.io import read_volume, write_volume
 from cerebro.progress import Progress
+from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
 from CerebroLib.mrml import copy_parent_transform, volume_from_node, volume_to_node
 
 COMPRESSED_SUFFIX = SUFFIX
@@ -86,58 +90,171 @@ def is_compressed_file(path: str | Path) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class RoundTripRequest:
+    """What a round-trip job needs once it has finished: the input node, where the decoded volume is, options."""
+
+    input_node: vtk.vtkObject
+    decoded_path: Path
+    make_difference: bool
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a .cbv load job needs once it has finished: the decoded file, the scene and the node's name."""
+
+    decoded_path: Path
+    scene: vtk.vtkObject
+    name: str
+
+
 class CerebroCompressLogic:
-    """Compress a volume node with a codec and show the decompressed result (and its error) as new nodes."""
+    """Compress a volume node with a codec and show the decompressed result (and its error) as new nodes.
 
-    def __init__(self, workers: int | None = 1) -> None:
+    The round trip, saving and loading of ``.cbv`` files run as ``cerebro compress`` / ``cerebro decompress`` in a
+    background process (:mod:`CerebroLib.jobs`): ``start_*`` returns the job to poll, ``finish_*`` turns its
+    result into nodes, and ``run`` / ``save_compressed`` / ``load_compressed`` do both, blocking. ``read_file``
+    and ``write_file`` work in this process, for Slicer's IO manager, which calls readers and writers directly.
+    """
+
+    def __init__(self, workers: int | None = 1, python: str | None = None) -> None:
         self.workers = workers
+        self.python = python  # None: PythonSlicer inside Slicer, else this Python (see jobs.python_executable)
 
-    def run(
-        self,
-        input_node: vtk.vtkObject,
-        codec: str | Codec,
-        mode: str,
-        settings: dict[str, Any] | None = None,
-        make_difference: bool = False,
-        progress: Progress | None = None,
-    ) -> tuple[vtk.vtkObject, vtk.vtkObject | None, RoundTripReport]:
-        """Compress + decompress ``input_node``; returns (decompressed node, difference node or None, report).
+    def compress_arguments(self, input_path: Path, output_path: str | Path, codec: str | Codec, mode: str,
+                           settings: dict[str, Any] | None = None, decoded_path: Path | None = None) -> list[str]:
+        """The ``cerebro compress`` arguments (settings as ``--set NAME=VALUE``)."""
+        arguments = ["compress", str(input_path), str(output_path), "--codec", _codec_name(codec), "--mode", mode]
+        for name, value in (settings or {}).items():
+            arguments += ["--set", f"{name}={value}"]
+        if decoded_path is not None:
+            arguments += ["--decoded", str(decoded_path)]
+        return arguments + self._worker_arguments()
 
-        The difference volume is float32 ``decompressed - original`` in the image's units.
+    def _worker_arguments(self) -> list[str]:
+        return ["--workers", str(self.workers)] if self.workers is not None else []
+
+    def _start(self, input_node: vtk.vtkObject, prefix: str, arguments: Callable[[Path, Path], list[str]],
+               description: str, context: Callable[[Path], Any]) -> CliJob:
+        """Write ``input_node`` to a temporary NRRD in a new job folder and start ``arguments(folder, input)``."""
+        volume = volume_from_node(input_node)
+        workdir = make_workdir(prefix)
+        try:
+            input_path = workdir / "input.nrrd"
+            write_volume(volume, input_path)
+            command = cerebro_command(arguments(workdir, input_path), self.python)
+            return CliJob(command, workdir, description, context(workdir))
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    def start_round_trip(self, input_node: vtk.vtkObject, codec: str | Codec, mode: str,
+                         settings: dict[str, Any] | None = None, make_difference: bool = False) -> CliJob:
+        """Start compressing + decompressing ``input_node`` in the background; poll the job, then finish it."""
+        return self._start(
+            input_node, "compress",
+            lambda folder, input_path: self.compress_arguments(input_path, folder / f"volume{SUFFIX}", codec, mode,
+                                                               settings, folder / "decoded.nrrd"),
+            "the compression process",
+            lambda folder: RoundTripRequest(input_node, folder / "decoded.nrrd", make_difference))
+
+    def finish_round_trip(self, job: CliJob) -> tuple[vtk.vtkObject, vtk.vtkObject | None, RoundTripReport]:
+        """The decompressed node, the difference node (float32 ``decompressed - original``) or None, the report.
+
+        Raises CerebroError with the process's error if it failed, Cancelled if it was cancelled.
+        """
+        try:
+            report = RoundTripReport.from_dict(job.checked_result())
+            request: RoundTripRequest = job.context
+            decoded = read_volume(request.decoded_path)
+            input_node = request.input_node
+            scene = input_node.GetScene()
+            label = f"{input_node.GetName()} {report.codec}-{report.mode}"
+            output_node = volume_to_node(decoded, scene, label)
+            copy_parent_transform(input_node, output_node)
+            difference_node = None
+            if request.make_difference:
+                original = volume_from_node(input_node)
+                error = decoded.array.astype(np.float32) - original.array.astype(np.float32)
+                difference_node = volume_to_node(original.with_array(error), scene, f"{label} difference")
+                copy_parent_transform(input_node, difference_node)
+            return output_node, difference_node, report
+        finally:
+            job.cleanup()
+
+    def run(self, input_node: vtk.vtkObject, codec: str | Codec, mode: str, settings: dict[str, Any] | None = None,
+            make_difference: bool = False, progress: Progress | None = None,
+            ) -> tuple[vtk.vtkObject, vtk.vtkObject | None, RoundTripReport]:
+        """Compress + decompress ``input_node`` (blocking); returns (decompressed node, difference node, report).
+
         Raises CerebroError for bad input/settings and Cancelled when ``progress`` is cancelled.
         """
-        volume = volume_from_node(input_node)
-        decoded, report, _ = round_trip(volume, codec, mode, settings, progress, self.workers)
-        scene = input_node.GetScene()
-        label = f"{input_node.GetName()} {report.codec}-{report.mode}"
-        output_node = volume_to_node(decoded, scene, label)
-        copy_parent_transform(input_node, output_node)
-        difference_node = None
-        if make_difference:
-            error = decoded.array.astype(np.float32) - volume.array.astype(np.float32)
-            difference_node = volume_to_node(volume.with_array(error), scene, f"{label} difference")
-            copy_parent_transform(input_node, difference_node)
-        return output_node, difference_node, report
+        job = self.start_round_trip(input_node, codec, mode, settings, make_difference)
+        run_job(job, progress)
+        return self.finish_round_trip(job)
 
-    def save_compressed(
-        self,
-        input_node: vtk.vtkObject,
-        path: str | Path,
-        codec: str | Codec,
-        mode: str,
-        settings: dict[str, Any] | None = None,
-        progress: Progress | None = None,
-    ) -> CompressedVolume:
-        """Compress ``input_node`` and write it to a .cbv file atomically; returns what was written."""
-        compressed = compress_volume(volume_from_node(input_node), codec, mode, settings, progress, self.workers)
+    def start_save(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
+                   settings: dict[str, Any] | None = None) -> CliJob:
+        """Start compressing ``input_node`` into the .cbv file ``path`` (written atomically) in the background."""
+        if not str(path).lower().endswith(COMPRESSED_SUFFIX):
+            raise CerebroError(f"a compressed volume file must end with {COMPRESSED_SUFFIX}: {path}")
+        return self._start(input_node, "save",
+                           lambda folder, input_path: self.compress_arguments(input_path, path, codec, mode, settings),
+                           "the compression process", lambda folder: Path(path))
+
+    def finish_save(self, job: CliJob) -> dict[str, Any]:
+        """The summary of a finished save (output, codec, sizes, ``compression_ratio``, ``error_bound``, ...)."""
+        try:
+            return job.checked_result()
+        finally:
+            job.cleanup()
+
+    def save_compressed(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
+                        settings: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Compress ``input_node`` into a .cbv file (blocking, in the background process); returns the summary."""
+        job = self.start_save(input_node, path, codec, mode, settings)
+        run_job(job, progress)
+        return self.finish_save(job)
+
+    def start_load(self, path: str | Path, scene: vtk.vtkObject, name: str | None = None) -> CliJob:
+        """Start decompressing the .cbv file ``path`` in the background; finishing adds a node to ``scene``."""
+        workdir = make_workdir("load")
+        decoded = workdir / "decoded.nrrd"
+        arguments = ["decompress", str(path), str(decoded), *self._worker_arguments()]
+        node_name = name or Path(path).name[: -len(COMPRESSED_SUFFIX)]
+        return CliJob(cerebro_command(arguments, self.python), workdir, "the decompression process",
+                      LoadRequest(decoded, scene, node_name))
+
+    def finish_load(self, job: CliJob) -> vtk.vtkObject:
+        """The new scalar volume node of a finished load."""
+        try:
+            job.checked_result()
+            request: LoadRequest = job.context
+            return volume_to_node(read_volume(request.decoded_path), request.scene, request.name)
+        finally:
+            job.cleanup()
+
+    def load_compressed(self, path: str | Path, scene: vtk.vtkObject, name: str | None = None,
+                        progress: Progress | None = None) -> vtk.vtkObject:
+        """Read and decompress a .cbv file into a new scalar volume node of ``scene`` (blocking, in the background)."""
+        job = self.start_load(path, scene, name)
+        run_job(job, progress)
+        return self.finish_load(job)
+
+    def read_file(self, path: str | Path, scene: vtk.vtkObject, name: str | None = None) -> vtk.vtkObject:
+        """Decompress a .cbv file into a new node in this process (for the IO manager's synchronous reader)."""
+        volume = decompress(read_compressed(path), workers=self.workers)
+        return volume_to_node(volume, scene, name or Path(path).name[: -len(COMPRESSED_SUFFIX)])
+
+    def write_file(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
+                   settings: dict[str, Any] | None = None) -> CompressedVolume:
+        """Compress ``input_node`` into a .cbv file in this process (for the IO manager's synchronous writer)."""
+        if not str(path).lower().endswith(COMPRESSED_SUFFIX):
+            raise CerebroError(f"a compressed volume file must end with {COMPRESSED_SUFFIX}: {path}")
+        compressed = compress_volume(volume_from_node(input_node), codec, mode, settings, workers=self.workers)
         write_compressed(compressed, path)
         return compressed
 
-    def load_compressed(
-        self, path: str | Path, scene: vtk.vtkObject, name: str | None = None, progress: Progress | None = None
-    ) -> vtk.vtkObject:
-        """Read and decompress a .cbv file into a new scalar volume node of ``scene`` (named after the file)."""
-        compressed = read_compressed(path)
-        volume = decompress(compressed, progress, self.workers)
-        node_name = name or Path(path).name[: -len(COMPRESSED_SUFFIX)]
-        return volume_to_node(volume, scene, node_name)
+
+def _codec_name(codec: str | Codec) -> str:
+    return codec if isinstance(codec, str) else codec.name

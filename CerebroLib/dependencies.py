@@ -29,6 +29,9 @@ CODEC_REQUIREMENTS: dict[str, str] = {
     "blosc2": "blosc2>=2.5",
 }
 
+# What the CerebroCompress panel's install button offers: the module's needs and the optional codecs.
+COMPRESS_PANEL_REQUIREMENTS: dict[str, str] = {**COMPRESS_MODULE_REQUIREMENTS, **CODEC_REQUIREMENTS}
+
 
 def is_importable(module_name: str) -> bool:
     """True if ``module_name`` can be imported in this Python (without importing it)."""

@@ -1,5 +1,5 @@
-"""Panel helpers shared by the CerebroBench module files: installing dependencies, progress, polling jobs,
-and the parameter-node plumbing of a module widget.
+"""Panel helpers shared by the CerebroBench module files: installing dependencies, the panel's background jobs
+(a QTimer over :class:`CerebroLib.jobs.JobController`), and the parameter-node plumbing of a module widget.
 
 Unlike the rest of CerebroLib this file needs the Slicer application (``slicer.util`` dialogs, ``qt``), so only
 module files import it, never the logic; ``qt`` is imported inside the functions that use it. What these
@@ -8,16 +8,15 @@ helpers decide (which packages are missing, how torch is installed) lives in :mo
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import slicer
 import vtk
 
-from cerebro.errors import Cancelled, CerebroError
-from cerebro.progress import Progress
+from cerebro.errors import CerebroError
 from CerebroLib import dependencies
+from CerebroLib.jobs import CliJob, JobController, PanelStatus
 
 
 def askInstallDependencies(requirements: Mapping[str, str]) -> bool:
@@ -41,15 +40,18 @@ def askInstallDependencies(requirements: Mapping[str, str]) -> bool:
                                                              torchVersionRequirement=requirement) is None:
                 raise CerebroError("PyTorch was not installed; install it from the PyTorch module of Slicer")
         if pipList:
-            slicer.util.pip_install(pipList)
+            # Wheels first: for Python 3.9 some newest releases are source-only (zfpy 1.0.1.post0 does not build).
+            slicer.util.pip_install(["--prefer-binary", *pipList])
     return True
 
 
-def installDependenciesUnattended(requirements: Mapping[str, str]) -> None:
-    """Install the missing ``requirements`` without asking (self-tests: running one is the consent)."""
+def missingForSelfTest(requirements: Mapping[str, str]) -> str | None:
+    """Why a self-test must skip, or None: self-tests never install anything (no network on build machines)."""
     missing = dependencies.missing_requirements(requirements)
-    if missing:
-        slicer.util.pip_install(missing)
+    if not missing:
+        return None
+    return "skipped: these Python packages are not installed in Slicer: " + ", ".join(missing) + \
+        " (install them from the module panel, then run the self-test again)"
 
 
 def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str) -> list[str]:
@@ -62,60 +64,49 @@ def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str)
     return missing
 
 
-def runWithProgress(title: str, work: Callable[[Progress], Any]) -> Any:
-    """Run ``work(progress)`` under a modal progress dialog with Cancel; show errors; None if it failed."""
-    dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title, maximum=100)
-
-    def update(fraction: float, message: str) -> None:
-        dialog.value = int(round(100 * fraction))
-        dialog.labelText = message or title
-        slicer.app.processEvents()
-
-    try:
-        return work(Progress(on_update=update, is_cancelled=lambda: dialog.wasCanceled))
-    except Cancelled:
-        logging.info(f"{title} cancelled")
-        return None
-    except CerebroError as error:
-        slicer.util.errorDisplay(str(error))
-        return None
-    finally:
-        dialog.close()
+def showPanelStatus(ui: Any, status: PanelStatus) -> None:
+    """Show a job's ``status`` on a panel with ``progressBar``, ``statusLabel`` and ``cancelButton``."""
+    ui.progressBar.visible = status.busy
+    ui.progressBar.value = int(round(100 * status.fraction))
+    ui.statusLabel.text = status.text
+    ui.cancelButton.enabled = status.busy
 
 
-class JobPoller:
-    """Polls a background job (``poll() -> JobState``) with a QTimer and reports each state to ``onState``.
+class PanelJobs:
+    """A panel's background work: a :class:`~CerebroLib.jobs.JobController` ticked by a QTimer on the GUI thread.
 
-    The timer runs on the GUI thread, so Slicer stays responsive while the job works elsewhere; polling stops
-    by itself when the job has finished (``onState`` then sees ``state.finished``).
+    Slicer stays responsive while the job's process works; every ending (success, cancel, failure, an error while
+    taking the result in) resets the panel through ``show`` and reports errors with ``show_error`` (a dialog).
     """
 
-    def __init__(self, job: Any, onState: Callable[[Any], None], intervalMs: int = 200) -> None:
+    def __init__(self, show: Callable[[PanelStatus], None], show_error: Callable[[str], None] | None = None,
+                 intervalMs: int = 200) -> None:
         import qt
 
-        self.job = job
-        self._onState = onState
+        self.controller = JobController(show, show_error or slicer.util.errorDisplay)
         self._timer = qt.QTimer()
         self._timer.setInterval(intervalMs)
         self._timer.connect("timeout()", self._tick)
-        self._timer.start()
-
-    def _tick(self) -> None:
-        state = self.job.poll()
-        if state.finished:
-            self._timer.stop()
-        self._onState(state)
-
-    def cancel(self) -> None:
-        """Cancel the job and report its final state."""
-        self._timer.stop()
-        self.job.cancel()
-        self._onState(self.job.poll())
 
     @property
-    def running(self) -> bool:
-        """True while the timer still polls the job."""
-        return bool(self._timer.isActive())
+    def busy(self) -> bool:
+        """True while a job runs."""
+        return self.controller.busy
+
+    def start(self, title: str, begin: Callable[[], CliJob], onSuccess: Callable[[CliJob], str]) -> None:
+        """Start the job made by ``begin()``; ``onSuccess(job)`` takes its result in and returns the status text."""
+        if self.controller.start(title, begin, onSuccess):
+            self._timer.start()
+
+    def _tick(self) -> None:
+        self.controller.tick()
+        if not self.controller.busy:
+            self._timer.stop()
+
+    def cancel(self) -> None:
+        """Cancel the running job (its process is terminated) and reset the panel."""
+        self._timer.stop()
+        self.controller.cancel()
 
 
 class ParameterNodeWidgetMixin:

@@ -2,7 +2,8 @@
 
 A thin Slicer shell: the widget keeps the panel and the parameter node; all work is done by
 ``CerebroLib.segment_logic.CerebroSegmentLogic`` (Qt-free, tested under pytest with the slicer-core wheel),
-which runs ``cerebro segment`` in a background process (Slicer stays responsive; Cancel terminates it) and
+which runs ``cerebro segment`` through the one job runner (``CerebroLib.jobs``: a background process; Slicer
+stays responsive; Cancel terminates it) and
 turns the mask into a segmentation node with one named, coloured segment per label of the model.
 """
 
@@ -28,11 +29,12 @@ from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
 from CerebroLib.segment_logic import VESSEL_COLOR, device_choices, model_choices
 from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
 from CerebroLib.slicer_ui import (
-    JobPoller,
+    PanelJobs,
     ParameterNodeWidgetMixin,
     askInstallDependencies,
-    installDependenciesUnattended,
+    missingForSelfTest,
     showMissingDependencies,
+    showPanelStatus,
 )
 
 DEFAULT_MODEL = DEFAULT_MODEL_ID
@@ -82,7 +84,7 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._poller = None
+        self.jobs = None
         self._choices = {}
 
     def setup(self):
@@ -92,6 +94,7 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CerebroSegmentLogic()
+        self.jobs = PanelJobs(self._showStatus)
         self.ui.deviceComboBox.addItems(list(device_choices()))
         self._refreshModels()
 
@@ -103,12 +106,11 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         self.ui.downloadButton.connect("clicked(bool)", self.onDownloadButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self._updateDependencyLabel()
-        self._showIdle("")
         self.initializeParameterNode()
 
     def cleanup(self):
-        if self._poller is not None and self._poller.running:
-            self._poller.cancel()
+        if self.jobs is not None and self.jobs.busy:
+            self.jobs.cancel()
         super().cleanup()
 
     def setDefaultParameters(self):
@@ -141,7 +143,7 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         choice = self._choices.get(p.model)
         self.ui.modelStatusLabel.text = f"{choice.status}. {choice.description}" if choice else ""
         self.ui.modelStatusLabel.toolTip = choice.description if choice else ""
-        busy = self._poller is not None and self._poller.running
+        busy = self.jobs is not None and self.jobs.busy
         self.ui.downloadButton.enabled = bool(choice and choice.needs_download and not busy)
         self.ui.applyButton.enabled = bool(p.inputVolume and choice and not busy)
 
@@ -159,57 +161,29 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         if not self._ensureDependencies():
             return
         p = self._parameterNode
-        try:
-            job = self.logic.start(p.inputVolume, p.model, p.device, p.tta, p.probabilities, p.allowUnpinned)
-        except CerebroError as error:
-            slicer.util.errorDisplay(str(error))
-            return
-        self._startPolling(job, lambda state: self._onSegmentationState(job, state))
+        self.jobs.start(
+            "Segmentation",
+            lambda: self.logic.start(p.inputVolume, p.model, p.device, p.tta, p.probabilities, p.allowUnpinned),
+            self._onSegmented)
 
     def onDownloadButton(self):
         if not self._ensureDependencies():
             return
         p = self._parameterNode
-        try:
-            job = self.logic.start_download(p.model, p.allowUnpinned)
-        except CerebroError as error:
-            slicer.util.errorDisplay(str(error))
-            return
-        self._startPolling(job, self._onDownloadState)
+        self.jobs.start("Download", lambda: self.logic.start_download(p.model, p.allowUnpinned), self._onDownloaded)
 
     def onCancelButton(self):
-        if self._poller is not None and self._poller.running:
-            self._poller.cancel()
+        if self.jobs.busy:
+            self.jobs.cancel()
 
-    def _startPolling(self, job, onState):
-        self._poller = JobPoller(job, onState)
-        self.ui.cancelButton.enabled = True
-        self.ui.progressBar.visible = True
+    def _showStatus(self, status):
+        showPanelStatus(self.ui, status)
+        if not status.busy:
+            self._refreshModels()  # a run or download may have filled the cache
         self.updateGuiFromParameterNode()
 
-    def _showProgress(self, state):
-        self.ui.progressBar.value = int(round(100 * state.fraction))
-        self.ui.statusLabel.text = state.message
-
-    def _showIdle(self, text):
-        self.ui.cancelButton.enabled = False
-        self.ui.progressBar.visible = False
-        self.ui.statusLabel.text = text
-        self.updateGuiFromParameterNode()
-
-    def _onSegmentationState(self, job, state):
-        self._showProgress(state)
-        if not state.finished:
-            return
-        try:
-            output = self.logic.finish(job)
-        except Cancelled:
-            self._showIdle("Segmentation cancelled.")
-            return
-        except CerebroError as error:
-            self._showIdle("Segmentation failed.")
-            slicer.util.errorDisplay(str(error))
-            return
+    def _onSegmented(self, job):
+        output = self.logic.finish(job)
         names = ", ".join(output.labels[v] for v in sorted(output.labels) if v != 0)
         text = f"Segmentation: {output.segmentation_node.GetName()} ({names})"
         if output.probability_node is not None:
@@ -217,21 +191,12 @@ class CerebroSegmentWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidge
         for warning in output.warnings:
             logging.warning(warning)
             text += f"\nWarning: {warning}"
-        self._showIdle(text)
-        slicer.util.setSliceViewerLayers(background=job.reference_node, fit=True)
-        self._refreshModels()
+        slicer.util.setSliceViewerLayers(background=job.context.reference_node, fit=True)
+        return text
 
-    def _onDownloadState(self, state):
-        self._showProgress(state)
-        if not state.finished:
-            return
-        if state.error is not None:
-            self._showIdle("Download failed.")
-            slicer.util.errorDisplay(state.error)
-        else:
-            self._showIdle("Download cancelled." if state.cancelled else "Model downloaded.")
-        self._refreshModels()
-        self.updateGuiFromParameterNode()
+    def _onDownloaded(self, job):
+        job.checked_result()
+        return "Model downloaded."
 
     def _ensureDependencies(self):
         """Ask to install missing packages (first use); False if some are still missing."""
@@ -269,9 +234,15 @@ class CerebroSegmentTest(ScriptedLoadableModuleTest):
 
     def setUp(self):
         slicer.mrmlScene.Clear()
-        installDependenciesUnattended(dependencies.SEGMENT_MODULE_REQUIREMENTS)
 
     def runTest(self):
+        # Offline: nothing is installed or downloaded (the shipped default model needs no download); with a
+        # package missing the test says so and skips.
+        reason = missingForSelfTest(dependencies.SEGMENT_MODULE_REQUIREMENTS)
+        if reason is not None:
+            self.delayDisplay(reason)
+            logging.warning(reason)
+            return
         self.setUp()
         self.test_SegmentPhantom()
         self.setUp()

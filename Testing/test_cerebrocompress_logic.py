@@ -69,8 +69,9 @@ def test_output_follows_the_input_transform(scene, ct_node):
 def test_save_and_load_compressed_file(scene, ct_node, ct_volume, tmp_path):
     logic = CerebroCompressLogic()
     path = tmp_path / "ct.cbv"
-    compressed = logic.save_compressed(ct_node, path, "zfp", "accuracy", {"tolerance": 2.0})
-    assert path.stat().st_size < ct_volume.nbytes and compressed.encoded.codec == "zfp"
+    summary = logic.save_compressed(ct_node, path, "zfp", "accuracy", {"tolerance": 2.0})
+    assert path.stat().st_size == summary["file_nbytes"] < ct_volume.nbytes and summary["codec"] == "zfp"
+    assert summary["settings"] == {"tolerance": 2.0}
     assert compress_logic.is_compressed_file(path)
     loaded = logic.load_compressed(path, scene)
     assert loaded.GetName() == "ct_1" and loaded.IsA("vtkMRMLScalarVolumeNode")
@@ -79,6 +80,42 @@ def test_save_and_load_compressed_file(scene, ct_node, ct_volume, tmp_path):
     assert volume.dtype == np.int16
     assert np.abs(volume.array.astype(int) - ct_volume.array).max() <= 2
     np.testing.assert_allclose(_ijk_to_ras(loaded), _ijk_to_ras(ct_node), atol=1e-9)
+
+
+def test_every_long_task_runs_in_the_job_runner_and_leaves_no_files(scene, ct_node, tmp_path):
+    """Round trip, save and load are `cerebro compress|decompress` processes; their folders are removed."""
+    logic = CerebroCompressLogic()
+    jobs = [logic.start_round_trip(ct_node, "zfp", "reversible"),
+            logic.start_save(ct_node, tmp_path / "a.cbv", "zfp", "rate", {"rate": 4.0})]
+    for job, command in zip(jobs, ("compress", "compress")):
+        assert job.command[1:4] == ["-m", "cerebro.cli.main", command] and job.command[-2:] == ["--progress-format",
+                                                                                              "json"]
+        assert job.wait(timeout=120).succeeded, job.state.error
+    logic.finish_round_trip(jobs[0])
+    assert logic.finish_save(jobs[1])["bits_per_voxel"] == pytest.approx(4.0, rel=0.2)
+    load = logic.start_load(tmp_path / "a.cbv", scene)
+    assert load.command[3] == "decompress" and load.wait(timeout=120).succeeded
+    node = logic.finish_load(load)
+    assert node.GetName() == "a" and all(job.workdir is None or not job.workdir.exists() for job in [*jobs, load])
+
+
+def test_an_inr_codec_fits_in_the_background_process(ct_node, ct_volume):
+    settings = {"width": 16, "depth": 2, "steps": 60, "batch_size": 2048, "device": "cpu"}
+    output, _, report = CerebroCompressLogic().run(ct_node, "siren", "explicit", settings)
+    decoded = mrml.volume_from_node(output)
+    assert report.codec == "siren" and decoded.dtype == ct_volume.dtype and report.compression_ratio > 1
+    assert same_geometry(decoded, ct_volume, atol_mm=1e-9, atol_direction=1e-9) is None
+
+
+def test_a_failing_background_process_is_one_error_and_leaves_no_node(scene, ct_node, tmp_path):
+    # jpegls is an 8/16-bit 2D codec: the float volume is refused inside the process, with its one error line.
+    float_node = mrml.volume_to_node(mrml.volume_from_node(ct_node).with_array(
+        slicer.util.arrayFromVolume(ct_node).astype(np.float32) / 7), scene, "float")
+    nodes_before = scene.GetNumberOfNodes()
+    with pytest.raises(CerebroError) as raised:
+        CerebroCompressLogic().run(float_node, "jpegls", "lossless")
+    assert "\n" not in str(raised.value) and "Traceback" not in str(raised.value)
+    assert scene.GetNumberOfNodes() == nodes_before
 
 
 def test_reader_check_rejects_other_files(tmp_path):

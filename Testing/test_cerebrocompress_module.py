@@ -74,3 +74,55 @@ def test_panel_texts_for_settings_and_modes(module):
     assert tolerance.help in tip and f"{tolerance.minimum} to {tolerance.maximum} {tolerance.unit}" in tip
     assert module._modeHelp("zfp", "reversible").endswith("(lossless)")
     assert "install" in module._modeHelp("", "")
+
+
+class _VolumesWriter:
+    """Slicer's Volumes writer as the IO manager sees it: no confidence method (0.5), NRRD/NIfTI/... formats."""
+
+    def fileType(self):
+        return "VolumeFile"
+
+    def extensions(self, obj):
+        return ["NRRD (.nrrd)", "NIfTI (.nii.gz)", "MetaImage (.mha)"]
+
+    def canWriteObjectConfidence(self, obj):
+        return 0.5 if obj.IsA("vtkMRMLVolumeNode") else 0.0
+
+
+def _chosen_writer(writers, node, file_name=None):
+    """The IO manager's choice (qSlicerCoreIOManager / vtkMRMLFileIOManager): among writers that can write the
+    node, those whose formats cover the file name's extension first; then the highest confidence; on a tie the
+    first registered. Without a file name (``saveNode``'s ``fileWriterFileType(node)``) confidence alone decides."""
+    def covers(writer):
+        suffixes = [ext.split("(")[-1].strip(" *.)") for ext in writer.extensions(node)]
+        return file_name is not None and any(file_name.lower().endswith("." + s) for s in suffixes)
+
+    able = [w for w in writers if w.canWriteObjectConfidence(node) > 0]
+    best = [w for w in able if covers(w)] or able
+    return max(best, key=lambda w: w.canWriteObjectConfidence(node)) if best else None  # max keeps the first
+
+
+def test_cbv_writer_takes_over_nothing_from_the_volumes_writer(module, scene, ct_volume):
+    """CerebroCompress registers before Volumes (modules load alphabetically); still every scalar volume saved
+    without asking for .cbv goes to the Volumes writer, and .cbv file names to ours."""
+    node = mrml.volume_to_node(ct_volume, scene, "ct")
+    ours, volumes = module.CerebroCompressFileWriter(SimpleNamespace()), _VolumesWriter()
+    registered = [ours, volumes]
+    assert ours.canWriteObjectConfidence(node) == module.WRITER_CONFIDENCE < volumes.canWriteObjectConfidence(node)
+    assert _chosen_writer(registered, node) is volumes  # slicer.util.saveNode(volume, "x.nrrd")
+    assert _chosen_writer(registered, node, "x.nrrd") is volumes
+    assert _chosen_writer(registered, node, "x.nii.gz") is volumes
+    assert _chosen_writer(registered, node, "x.cbv") is ours
+    labelmap = mrml.volume_to_node(ct_volume.with_array((ct_volume.array > 0).astype(np.uint8)), scene, "l", None,
+                                   True)
+    assert ours.canWriteObjectConfidence(labelmap) == 0.0
+    assert ours.canWriteObjectConfidence(scene.AddNewNodeByClass("vtkMRMLModelNode")) == 0.0
+
+
+def test_writer_refuses_a_file_name_that_is_not_cbv(module, scene, ct_volume, tmp_path, monkeypatch):
+    node = mrml.volume_to_node(ct_volume, scene, "ct")
+    panel = SimpleNamespace(codec="zfp", mode="reversible", settingsJson="{}")
+    monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
+    assert not module.CerebroCompressFileWriter(SimpleNamespace()).write(
+        {"nodeID": node.GetID(), "fileName": str(tmp_path / "ct.nrrd")})
+    assert not (tmp_path / "ct.nrrd").exists()

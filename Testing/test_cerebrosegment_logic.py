@@ -16,6 +16,7 @@ from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry, get_model_entry
 from cerebro.volume import Volume, same_geometry
 from CerebroLib import mrml
+from CerebroLib.jobs import cerebro_command
 from CerebroLib.segment_logic import (
     PALETTE,
     STATUS_BUILT_IN,
@@ -25,9 +26,7 @@ from CerebroLib.segment_logic import (
     STATUS_UNPINNED,
     VESSEL_COLOR,
     CerebroSegmentLogic,
-    DownloadJob,
     model_choices,
-    python_executable,
     segment_colors,
     weights_status,
 )
@@ -136,15 +135,15 @@ def test_bad_requests_fail_before_a_process_starts(phantom, scene):
 
 def test_command_line_carries_every_option(tmp_path):
     logic = CerebroSegmentLogic(cache_dir=tmp_path, python="/py")
-    command = logic.command(Path("in.nrrd"), Path("out.nrrd"), "m", "cuda", tta=False,
-                            probability_path=Path("p.nrrd"), allow_unpinned=True)
+    command = cerebro_command(logic.arguments(Path("in.nrrd"), Path("out.nrrd"), "m", "cuda", tta=False,
+                                              probability_path=Path("p.nrrd"), allow_unpinned=True), logic.python)
     assert command[:4] == ["/py", "-m", "cerebro.cli.main", "segment"]
     assert command[command.index("--model") + 1] == "m" and command[command.index("--device") + 1] == "cuda"
     assert command[command.index("--progress-format") + 1] == "json"
     assert "--no-tta" in command and "--allow-unpinned" in command
     assert command[command.index("--probabilities") + 1] == "p.nrrd"
     assert command[command.index("--cache-dir") + 1] == str(tmp_path)
-    assert "--no-tta" not in logic.command(Path("a"), Path("b"), "m")
+    assert "--no-tta" not in logic.arguments(Path("a"), Path("b"), "m")
 
 
 def test_segment_cli_json_progress_lines(phantom, tmp_path, capsys):
@@ -184,39 +183,20 @@ def test_weights_status_and_model_choices(tmp_path):
     assert choices["spockmip-unet3d-mip"].needs_download
 
 
-def test_download_job_reports_progress_and_result(tmp_path):
-    # A local (repo-less) entry whose file is already in the cache: the real fetch_model checks and returns it.
-    entry = ModelEntry(id="local", family="spockmip", file="w.bin", pinned=False)
-    (tmp_path / "local").mkdir()
-    (tmp_path / "local" / "w.bin").write_bytes(b"x" * 1000)
-    with pytest.warns(UserWarning, match="unverified"):
-        state = DownloadJob(entry, tmp_path, allow_unpinned=True).wait(timeout=30)
-    assert state.succeeded and state.fraction == 1.0
-    state = DownloadJob(entry, tmp_path, allow_unpinned=False).wait(timeout=30)
-    assert state.finished and "not pinned" in state.error
-
-
-def test_download_job_cancel():
-    def slow_fetch(entry, cache_dir, progress, allow_unpinned):
-        for step in range(1000):
-            progress.update(step / 1000, "downloading")
-            time.sleep(0.01)
-        raise AssertionError("not cancelled")
-
-    job = DownloadJob(get_model_entry("spockmip-unet3d-mip"), None, False, fetch=slow_fetch)
-    time.sleep(0.05)
-    assert not job.poll().finished
-    job.cancel()
-    state = job.poll()
-    assert state.finished and state.cancelled and state.error is None and 0 < state.fraction < 1
-
-
-def test_python_executable_prefers_python_slicer(tmp_path):
-    assert python_executable("/x/python3", lambda name: "/slicer/bin/PythonSlicer") == "/slicer/bin/PythonSlicer"
-    assert python_executable("/usr/bin/python3", lambda name: None) == "/usr/bin/python3"
-    app = tmp_path / "SlicerApp-real"
-    app.write_bytes(b"")
-    with pytest.raises(CerebroError, match="PythonSlicer was not found"):
-        python_executable(str(app), lambda name: None)
-    (tmp_path / "PythonSlicer").write_bytes(b"")
-    assert python_executable(str(app), lambda name: None) == str(tmp_path / "PythonSlicer")
+def test_download_runs_cerebro_models_download_in_the_job_runner(tmp_path, monkeypatch):
+    # A local (repo-less) entry whose file is already in the cache: the real fetch_model checks and returns it,
+    # in the background process (which reads the user catalog from the inherited environment).
+    entry = ModelEntry(id="local-weights", family="spockmip", file="w.bin", pinned=False)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"schema": 1, "models": [entry.as_dict()]}))
+    monkeypatch.setenv("CEREBRO_CATALOG", str(catalog))
+    (tmp_path / "local-weights").mkdir()
+    (tmp_path / "local-weights" / "w.bin").write_bytes(b"x" * 1000)
+    logic = CerebroSegmentLogic(cache_dir=tmp_path)
+    job = logic.start_download("local-weights", allow_unpinned=True)
+    assert job.command[-5:] == ["--cache-dir", str(tmp_path), "--allow-unpinned", "--progress-format", "json"]
+    state = job.wait(timeout=60)
+    assert state.succeeded and state.fraction == 1.0 and any("unverified" in w for w in state.warnings)
+    assert Path(job.checked_result()["path"]) == tmp_path / "local-weights" / "w.bin"
+    with pytest.raises(CerebroError, match="not pinned"):
+        logic.download("local-weights", allow_unpinned=False)

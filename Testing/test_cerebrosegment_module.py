@@ -8,6 +8,7 @@ self-test touches beyond that is real (MRML scene, CerebroLib, the background ``
 from __future__ import annotations
 
 import contextlib
+import sys
 import types
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from slicer_stubs import import_module_file
 
 from CerebroLib import dependencies, slicer_ui
-from CerebroLib.segment_logic import JobState
+from CerebroLib.jobs import CliJob
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroSegment" / "CerebroSegment.py"
 
@@ -70,30 +71,30 @@ def test_preferred_model_is_the_shipped_default_when_the_catalog_has_it(module, 
     assert module.preferredModel() == module.DEFAULT_MODEL
 
 
-def test_job_poller_reports_until_finished_and_cancels(module):
-    class Job:
-        def __init__(self):
-            self.states = [JobState(0.5, "half"), JobState(1.0, "done", finished=True)]
-            self.cancelled = False
+def test_panel_jobs_tick_on_a_timer_until_the_job_ends_and_cancel_resets(module):
+    shown, errors = [], []
+    jobs = slicer_ui.PanelJobs(shown.append, errors.append, intervalMs=10)
+    code = "import json\nprint(json.dumps({'result': {'ok': True}}))"
+    jobs.start("Segmentation", lambda: CliJob([sys.executable, "-c", code]), lambda job: "finished")
+    assert jobs.busy and jobs._timer.isActive() and shown[-1].busy
+    while jobs.busy:
+        jobs._timer.slot()
+    assert not jobs._timer.isActive() and shown[-1].text == "finished" and not shown[-1].busy and not errors
+    jobs.start("Segmentation", lambda: CliJob([sys.executable, "-c", "import time; time.sleep(60)"]), str)
+    jobs.cancel()
+    assert not jobs.busy and not jobs._timer.isActive() and shown[-1].text == "Segmentation cancelled."
+    ui = types.SimpleNamespace(progressBar=types.SimpleNamespace(), statusLabel=types.SimpleNamespace(),
+                               cancelButton=types.SimpleNamespace())
+    slicer_ui.showPanelStatus(ui, shown[-1])
+    assert not ui.progressBar.visible and not ui.cancelButton.enabled and ui.statusLabel.text == shown[-1].text
 
-        def poll(self):
-            return self.states[0] if not self.cancelled and len(self.states) == 2 else self.states[-1]
 
-        def cancel(self):
-            self.cancelled = True
-            self.states[-1] = JobState(0.5, "cancelled", finished=True, cancelled=True)
-
-    seen = []
-    job = Job()
-    poller = slicer_ui.JobPoller(job, seen.append, intervalMs=10)
-    poller._timer.slot()
-    assert poller.running and seen[-1].message == "half"
-    job.states.pop(0)
-    poller._timer.slot()
-    assert not poller.running and seen[-1].finished
-    poller = slicer_ui.JobPoller(Job(), seen.append)
-    poller.cancel()
-    assert not poller.running and seen[-1].cancelled
+def test_self_tests_never_install_and_say_why_they_skip(module):
+    assert slicer_ui.missingForSelfTest({"numpy": "numpy>=1.24"}) is None
+    reason = slicer_ui.missingForSelfTest({"no_such_module_xyz": "no-such-module-xyz>=1"})
+    assert reason.startswith("skipped:") and "no-such-module-xyz>=1" in reason
+    for path in (MODULE_FILE, MODULE_FILE.parents[1] / "CerebroCompress" / "CerebroCompress.py"):
+        assert "pip_install" not in path.read_text() and "Unattended" not in path.read_text()
 
 
 def test_torch_goes_through_slicer_pytorch_when_it_is_installed():
@@ -120,7 +121,7 @@ def test_ask_install_dependencies_asks_then_installs(monkeypatch):
     assert calls == [("ask", dependencies.install_prompt(["no-such-module-xyz>=1"]))]
     answer[0] = True
     assert slicer_ui.askInstallDependencies(requirements)
-    assert calls[-1] == ("pip", ["no-such-module-xyz>=1"])
+    assert calls[-1] == ("pip", ["--prefer-binary", "no-such-module-xyz>=1"])
     calls.clear()
     assert not slicer_ui.askInstallDependencies({"numpy": "numpy>=1.24"}) and calls == []
 

@@ -27,3 +27,46 @@ def test_module_layout_and_self_test_registration(module):
         assert (folder / resource).is_file(), resource
     assert f"class {module}Test(ScriptedLoadableModuleTest)" in (folder / f"{module}.py").read_text()
     assert f"add_subdirectory({module})" in (ROOT / "CMakeLists.txt").read_text()
+
+
+# The widget class a name's suffix promises (the module code calls that class's API on it).
+UI_CLASS_BY_SUFFIX = {
+    "ComboBox": {"QComboBox"}, "Selector": {"qMRMLNodeComboBox"}, "CheckBox": {"QCheckBox"},
+    "Button": {"QPushButton", "ctkCollapsibleButton"}, "Label": {"QLabel"}, "ProgressBar": {"QProgressBar"},
+    "TextEdit": {"QPlainTextEdit"}, "Widget": {"QWidget"},
+}
+# Names that the shared panel helpers (CerebroLib/slicer_ui.py) use on a module's ``ui``.
+HELPER_UI_NAMES = {
+    "showPanelStatus": {"progressBar", "statusLabel", "cancelButton"},
+    "showMissingDependencies": {"dependenciesLabel", "installDependenciesButton"},
+}
+
+
+def _ui_widgets(module: str) -> dict[str, str]:
+    import xml.etree.ElementTree as ElementTree
+
+    tree = ElementTree.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    return {w.get("name"): w.get("class") for w in tree.iter("widget")}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_ui_name_a_module_uses_exists_with_the_expected_widget_class(module):
+    source = (ROOT / module / f"{module}.py").read_text()
+    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    used |= set().union(*(names for helper, names in HELPER_UI_NAMES.items() if f"{helper}(" in source))
+    widgets = _ui_widgets(module)
+    missing = sorted(used - set(widgets))
+    assert not missing, f"{module}.ui lacks {missing}"
+    for name in used:
+        suffix = next((s for s in UI_CLASS_BY_SUFFIX if name.lower().endswith(s.lower())), None)
+        assert suffix is not None, f"{name}: add its suffix to UI_CLASS_BY_SUFFIX"
+        assert widgets[name] in UI_CLASS_BY_SUFFIX[suffix], f"{module}.ui: {name} is a {widgets[name]}"
+
+
+def test_modules_share_one_library_and_import_no_other_module():
+    for module in MODULES:
+        source = (ROOT / module / f"{module}.py").read_text()
+        imported = set(re.findall(r"^\s*(?:from|import)\s+(\w+)", source, re.M))
+        assert not imported & (set(MODULES) - {module}), f"{module} imports another module's folder"
+        assert not list((ROOT / module).glob("*/__init__.py")), f"{module} holds a library of its own"
+    assert (ROOT / "CerebroLib" / "__init__.py").is_file()

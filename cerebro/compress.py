@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,18 @@ class RoundTripReport:
             if not math.isfinite(data[key]):
                 data[key] = None
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundTripReport:
+        """The report back from :meth:`as_dict` (e.g. read from a ``cerebro compress --report`` JSON result)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["shape"] = tuple(values["shape"])
+        if values.get("psnr_db") is None:
+            values["psnr_db"] = math.inf if values.get("max_abs_error") == 0 else math.nan
+        if values.get("ssim") is None:
+            values["ssim"] = math.nan
+        return cls(**values)
 
     def to_text(self) -> str:
         """A short human-readable table."""

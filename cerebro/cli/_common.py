@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,13 @@ def cli_progress(description: str, enabled: bool = True) -> Iterator[Progress]:
 
 
 PROGRESS_FORMATS = ("bar", "json")
+
+
+def add_progress_format(parser: argparse.ArgumentParser) -> None:
+    """The ``--progress-format bar|json`` option: json is the protocol the Slicer modules' job runner reads."""
+    parser.add_argument("--progress-format", choices=PROGRESS_FORMATS, default="bar",
+                        help="bar (default) or json: one JSON line per update on stdout "
+                        '({"progress": f, "message": m}), then {"result": {...}} (for programs)')
 
 
 @contextmanager

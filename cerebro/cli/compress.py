@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cerebro.cli._common import cli_progress, print_json
+from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.compress import MB, compress_volume, decompress, round_trip
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
@@ -17,7 +17,7 @@ from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
 PROGRESS_MIN_VOXELS = 8_000_000
-_FIXED_OPTIONS = {"codec", "mode", "set", "workers", "report", "json", "quiet", "help"}
+_FIXED_OPTIONS = {"codec", "mode", "set", "workers", "report", "json", "quiet", "help", "decoded", "progress_format"}
 
 _COMPRESS_EPILOG = f"""examples:
   cerebro compress cta.nii.gz cta.cbv --codec zfp --mode accuracy --tolerance 5
@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compress.add_argument("--report", action="store_true",
                           help="decode the written file again and print the round-trip report "
                           "(ratio, bits/voxel, PSNR, SSIM, max error, RMSE, speed)")
+    compress.add_argument("--decoded", metavar="VOLUME",
+                          help="also write the decoded volume to this file (implies --report)")
+    add_progress_format(compress)
     compress.set_defaults(func=run_compress)
 
     decomp = subparsers.add_parser(
@@ -66,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decomp.add_argument("input", metavar="IN", help=f"{SUFFIX} file")
     decomp.add_argument("output", metavar="OUT", help="volume file to write: " + ", ".join(VOLUME_SUFFIXES))
     _add_common(decomp, workers=True)
+    add_progress_format(decomp)
     decomp.set_defaults(func=run_decompress)
 
     info = subparsers.add_parser("info", help="show what a .cbv file holds",
@@ -129,6 +133,10 @@ def run_compress(args: argparse.Namespace) -> int:
     require_output_suffix(args.output, (SUFFIX,), "output")
     require_input_file(args.input, "input volume")
     refuse_overwriting_input(args.input, args.output)
+    if args.decoded:
+        require_output_suffix(args.decoded, VOLUME_SUFFIXES, "--decoded")
+        refuse_overwriting_input(args.input, args.decoded)
+        args.report = True
     codec = get_codec(args.codec)
     if not args.mode:
         raise CerebroError(f"choose a mode with --mode; {codec.name} has: {', '.join(codec.modes)}")
@@ -142,16 +150,20 @@ def run_compress(args: argparse.Namespace) -> int:
     settings = codec.resolve_settings(args.mode, given)
     volume = read_volume(args.input)
     show = not args.quiet and volume.array.size >= PROGRESS_MIN_VOXELS
-    with cli_progress(f"compress {Path(args.input).name}", enabled=show) as progress:
+    with command_progress(f"compress {Path(args.input).name}", args.progress_format, enabled=show) as progress:
         if args.report:
-            _, report, compressed = round_trip(volume, codec, args.mode, settings, progress, args.workers,
-                                               path=args.output)
+            decoded, report, compressed = round_trip(volume, codec, args.mode, settings, progress, args.workers,
+                                                     path=args.output)
+            if args.decoded:
+                _write_volume(decoded, args.decoded)
         else:
             compressed = compress_volume(volume, codec, args.mode, settings, progress, args.workers)
             _write(compressed, args.output)
     size = Path(args.output).stat().st_size
     if args.report:
-        if args.json:
+        if args.progress_format == "json":
+            print_json_line({"result": {"output": str(args.output), "decoded": args.decoded, **report.as_dict()}})
+        elif args.json:
             print_json({"output": str(args.output), **report.as_dict()})
         else:
             print(f"wrote {args.output}\n{report.to_text()}")
@@ -163,7 +175,9 @@ def run_compress(args: argparse.Namespace) -> int:
         "bits_per_voxel": 8.0 * size / compressed.voxel_count, "encode_seconds": compressed.encode_seconds,
         "error_bound": compressed.encoded.meta.get("error_bound"),
     }
-    if args.json:
+    if args.progress_format == "json":
+        print_json_line({"result": summary})
+    elif args.json:
         print_json(summary)
     else:
         print(f"wrote {args.output}: {compressed.original_nbytes / MB:.2f} MB -> {size / MB:.3f} MB on disk "
@@ -186,19 +200,26 @@ def run_decompress(args: argparse.Namespace) -> int:
     refuse_overwriting_input(args.input, args.output)
     compressed = read_compressed(args.input)
     show = not args.quiet and compressed.voxel_count >= PROGRESS_MIN_VOXELS
-    with cli_progress(f"decompress {Path(args.input).name}", enabled=show) as progress:
+    with command_progress(f"decompress {Path(args.input).name}", args.progress_format, enabled=show) as progress:
         volume = decompress(compressed, progress, args.workers)
-    try:
-        write_volume(volume, args.output)
-    except (OSError, RuntimeError) as exc:
-        detail = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
-        raise CerebroError(f"cannot write {args.output}: {detail}; check the folder and permissions") from None
-    if args.json:
-        print_json({"output": str(args.output), "dtype": volume.dtype.name, "shape": list(volume.shape),
-                    "spacing": list(volume.spacing), "origin": list(volume.origin)})
+    _write_volume(volume, args.output)
+    summary = {"output": str(args.output), "dtype": volume.dtype.name, "shape": list(volume.shape),
+               "spacing": list(volume.spacing), "origin": list(volume.origin)}
+    if args.progress_format == "json":
+        print_json_line({"result": summary})
+    elif args.json:
+        print_json(summary)
     else:
         print(f"wrote {args.output}: {'x'.join(map(str, volume.shape))} {volume.dtype.name}")
     return 0
+
+
+def _write_volume(volume: Any, output: str) -> None:
+    try:
+        write_volume(volume, output)
+    except (OSError, RuntimeError) as exc:
+        detail = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
+        raise CerebroError(f"cannot write {output}: {detail}; check the folder and permissions") from None
 
 
 def run_info(args: argparse.Namespace) -> int:

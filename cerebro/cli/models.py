@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from cerebro.cli._common import cli_progress, print_json
+from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="accept an entry without pinned revision/sha256 and print the file's sha256")
     download.add_argument("--offline", action="store_true", help="never use the network (like HF_HUB_OFFLINE=1)")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_format(download)
     download.set_defaults(func=run_download)
 
 
@@ -51,15 +52,25 @@ def run_download(args: argparse.Namespace) -> int:
     from cerebro.segment.download import fetch_model
 
     entry = get_model_entry(args.model)
+    as_json = args.progress_format == "json"
     if not entry.needs_weights:
-        print(f"model '{entry.id}' needs no weights")
+        if as_json:
+            print_json_line({"result": {"model": entry.id, "path": None}})
+        else:
+            print(f"model '{entry.id}' needs no weights")
         return 0
-    with warnings.catch_warnings(record=True) as caught, cli_progress(f"download {entry.id}",
-                                                                      enabled=not args.quiet) as progress:
+    with warnings.catch_warnings(record=True) as caught, command_progress(
+            f"download {entry.id}", args.progress_format, enabled=not args.quiet) as progress:
         warnings.simplefilter("always")
         path = fetch_model(entry, cache_dir=args.cache_dir, offline=True if args.offline else None,
                            progress=progress, allow_unpinned=args.allow_unpinned)
     for warning in caught:
-        print(f"warning: {warning.message}")
-    print(path)
+        if as_json:
+            print_json_line({"warning": str(warning.message)})
+        else:
+            print(f"warning: {warning.message}")
+    if as_json:
+        print_json_line({"result": {"model": entry.id, "path": str(path)}})
+    else:
+        print(path)
     return 0

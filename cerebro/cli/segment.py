@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from cerebro.cli._common import PROGRESS_FORMATS, command_progress, print_json_line
+from cerebro.cli._common import add_progress_format, command_progress, print_json_line
 from cerebro.fsutil import refuse_overwriting_input, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
@@ -32,9 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-unpinned", action="store_true",
                         help="accept catalog models whose revision/sha256 are not pinned yet (prints the sha256)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--progress-format", choices=PROGRESS_FORMATS, default="bar",
-                        help="bar (default) or json: one JSON line per update on stdout "
-                        '({"progress": f, "message": m}), then {"result": {...}} with the labels (for programs)')
+    add_progress_format(parser)
     parser.set_defaults(func=run)
 
 
