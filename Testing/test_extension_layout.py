@@ -70,3 +70,24 @@ def test_modules_share_one_library_and_import_no_other_module():
         assert not imported & (set(MODULES) - {module}), f"{module} imports another module's folder"
         assert not list((ROOT / module).glob("*/__init__.py")), f"{module} holds a library of its own"
     assert (ROOT / "CerebroLib" / "__init__.py").is_file()
+
+
+def test_extensions_index_entry_matches_the_cmake_metadata():
+    import json
+
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+
+    def setting(name):
+        return re.search(rf'set\({name} "([^"]*)"\)', cmake).group(1)
+
+    entry = json.loads((ROOT / "CerebroBench.json").read_text())
+    allowed = {"$schema", "build_dependencies", "build_subdirectory", "category", "scm_revision", "scm_type",
+               "scm_url", "tier"}  # the catalog entry schema v1.0.1 admits no other property
+    assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
+    assert "slicer-extension-catalog-entry-schema-v1.0.1.json" in entry["$schema"]
+    assert entry["category"] == setting("EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == setting("EXTENSION_DEPENDS").split()
+    assert entry["scm_url"] == setting("EXTENSION_HOMEPAGE")
+    assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text()
+    icon = setting("EXTENSION_ICONURL").split("/main/", 1)[1]
+    assert (ROOT / icon).is_file()
