@@ -1,48 +1,35 @@
 """CerebroCompress: compress a volume with a chosen codec, look at the decompressed result and its error.
 
-A thin Slicer shell: the widget keeps the panel and the parameter node; all work is done by
-``CerebroLib.compress_logic.CerebroCompressLogic`` (Qt-free, tested under pytest with the slicer-core wheel),
-which converts nodes with ``CerebroLib.mrml`` and runs ``cerebro compress`` / ``decompress`` in a background
-process through the one job runner (``CerebroLib.jobs``): INR fitting never freezes Slicer, Cancel stops it.
+A thin Slicer shell (module description, widget, logic, .cbv reader/writer, self-test). The panel is
+``CerebroLib.compress_widget.CompressPanel``, which takes this module's logic as an argument; the logic is
+``CerebroLib.compress_logic.CerebroCompressLogic`` (Qt-free, tested under pytest with the slicer-core wheel) plus
+the parameter node. Long work runs as ``cerebro compress`` / ``decompress`` in a background process through the
+one job runner (``CerebroLib.jobs``): INR fitting never freezes Slicer, and Cancel stops it.
 """
 
 import logging
 import os
 
 import numpy as np
-import qt
 import slicer
-from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
 from cerebro.errors import CerebroError
 from cerebro.volume import Volume
 from CerebroLib import dependencies
-from CerebroLib.compress_logic import (
-    COMPRESSED_SUFFIX,
-    codec_modes,
-    is_compressed_file,
-    mode_settings,
-    settings_from_text,
-    settings_to_text,
-)
+from CerebroLib.compress_logic import COMPRESSED_SUFFIX, is_compressed_file, mode_settings_from
 from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
+from CerebroLib.compress_widget import CompressPanel
+from CerebroLib.i18n import tr as _
+from CerebroLib.i18n import translate
 from CerebroLib.mrml import volume_to_node
-from CerebroLib.slicer_ui import (
-    PanelJobs,
-    ParameterNodeWidgetMixin,
-    askInstallDependencies,
-    missingForSelfTest,
-    showMissingDependencies,
-    showPanelStatus,
-)
+from CerebroLib.parameters import CompressParameters, settings_values
+from CerebroLib.slicer_ui import missingForSelfTest, reloadCerebroLib
 
 FILE_TYPE = "CerebroCompressedVolume"
 FILE_DESCRIPTION = "CerebroBench compressed volume"
@@ -56,265 +43,46 @@ class CerebroCompress(ScriptedLoadableModule):
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "CerebroCompress"
-        self.parent.categories = ["Segmentation.CerebroBench"]
+        self.parent.title = _("CerebroCompress")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation") + ".CerebroBench"]
         self.parent.dependencies = []
         self.parent.contributors = ["CerebroBench developers"]
-        self.parent.helpText = (
+        self.parent.helpText = _(
             "Compress a 3D angiography volume (CTA / TOF-MRA) with a chosen codec, mode and setting; the "
             "decompressed volume (and optionally the difference to the original) is added to the scene and "
             "the report gives compression ratio, bits per voxel, PSNR, SSIM, maximum error and speed. "
             "Compressed volumes are saved and loaded as .cbv files (drag-and-drop a .cbv file to load it)."
         )
-        self.parent.acknowledgementText = "Part of the CerebroBench extension."
+        self.parent.acknowledgementText = _("Part of the CerebroBench extension.")
 
 
-@parameterNodeWrapper
-class CerebroCompressParameterNode:
-    """Panel state, saved with the scene. ``settingsJson`` holds the current codec mode's settings as JSON."""
-
-    inputVolume: vtkMRMLScalarVolumeNode
-    codec: str = ""
-    mode: str = ""
-    settingsJson: str = "{}"
-    makeDifference: bool = False
-
-
-class CerebroCompressWidget(ParameterNodeWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Panel: input volume, codec, mode, settings, run, report, save/load of .cbv files."""
+class CerebroCompressWidget(ScriptedLoadableModuleWidget):
+    """The module's panel: a CompressPanel (CerebroLib) around this module's logic."""
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
         self.logic = None
-        self.jobs = None
-        self._settingEditors = {}
-        self._updatingGui = False
+        self.panel = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CerebroCompress.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CerebroCompressLogic()
-        self.jobs = PanelJobs(self._showStatus)
+        self.panel = CompressPanel(self.resourcePath("UI/CerebroCompress.ui"), self.logic, self.parent)
+        self.layout.addWidget(self.panel.uiWidget)
 
-        # Ask before installing missing packages, before the codec list is built (it depends on them);
-        # never in testing mode, where a modal question would block.
-        if not slicer.app.testingEnabled():
-            askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)
-        self._updateDependencyLabel()
+    def enter(self):
+        self.panel.enter()
 
-        self.observeSceneClose()
-        self.ui.codecComboBox.connect("currentTextChanged(QString)", self.onCodecChanged)
-        self.ui.modeComboBox.connect("currentTextChanged(QString)", self.onModeChanged)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
-        self.ui.saveCompressedButton.connect("clicked(bool)", self.onSaveCompressed)
-        self.ui.loadCompressedButton.connect("clicked(bool)", self.onLoadCompressed)
-        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
-        self.initializeParameterNode()
+    def exit(self):
+        self.panel.exit()
 
     def cleanup(self):
-        if self.jobs is not None and self.jobs.busy:
-            self.jobs.cancel()
-        super().cleanup()
+        if self.panel is not None:
+            self.panel.cleanup()
 
-    def setDefaultParameters(self):
-        modes = codec_modes()
-        if modes and self._parameterNode.codec not in modes:
-            self._parameterNode.codec = next(iter(modes))
-            self._parameterNode.mode = modes[self._parameterNode.codec][0]
-
-    # --- parameter node -> panel -------------------------------------------------------------------------
-
-    def updateGuiFromParameterNode(self, caller=None, event=None):
-        """Codec, mode and settings depend on the installed codecs, so they are kept in sync here, not by .ui."""
-        if self._parameterNode is None or self._updatingGui:
-            return
-        self._updatingGui = True
-        try:
-            modes, p = codec_modes(), self._parameterNode
-            self._setComboItems(self.ui.codecComboBox, list(modes), p.codec)
-            self._setComboItems(self.ui.modeComboBox, modes.get(p.codec, []), p.mode)
-            self._rebuildSettingEditors()
-        finally:
-            self._updatingGui = False
-        busy = self.jobs is not None and self.jobs.busy
-        ready = bool(self._parameterNode.inputVolume and self._parameterNode.codec and self._parameterNode.mode)
-        self.ui.applyButton.enabled = ready and not busy
-        self.ui.saveCompressedButton.enabled = ready and not busy
-        self.ui.loadCompressedButton.enabled = not busy
-
-    @staticmethod
-    def _setComboItems(comboBox, items, current):
-        wasBlocked = comboBox.blockSignals(True)
-        if [comboBox.itemText(i) for i in range(comboBox.count)] != items:
-            comboBox.clear()
-            comboBox.addItems(items)
-        comboBox.setCurrentIndex(max(comboBox.findText(current), 0) if items else -1)
-        comboBox.blockSignals(wasBlocked)
-
-    def _rebuildSettingEditors(self):
-        codec, mode = self._parameterNode.codec, self._parameterNode.mode
-        if mode not in codec_modes().get(codec, []):
-            codec = mode = ""  # e.g. a scene saved where a codec is installed that is missing here
-        layout = self.ui.settingsWidget.layout()
-        wanted = [(s.name, s) for s in mode_settings(codec, mode)] if codec else []
-        if [name for name, _ in wanted] != list(self._settingEditors):
-            while layout.rowCount() > 0:
-                layout.removeRow(0)
-            self._settingEditors = {}
-            for name, setting in wanted:
-                editor = qt.QComboBox() if setting.choices else qt.QLineEdit()
-                if setting.choices:
-                    editor.addItems([str(c) for c in setting.choices])
-                    editor.connect("currentTextChanged(QString)", self.onSettingEdited)
-                else:
-                    editor.connect("editingFinished()", self.onSettingEdited)
-                editor.toolTip = _settingToolTip(setting)
-                layout.addRow(f"{name} ({setting.unit}):" if setting.unit else f"{name}:", editor)
-                self._settingEditors[name] = editor
-        self.ui.modeHelpLabel.text = _modeHelp(codec, mode)
-        try:
-            values = settings_from_text(self._parameterNode.settingsJson, codec, mode) if wanted else {}
-        except CerebroError as error:  # stored values out of range: show them, the run reports the problem
-            values = {}
-            logging.warning(str(error))
-        for name, editor in self._settingEditors.items():
-            if name in values:
-                wasBlocked = editor.blockSignals(True)
-                if isinstance(editor, qt.QComboBox):
-                    editor.setCurrentText(str(values[name]))
-                else:
-                    editor.text = f"{values[name]:g}" if isinstance(values[name], float) else str(values[name])
-                editor.blockSignals(wasBlocked)
-
-    # --- panel -> parameter node -------------------------------------------------------------------------
-
-    def onCodecChanged(self, codec):
-        if self._parameterNode is None or self._updatingGui:
-            return
-        with slicer.util.NodeModify(self._parameterNode):
-            self._parameterNode.codec = codec
-            self._parameterNode.mode = codec_modes().get(codec, [""])[0]
-            self._parameterNode.settingsJson = "{}"
-
-    def onModeChanged(self, mode):
-        if self._parameterNode is None or self._updatingGui:
-            return
-        with slicer.util.NodeModify(self._parameterNode):
-            self._parameterNode.mode = mode
-            self._parameterNode.settingsJson = "{}"
-
-    def onSettingEdited(self, *args):
-        if self._parameterNode is None or self._updatingGui:
-            return
-        values = {
-            name: editor.currentText if isinstance(editor, qt.QComboBox) else editor.text
-            for name, editor in self._settingEditors.items()
-        }
-        self._parameterNode.settingsJson = settings_to_text(values)
-
-    # --- actions -----------------------------------------------------------------------------------------
-
-    def _currentSettings(self):
-        self.onSettingEdited()
-        p = self._parameterNode
-        return settings_from_text(p.settingsJson, p.codec, p.mode)
-
-    def _showStatus(self, status):
-        showPanelStatus(self.ui, status)
-        self.updateGuiFromParameterNode()
-
-    def onApplyButton(self):
-        p = self._parameterNode
-        self.jobs.start(
-            "Compression",
-            lambda: self.logic.start_round_trip(p.inputVolume, p.codec, p.mode, self._currentSettings(),
-                                                p.makeDifference),
-            self._onRoundTripDone)
-
-    def _onRoundTripDone(self, job):
-        outputNode, differenceNode, report = self.logic.finish_round_trip(job)
-        text = f"Decompressed volume: {outputNode.GetName()}\n"
-        if differenceNode is not None:
-            text += f"Difference volume (decompressed - original): {differenceNode.GetName()}\n"
-        self.ui.reportTextEdit.setPlainText(text + "\n" + report.to_text())
-        slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
-        return f"Compressed and decompressed: ratio {report.compression_ratio:.2f} : 1"
-
-    def onCancelButton(self):
-        if self.jobs.busy:
-            self.jobs.cancel()
-
-    def onSaveCompressed(self):
-        p = self._parameterNode
-        startPath = os.path.join(qt.QDir.homePath(), f"{p.inputVolume.GetName()}{COMPRESSED_SUFFIX}")
-        path = qt.QFileDialog.getSaveFileName(
-            slicer.util.mainWindow(), "Save compressed volume", startPath, f"Compressed volume (*{COMPRESSED_SUFFIX})"
-        )
-        if not path:
-            return
-        if not path.lower().endswith(COMPRESSED_SUFFIX):
-            path += COMPRESSED_SUFFIX
-        self.jobs.start(
-            "Saving",
-            lambda: self.logic.start_save(p.inputVolume, path, p.codec, p.mode, self._currentSettings()),
-            self._onSaved)
-
-    def _onSaved(self, job):
-        summary = self.logic.finish_save(job)
-        text = (f"Saved {summary['output']}\n{summary['file_nbytes'] / 1e6:.3f} MB on disk, "
-                f"ratio {summary['compression_ratio']:.2f} : 1, error bound: {summary['error_bound']}")
-        self.ui.reportTextEdit.setPlainText(text)
-        return f"Saved {os.path.basename(summary['output'])}"
-
-    def onLoadCompressed(self):
-        path = qt.QFileDialog.getOpenFileName(
-            slicer.util.mainWindow(), "Load compressed volume", qt.QDir.homePath(),
-            f"Compressed volume (*{COMPRESSED_SUFFIX})",
-        )
-        if not path:
-            return
-        self.jobs.start("Loading", lambda: self.logic.start_load(path, slicer.mrmlScene), self._onLoaded)
-
-    def _onLoaded(self, job):
-        node = self.logic.finish_load(job)
-        slicer.util.setSliceViewerLayers(background=node, fit=True)
-        return f"Loaded {node.GetName()}"
-
-    def onInstallDependencies(self):
-        try:
-            installed = askInstallDependencies(dependencies.COMPRESS_PANEL_REQUIREMENTS)
-        except Exception as error:  # pip failures must reach the user, not only the console
-            slicer.util.errorDisplay(f"Installing the packages failed: {error}")
-            installed = False
-        if installed:
-            slicer.util.infoDisplay("Packages installed. Restart Slicer to use codecs that were missing.")
-        self._updateDependencyLabel()
-
-    def _updateDependencyLabel(self):
-        showMissingDependencies(self.ui, dependencies.COMPRESS_PANEL_REQUIREMENTS,
-                                "Missing Python packages (codecs of missing packages are not offered): ")
-
-
-def _modeHelp(codec, mode):
-    if not codec or not mode:
-        return "No codec is available: install the missing packages."
-    from cerebro.codecs import get_codec
-
-    found = get_codec(codec).modes[mode]
-    return f"{found.help}{' (lossless)' if found.lossless else ''}"
-
-
-def _settingToolTip(setting):
-    if setting.choices:
-        valid = ", ".join(str(c) for c in setting.choices)
-    else:
-        valid = f"{setting.minimum} to {setting.maximum}{' ' + setting.unit if setting.unit else ''}"
-    return f"{setting.help}\nValid: {valid}"
+    def onReload(self):
+        reloadCerebroLib()
+        ScriptedLoadableModuleWidget.onReload(self)
 
 
 class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):
@@ -325,7 +93,7 @@ class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):
         CompressLogic.__init__(self)
 
     def getParameterNode(self):
-        return CerebroCompressParameterNode(super().getParameterNode())
+        return CompressParameters(super().getParameterNode())
 
 
 class _CompressedFileType:
@@ -383,7 +151,7 @@ class CerebroCompressFileWriter(_CompressedFileType):
         node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
         p = CerebroCompressLogic().getParameterNode()
         try:
-            settings = settings_from_text(p.settingsJson, p.codec, p.mode)
+            settings = mode_settings_from(settings_values(p.settings), p.codec, p.mode)
             CompressLogic().write_file(node, properties["fileName"], p.codec, p.mode, settings)
         except CerebroError as error:
             logging.error(f"Failed to write {properties['fileName']}: {error}")
@@ -434,7 +202,7 @@ class CerebroCompressTest(ScriptedLoadableModuleTest):
         self.delayDisplay("CerebroCompress: .cbv writer and reader")
         volume, node = self._generatedVolume()
         p = CerebroCompressLogic().getParameterNode()
-        p.codec, p.mode, p.settingsJson = "zfp", "reversible", "{}"
+        p.codec, p.mode = "zfp", "reversible"
         path = os.path.join(slicer.app.temporaryPath, "CerebroCompressSelfTest.cbv")
         # saveNode would ignore a fileType in a dict and pick the Volumes writer; ask for the .cbv type itself.
         self.assertTrue(slicer.app.coreIOManager().saveNodes(FILE_TYPE, {"nodeID": node.GetID(), "fileName": path}))

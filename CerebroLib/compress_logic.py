@@ -8,9 +8,8 @@ codecs by default (``workers=1``), as Slicer users run other work beside it; ``w
 
 from __future__ import annotations
 
-import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,22 +60,39 @@ def initial_value(setting: Setting) -> Any:
     return setting.kind(min(max(setting.kind((lo + hi) / 2.0), lo), hi))
 
 
-def settings_to_text(settings: dict[str, Any]) -> str:
-    """Serialise settings for the parameter node (JSON, keys sorted)."""
-    return json.dumps(settings, sort_keys=True)
+# Every codec setting by name and type, as the panel's parameter node stores them (CerebroLib.parameters builds
+# its typed ``CodecSettings`` pack from this; a test keeps it equal to the codecs' own settings). Ranges differ
+# per codec and are checked by the codec (``resolve_settings``) before a run.
+SETTING_TYPES: dict[str, type] = {
+    "tolerance": float, "rate": float, "precision": int, "algorithm": str, "axis": str, "quality_db": float,
+    "qstep": float, "distance": float, "effort": int, "level": int, "shuffle": str, "compressor": str,
+    "ratio": float, "width": int, "depth": int, "steps": int, "batch_size": int, "lr": float, "quant_bits": int,
+    "qat_fraction": float, "seed": int, "time_limit": float, "device": str, "levels": int, "features": int,
+    "log2_table_size": int,
+}
 
 
-def settings_from_text(text: str, codec: str, mode: str) -> dict[str, Any]:
-    """Settings stored in the parameter node, validated for ``codec``/``mode`` (unknown keys dropped, defaults set)."""
-    try:
-        stored = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError:
-        stored = {}
-    known = {s.name: s for s in mode_settings(codec, mode)}
-    values = {name: stored[name] for name in known if isinstance(stored, dict) and name in stored}
-    for name, setting in known.items():
-        values.setdefault(name, initial_value(setting))
+def initial_settings(codec: str, mode: str) -> dict[str, Any]:
+    """A valid starting value for every setting of ``codec``'s ``mode`` (see :func:`initial_value`)."""
+    return {setting.name: initial_value(setting) for setting in mode_settings(codec, mode)}
+
+
+def mode_settings_from(stored: Mapping[str, Any], codec: str, mode: str) -> dict[str, Any]:
+    """The settings of ``codec``'s ``mode`` taken from ``stored`` (e.g. the parameter node's typed pack), validated
+    by the codec (CerebroError naming the setting and its range); settings not in ``stored`` get their starting value.
+    """
+    values = initial_settings(codec, mode)
+    values.update({name: stored[name] for name in values if name in stored})
     return get_codec(codec).resolve_settings(mode, values)
+
+
+def parse_setting(name: str, text: str) -> Any:
+    """The typed value of setting ``name`` typed as ``text`` in the panel; CerebroError if it is not one."""
+    kind = SETTING_TYPES.get(name, str)
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise CerebroError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
 
 
 def is_compressed_file(path: str | Path) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 import cerebro
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.progress import Progress
+from CerebroLib.i18n import tr
 
 # On Windows, do not open a console window for the background process.
 _NO_CONSOLE_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
@@ -226,8 +227,8 @@ class JobController:
 
     ``show(status)`` updates the panel (buttons, progress bar, status line); ``show_error(message)`` opens the
     error dialog. :meth:`start` takes a started job, a title and ``on_success(job) -> text`` that turns the
-    result into nodes and returns the status text. Whatever happens — success, cancel, a failed process, or an
-    exception while taking the result in — the job's files are deleted and the panel ends idle. The panel's
+    result into nodes and returns the status text. Whatever happens (success, cancel, a failed process, or an
+    exception while taking the result in), the job's files are deleted and the panel ends idle. The panel's
     QTimer calls :meth:`tick` (tests call it directly).
     """
 
@@ -247,15 +248,15 @@ class JobController:
     def start(self, title: str, begin: Callable[[], CliJob], on_success: Callable[[CliJob], str]) -> bool:
         """Start the job made by ``begin()``; a failure to start becomes the error dialog. True if it runs."""
         if self.busy:
-            self._show_error("another task of this panel is still running; wait for it or cancel it")
+            self._show_error(tr("another task of this panel is still running; wait for it or cancel it"))
             return False
         try:
             self.job = begin()
         except Exception as error:  # noqa: BLE001 - every failure must reach the user, not the console
-            self._finish(f"{title} failed.", _error_text(error))
+            self._finish(tr("{title} failed.").format(title=title), _error_text(error))
             return False
         self._title, self._on_success = title, on_success
-        self._set(PanelStatus(True, 0.0, f"{title}..."))
+        self._set(PanelStatus(True, 0.0, tr("{title}...").format(title=title)))
         return True
 
     def tick(self) -> None:
@@ -265,19 +266,19 @@ class JobController:
             return
         state = job.poll()
         if not state.finished:
-            self._set(PanelStatus(True, state.fraction, state.message or f"{self._title}..."))
+            self._set(PanelStatus(True, state.fraction, state.message or tr("{title}...").format(title=self._title)))
             return
         if state.cancelled:
-            self._finish(f"{self._title} cancelled.")
+            self._finish(tr("{title} cancelled.").format(title=self._title))
         elif state.error is not None:
-            self._finish(f"{self._title} failed.", state.error)
+            self._finish(tr("{title} failed.").format(title=self._title), state.error)
         else:
             try:
                 text = self._on_success(job)
             except Cancelled:
-                self._finish(f"{self._title} cancelled.")
+                self._finish(tr("{title} cancelled.").format(title=self._title))
             except Exception as error:  # noqa: BLE001 - a broken result must not leave the panel stuck
-                self._finish(f"{self._title} failed.", _error_text(error))
+                self._finish(tr("{title} failed.").format(title=self._title), _error_text(error))
             else:
                 self._finish(text)
 
@@ -303,4 +304,5 @@ class JobController:
 def _error_text(error: BaseException) -> str:
     if isinstance(error, CerebroError):
         return str(error)
-    return f"unexpected {type(error).__name__}: {error}; please report this with the Python console's log"
+    return tr("unexpected {kind}: {error}; please report this with the Python console's log").format(
+        kind=type(error).__name__, error=error)

@@ -22,7 +22,7 @@ import vtk
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
 from cerebro.progress import Progress
-from cerebro.segment.catalog import ModelEntry, get_model_entry, load_catalog
+from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry, load_catalog
 from cerebro.segment.device import DEVICES
 from cerebro.segment.download import expected_path
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
@@ -76,6 +76,14 @@ def model_choices(cache_dir: str | os.PathLike[str] | None = None) -> list[Model
         choices.append(ModelChoice(entry.id, entry.description, entry.modality, status,
                                    status in (STATUS_DOWNLOAD, STATUS_UNPINNED), entry.pinned))
     return choices
+
+
+FALLBACK_MODEL_ID = "vesselness"  # the classical baseline: no weights, always there
+
+
+def preferred_model() -> str:
+    """The model a panel and the self-test start with: the shipped default model, else the vesselness baseline."""
+    return DEFAULT_MODEL_ID if DEFAULT_MODEL_ID in load_catalog() else FALLBACK_MODEL_ID
 
 
 def device_choices() -> tuple[str, ...]:

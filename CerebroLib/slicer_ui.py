@@ -18,6 +18,21 @@ from cerebro.errors import CerebroError
 from CerebroLib import dependencies
 from CerebroLib.jobs import CliJob, JobController, PanelStatus
 
+# CerebroLib's files in import order: each only imports files before it.
+CEREBROLIB_IMPORT_ORDER = ("i18n", "dependencies", "mrml", "jobs", "compress_logic", "segment_logic", "parameters",
+                           "slicer_ui", "compress_widget", "segment_widget")
+
+
+def reloadCerebroLib() -> None:
+    """Reload the loaded ``CerebroLib`` files in import order (a module's *Reload* in developer mode reloads only
+    the module file itself)."""
+    import importlib
+    import sys
+
+    for name in CEREBROLIB_IMPORT_ORDER:
+        if f"CerebroLib.{name}" in sys.modules:
+            importlib.reload(sys.modules[f"CerebroLib.{name}"])
+
 
 def askInstallDependencies(requirements: Mapping[str, str]) -> bool:
     """Ask, then install the missing ``requirements`` into Slicer's Python; True if something was installed.

@@ -34,7 +34,8 @@ def import_module_file(monkeypatch: pytest.MonkeyPatch, path: Path, qt_names: di
     scripted.ScriptedLoadableModuleLogic = ScriptedLoadableModuleLogic
     scripted.ScriptedLoadableModuleTest = ScriptedLoadableModuleTest
     wrapper = types.ModuleType("slicer.parameterNodeWrapper")
-    wrapper.parameterNodeWrapper = lambda cls: cls
+    wrapper.parameterNodeWrapper = wrapper.parameterPack = lambda cls: cls
+    wrapper.Choice = wrapper.WithinRange = lambda *args: args
     qt = types.ModuleType("qt")
     for name, value in (qt_names or {}).items():
         setattr(qt, name, value)

@@ -147,15 +147,29 @@ def test_bad_input_and_settings_are_cerebro_errors(scene, ct_node, tmp_path):
 
 
 def test_settings_helpers_for_the_parameter_node():
+    from cerebro.codecs import available_codecs
+
     modes = compress_logic.codec_modes()
     assert modes["zfp"] == ["rate", "accuracy", "precision", "reversible"]
     for codec, names in modes.items():
         for mode in names:
-            settings = compress_logic.settings_from_text("", codec, mode)
-            # every starting value is valid for the codec (resolve_settings checked the ranges)
-            assert set(settings) == {s.name for s in compress_logic.mode_settings(codec, mode)}
-    text = compress_logic.settings_to_text({"tolerance": 4.0, "stale": 1})
-    assert compress_logic.settings_from_text(text, "zfp", "accuracy") == {"tolerance": 4.0}
-    assert compress_logic.settings_from_text("{broken", "zfp", "accuracy") == {"tolerance": 1.0}
+            settings = compress_logic.initial_settings(codec, mode)
+            # every starting value is valid for the codec (resolve_settings checks the ranges)
+            assert compress_logic.mode_settings_from({}, codec, mode) == settings
+    # The parameter node's typed pack has every setting of every codec, with the codec's type.
+    for codec in available_codecs().values():
+        for mode in codec.modes.values():
+            for setting in mode.settings:
+                assert compress_logic.SETTING_TYPES[setting.name] is setting.kind, (codec.name, setting.name)
+    stored = {name: kind() for name, kind in compress_logic.SETTING_TYPES.items()} | {"tolerance": 4.0}
+    assert compress_logic.mode_settings_from(stored, "zfp", "accuracy") == {"tolerance": 4.0}
+    with pytest.raises(CerebroError, match="out of range"):
+        compress_logic.mode_settings_from({"tolerance": 0.0}, "zfp", "accuracy")
+    assert compress_logic.parse_setting("precision", " 12 ") == 12
+    assert compress_logic.parse_setting("axis", "k") == "k"
+    with pytest.raises(CerebroError, match="precision must be an integer"):
+        compress_logic.parse_setting("precision", "1.5")
+    with pytest.raises(CerebroError, match="tolerance must be a number"):
+        compress_logic.parse_setting("tolerance", "five")
     with pytest.raises(CerebroError, match="no mode"):
         compress_logic.mode_settings("zfp", "nope")

@@ -20,6 +20,13 @@ from CerebroLib import mrml
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroCompress" / "CerebroCompress.py"
 
 
+def _pack(**values):
+    """What the parameter node's typed CodecSettings pack holds: every setting, placeholders where unset."""
+    from CerebroLib.compress_logic import SETTING_TYPES
+
+    return {name: values.get(name, kind()) for name, kind in SETTING_TYPES.items()}
+
+
 @pytest.fixture
 def module(monkeypatch):
     """CerebroCompress.py imported with stand-ins for Slicer's Qt-based Python modules."""
@@ -29,7 +36,7 @@ def module(monkeypatch):
 def test_writer_then_reader_round_trip_a_volume(module, scene, ct_volume, tmp_path, monkeypatch):
     node = mrml.volume_to_node(ct_volume, scene, "ct")
     labelmap = mrml.volume_to_node(ct_volume.with_array((ct_volume.array > 0).astype(np.uint8)), scene, "l", None, True)
-    panel = SimpleNamespace(codec="zfp", mode="accuracy", settingsJson='{"tolerance": 3}')
+    panel = SimpleNamespace(codec="zfp", mode="accuracy", settings=SimpleNamespace(**_pack(tolerance=3.0)))
     monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
 
     writer = module.CerebroCompressFileWriter(SimpleNamespace())
@@ -54,7 +61,7 @@ def test_reader_and_writer_report_failure_instead_of_raising(module, scene, ct_v
     bad.write_bytes(b"PK\x03\x04 broken")
     assert not module.CerebroCompressFileReader(SimpleNamespace()).load({"fileName": str(bad)})
     node = mrml.volume_to_node(ct_volume, scene, "ct")
-    panel = SimpleNamespace(codec="zfp", mode="accuracy", settingsJson='{"tolerance": -5}')
+    panel = SimpleNamespace(codec="zfp", mode="accuracy", settings=SimpleNamespace(**_pack(tolerance=-5.0)))
     monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
     writer = module.CerebroCompressFileWriter(SimpleNamespace())
     assert not writer.write({"nodeID": node.GetID(), "fileName": str(tmp_path / "x.cbv")})
@@ -68,12 +75,13 @@ def test_self_test_logic_part_passes(module, scene):
 
 def test_panel_texts_for_settings_and_modes(module):
     from cerebro.codecs import get_codec
+    from CerebroLib import compress_widget
 
     tolerance = get_codec("zfp").modes["accuracy"].settings[0]
-    tip = module._settingToolTip(tolerance)
+    tip = compress_widget._settingToolTip(tolerance)
     assert tolerance.help in tip and f"{tolerance.minimum} to {tolerance.maximum} {tolerance.unit}" in tip
-    assert module._modeHelp("zfp", "reversible").endswith("(lossless)")
-    assert "install" in module._modeHelp("", "")
+    assert compress_widget._modeHelp("zfp", "reversible").endswith("(lossless)")
+    assert "install" in compress_widget._modeHelp("", "")
 
 
 class _VolumesWriter:
@@ -121,7 +129,7 @@ def test_cbv_writer_takes_over_nothing_from_the_volumes_writer(module, scene, ct
 
 def test_writer_refuses_a_file_name_that_is_not_cbv(module, scene, ct_volume, tmp_path, monkeypatch):
     node = mrml.volume_to_node(ct_volume, scene, "ct")
-    panel = SimpleNamespace(codec="zfp", mode="reversible", settingsJson="{}")
+    panel = SimpleNamespace(codec="zfp", mode="reversible", settings=SimpleNamespace(**_pack()))
     monkeypatch.setattr(module.CerebroCompressLogic, "getParameterNode", lambda self: panel)
     assert not module.CerebroCompressFileWriter(SimpleNamespace()).write(
         {"nodeID": node.GetID(), "fileName": str(tmp_path / "ct.nrrd")})

@@ -61,14 +61,14 @@ def test_self_test_passes(module, scene):
     case.runTest()
 
 
-def test_preferred_model_is_the_shipped_default_when_the_catalog_has_it(module, monkeypatch):
-    from cerebro.segment.catalog import load_catalog
+def test_preferred_model_is_the_shipped_default_when_the_catalog_has_it(monkeypatch):
+    from cerebro.segment.catalog import DEFAULT_MODEL_ID, load_catalog
+    from CerebroLib import segment_logic
 
-    catalog = load_catalog()
-    expected = module.DEFAULT_MODEL if module.DEFAULT_MODEL in catalog else module.FALLBACK_MODEL
-    assert module.preferredModel() == expected
-    monkeypatch.setattr(module, "load_catalog", lambda: {module.DEFAULT_MODEL: None})
-    assert module.preferredModel() == module.DEFAULT_MODEL
+    expected = DEFAULT_MODEL_ID if DEFAULT_MODEL_ID in load_catalog() else segment_logic.FALLBACK_MODEL_ID
+    assert segment_logic.preferred_model() == expected
+    monkeypatch.setattr(segment_logic, "load_catalog", lambda: {})
+    assert segment_logic.preferred_model() == "vesselness"
 
 
 def test_panel_jobs_tick_on_a_timer_until_the_job_ends_and_cancel_resets(module):

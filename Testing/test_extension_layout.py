@@ -12,21 +12,22 @@ MODULES = ("CerebroCompress", "CerebroSegment", "CerebroBenchmark")
 
 
 def test_every_cerebrolib_file_is_installed():
-    listed = set(re.findall(r"CerebroLib/\w+\.py", (ROOT / "CerebroLib" / "CMakeLists.txt").read_text()))
+    cmake = (ROOT / "CerebroLib" / "CMakeLists.txt").read_text(encoding="utf-8")
+    listed = set(re.findall(r"CerebroLib/\w+\.py", cmake))
     present = {f"CerebroLib/{p.name}" for p in (ROOT / "CerebroLib").glob("*.py")}
     assert present == listed, f"add to / remove from CerebroLib/CMakeLists.txt: {present ^ listed}"
-    assert "add_subdirectory(CerebroLib)" in (ROOT / "CMakeLists.txt").read_text()
+    assert "add_subdirectory(CerebroLib)" in (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_layout_and_self_test_registration(module):
     folder = ROOT / module
-    cmake = (folder / "CMakeLists.txt").read_text()
+    cmake = (folder / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
     for resource in (f"{module}.py", f"Resources/Icons/{module}.png", f"Resources/UI/{module}.ui"):
         assert (folder / resource).is_file(), resource
-    assert f"class {module}Test(ScriptedLoadableModuleTest)" in (folder / f"{module}.py").read_text()
-    assert f"add_subdirectory({module})" in (ROOT / "CMakeLists.txt").read_text()
+    assert f"class {module}Test(ScriptedLoadableModuleTest)" in (folder / f"{module}.py").read_text(encoding="utf-8")
+    assert f"add_subdirectory({module})" in (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 # The widget class a name's suffix promises (the module code calls that class's API on it).
@@ -49,9 +50,15 @@ def _ui_widgets(module: str) -> dict[str, str]:
     return {w.get("name"): w.get("class") for w in tree.iter("widget")}
 
 
+# The files that drive each module's .ui: the module file and its panel in CerebroLib.
+PANEL_FILES = {"CerebroCompress": ["CerebroLib/compress_widget.py"], "CerebroSegment": ["CerebroLib/segment_widget.py"],
+               "CerebroBenchmark": []}
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_every_ui_name_a_module_uses_exists_with_the_expected_widget_class(module):
-    source = (ROOT / module / f"{module}.py").read_text()
+    paths = [f"{module}/{module}.py", *PANEL_FILES[module]]
+    source = "\n".join((ROOT / path).read_text(encoding="utf-8") for path in paths)
     used = set(re.findall(r"self\.ui\.(\w+)", source))
     used |= set().union(*(names for helper, names in HELPER_UI_NAMES.items() if f"{helper}(" in source))
     widgets = _ui_widgets(module)
@@ -65,22 +72,34 @@ def test_every_ui_name_a_module_uses_exists_with_the_expected_widget_class(modul
 
 def test_modules_share_one_library_and_import_no_other_module():
     for module in MODULES:
-        source = (ROOT / module / f"{module}.py").read_text()
+        source = (ROOT / module / f"{module}.py").read_text(encoding="utf-8")
         imported = set(re.findall(r"^\s*(?:from|import)\s+(\w+)", source, re.M))
         assert not imported & (set(MODULES) - {module}), f"{module} imports another module's folder"
         assert not list((ROOT / module).glob("*/__init__.py")), f"{module} holds a library of its own"
     assert (ROOT / "CerebroLib" / "__init__.py").is_file()
 
 
+def test_cerebrolib_reload_order_is_its_import_order():
+    from CerebroLib.slicer_ui import CEREBROLIB_IMPORT_ORDER
+
+    files = {p.stem for p in (ROOT / "CerebroLib").glob("*.py")} - {"__init__"}
+    assert set(CEREBROLIB_IMPORT_ORDER) == files
+    for position, name in enumerate(CEREBROLIB_IMPORT_ORDER):
+        source = (ROOT / "CerebroLib" / f"{name}.py").read_text(encoding="utf-8")
+        imported = set(re.findall(r"^from CerebroLib(?:\.(\w+))? import (\w+)", source, re.M))
+        names = {sub or what for sub, what in imported}
+        assert names <= set(CEREBROLIB_IMPORT_ORDER[:position]), f"{name} imports {names}"
+
+
 def test_extensions_index_entry_matches_the_cmake_metadata():
     import json
 
-    cmake = (ROOT / "CMakeLists.txt").read_text()
+    cmake = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
 
     def setting(name):
         return re.search(rf'set\({name} "([^"]*)"\)', cmake).group(1)
 
-    entry = json.loads((ROOT / "CerebroBench.json").read_text())
+    entry = json.loads((ROOT / "CerebroBench.json").read_text(encoding="utf-8"))
     allowed = {"$schema", "build_dependencies", "build_subdirectory", "category", "scm_revision", "scm_type",
                "scm_url", "tier"}  # the catalog entry schema v1.0.1 admits no other property
     assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
@@ -88,6 +107,6 @@ def test_extensions_index_entry_matches_the_cmake_metadata():
     assert entry["category"] == setting("EXTENSION_CATEGORY")
     assert entry["build_dependencies"] == setting("EXTENSION_DEPENDS").split()
     assert entry["scm_url"] == setting("EXTENSION_HOMEPAGE")
-    assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text()
+    assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text(encoding="utf-8")
     icon = setting("EXTENSION_ICONURL").split("/main/", 1)[1]
     assert (ROOT / icon).is_file()

@@ -1,0 +1,60 @@
+"""The panels' parameter nodes (saved with the scene), as typed ``parameterNodeWrapper`` classes.
+
+Codec settings are typed values in a ``parameterPack`` (one field per setting name of any codec, with the type
+of :data:`CerebroLib.compress_logic.SETTING_TYPES`), not a JSON string: the scene file holds ``tolerance = 5.0``
+and ``axis = k``. Ranges differ per codec, so the codec checks them before a run. Needs the Slicer application
+(``slicer.parameterNodeWrapper``); only module files and panels import it. No ``from __future__ import
+annotations`` here: the wrapper reads the annotations as types when the classes are made.
+"""
+
+from typing import Annotated, Any
+
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper, parameterPack
+
+from cerebro.segment.device import DEVICES
+from CerebroLib.compress_logic import SETTING_TYPES
+
+
+def _codec_settings_pack() -> type:
+    """The ``CodecSettings`` pack: a typed field per name of SETTING_TYPES (placeholders until a mode sets them)."""
+    namespace: dict[str, Any] = {"__annotations__": dict(SETTING_TYPES), "__doc__": "Every codec setting, typed."}
+    namespace.update({name: kind() for name, kind in SETTING_TYPES.items()})
+    return parameterPack(type("CodecSettings", (), namespace))
+
+
+CodecSettings = _codec_settings_pack()
+
+
+def settings_values(pack: Any) -> dict[str, Any]:
+    """The pack's values by setting name (the logic picks the current mode's ones)."""
+    return {name: getattr(pack, name) for name in SETTING_TYPES}
+
+
+def set_settings_values(pack: Any, values: dict[str, Any]) -> None:
+    """Store ``values`` (setting name -> value) in the pack, converted to each setting's type."""
+    for name, value in values.items():
+        setattr(pack, name, SETTING_TYPES[name](value))
+
+
+@parameterNodeWrapper
+class CompressParameters:
+    """CerebroCompress panel state: the input, codec, mode, the typed codec settings, the difference option."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    codec: str = ""
+    mode: str = ""
+    settings: CodecSettings
+    makeDifference: bool = False
+
+
+@parameterNodeWrapper
+class SegmentParameters:
+    """CerebroSegment panel state: the input, model, device and run options."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    model: str = ""
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
+    tta: bool = True
+    probabilities: bool = False
+    allowUnpinned: bool = False
