@@ -12,22 +12,25 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
+from CerebroLib.i18n import tr as _
+from CerebroLib.i18n import translate
+
 
 class CerebroBenchmark(ScriptedLoadableModule):
     """Module description (title, category, help)."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "CerebroBenchmark"
-        self.parent.categories = ["Segmentation.CerebroBench"]
+        self.parent.title = _("CerebroBenchmark")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation") + ".CerebroBench"]
         self.parent.dependencies = []
         self.parent.contributors = ["CerebroBench developers"]
-        self.parent.helpText = (
+        self.parent.helpText = _(
             "The benchmark of segmentation quality versus compression ratio (the paper's Tables 1-4) runs from "
             "the command line (cerebro benchmark run | table | plot) and the Python console (cerebro.benchmark). "
             "This panel has no controls yet; they come in a later release of CerebroBench."
         )
-        self.parent.acknowledgementText = "Part of the CerebroBench extension."
+        self.parent.acknowledgementText = _("Part of the CerebroBench extension.")
 
 
 class CerebroBenchmarkWidget(ScriptedLoadableModuleWidget):

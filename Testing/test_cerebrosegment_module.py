@@ -89,6 +89,16 @@ def test_panel_jobs_tick_on_a_timer_until_the_job_ends_and_cancel_resets(module)
     assert not ui.progressBar.visible and not ui.cancelButton.enabled and ui.statusLabel.text == shown[-1].text
 
 
+def test_self_test_skips_with_its_reason_when_a_package_is_missing(module, scene, monkeypatch):
+    monkeypatch.setattr(module, "missingForSelfTest", lambda requirements: "skipped: torch is not installed")
+    shown = []
+    case = module.CerebroSegmentTest()
+    monkeypatch.setattr(case, "delayDisplay", shown.append)
+    case.runTest()  # returns at once: nothing segmented, nothing installed
+    assert shown == ["skipped: torch is not installed"]
+    assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
 def test_self_tests_never_install_and_say_why_they_skip(module):
     assert slicer_ui.missingForSelfTest({"numpy": "numpy>=1.24"}) is None
     reason = slicer_ui.missingForSelfTest({"no_such_module_xyz": "no-such-module-xyz>=1"})

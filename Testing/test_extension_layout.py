@@ -75,6 +75,7 @@ def test_modules_share_one_library_and_import_no_other_module():
         source = (ROOT / module / f"{module}.py").read_text(encoding="utf-8")
         imported = set(re.findall(r"^\s*(?:from|import)\s+(\w+)", source, re.M))
         assert not imported & (set(MODULES) - {module}), f"{module} imports another module's folder"
+        assert "CerebroLib" in imported, f"{module} does not use the shared library"
         assert not list((ROOT / module).glob("*/__init__.py")), f"{module} holds a library of its own"
     assert (ROOT / "CerebroLib" / "__init__.py").is_file()
 
