@@ -50,7 +50,7 @@ test39:
 	@echo "test39: no Python 3.9 found (python3.9 or pyenv); skipped. vermin still checks the 3.9 floor."
 else
 test39: $(STAMP39)
-	$(VENV39)/bin/python -m pytest -q -n 2 -p no:cacheprovider
+	$(VENV39)/bin/python -m pytest -q -n 2 -p no:cacheprovider --disable-warnings
 endif
 
 clean:

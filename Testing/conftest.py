@@ -14,32 +14,37 @@ from cerebro.volume import Volume
 
 # Packages a test file may need that a Python 3.9 check run (make test39) does not have: no torch wheel for
 # this machine's Python 3.9, no slicer-core wheel below Python 3.10. Files that import them are not collected there.
-# A test file importing CerebroLib needs slicer (MRML) too.
-OPTIONAL_TEST_PACKAGES = {name: name for name in ("torch", "slicer", "monai", "dynamic_network_architectures",
-                                                  "safetensors")}
-OPTIONAL_TEST_PACKAGES["CerebroLib"] = "slicer"
+OPTIONAL_TEST_PACKAGES = ("torch", "slicer", "monai", "dynamic_network_architectures", "safetensors")
+# The CerebroLib files that run without MRML (the job runner, translations, dependency lists); the others need slicer.
+CEREBROLIB_WITHOUT_SLICER = ("CerebroLib", "CerebroLib.jobs", "CerebroLib.i18n", "CerebroLib.dependencies")
 
 
-def _top_level_imports(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> set[str]:
+    """The modules a test file imports at its top level (``from A import b``, A a top-level package: A and A.b)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Assign) and "importorskip" in ast.dump(node.value):
-            names.update(arg.value.split(".")[0] for arg in getattr(node.value, "args", [])
-                         if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
+            names.add(node.module)
+            if "." not in node.module:  # b may be a submodule of A
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def _needed_package(module: str) -> str | None:
+    root = module.split(".")[0]
+    if root == "CerebroLib":
+        return None if module in CEREBROLIB_WITHOUT_SLICER else "slicer"
+    return root if root in OPTIONAL_TEST_PACKAGES else None
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave out test files whose optional packages are not installed in this Python."""
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
-    needed = {OPTIONAL_TEST_PACKAGES[name] for name in _top_level_imports(collection_path)
-              if name in OPTIONAL_TEST_PACKAGES}
+    needed = {_needed_package(module) for module in _imported_modules(collection_path)} - {None}
     return True if any(importlib.util.find_spec(name) is None for name in needed) else None
 
 
