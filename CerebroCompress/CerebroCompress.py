@@ -16,7 +16,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
 
 from cerebro.errors import CerebroError
@@ -27,9 +26,10 @@ from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
 from CerebroLib.compress_widget import CompressPanel
 from CerebroLib.i18n import tr as _
 from CerebroLib.i18n import translate
+from CerebroLib.module_widget import PanelModuleWidget
 from CerebroLib.mrml import volume_to_node
 from CerebroLib.parameters import CompressParameters, settings_values
-from CerebroLib.slicer_ui import missingForSelfTest, reloadCerebroLib
+from CerebroLib.slicer_ui import missingForSelfTest
 
 FILE_TYPE = "CerebroCompressedVolume"
 FILE_DESCRIPTION = "CerebroBench compressed volume"
@@ -56,33 +56,11 @@ class CerebroCompress(ScriptedLoadableModule):
         self.parent.acknowledgementText = _("Part of the CerebroBench extension.")
 
 
-class CerebroCompressWidget(ScriptedLoadableModuleWidget):
+class CerebroCompressWidget(PanelModuleWidget):
     """The module's panel: a CompressPanel (CerebroLib) around this module's logic."""
 
-    def __init__(self, parent=None):
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        self.logic = None
-        self.panel = None
-
-    def setup(self):
-        ScriptedLoadableModuleWidget.setup(self)
-        self.logic = CerebroCompressLogic()
-        self.panel = CompressPanel(self.resourcePath("UI/CerebroCompress.ui"), self.logic, self.parent)
-        self.layout.addWidget(self.panel.uiWidget)
-
-    def enter(self):
-        self.panel.enter()
-
-    def exit(self):
-        self.panel.exit()
-
-    def cleanup(self):
-        if self.panel is not None:
-            self.panel.cleanup()
-
-    def onReload(self):
-        reloadCerebroLib()
-        ScriptedLoadableModuleWidget.onReload(self)
+    def createPanel(self):
+        return CompressPanel(self.resourcePath("UI/CerebroCompress.ui"), CerebroCompressLogic(), self.parent)
 
 
 class CerebroCompressLogic(ScriptedLoadableModuleLogic, CompressLogic):

@@ -13,7 +13,6 @@ from typing import Any
 
 import qt
 import slicer
-from slicer.util import VTKObservationMixin
 
 from cerebro.codecs import get_codec
 from cerebro.codecs.base import Setting
@@ -29,25 +28,14 @@ from CerebroLib.compress_logic import (
 )
 from CerebroLib.i18n import tr as _
 from CerebroLib.parameters import set_settings_values, settings_values
-from CerebroLib.slicer_ui import (
-    PanelJobs,
-    ParameterNodeWidgetMixin,
-    askInstallDependencies,
-    showMissingDependencies,
-    showPanelStatus,
-)
+from CerebroLib.slicer_ui import Panel, askInstallDependencies, showMissingDependencies
 
 
-class CompressPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
+class CompressPanel(Panel):
     """The panel of CerebroCompress, built from ``uiPath`` around ``logic``; ``parent`` is the module's parent."""
 
     def __init__(self, uiPath: str, logic: Any, parent: Any) -> None:
-        VTKObservationMixin.__init__(self)
-        self.parent, self.logic = parent, logic
-        self.uiWidget = slicer.util.loadUI(uiPath)
-        self.ui = slicer.util.childWidgetVariables(self.uiWidget)
-        self.uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.jobs = PanelJobs(self._showStatus)
+        super().__init__(uiPath, logic, parent)
         self._settingEditors: dict[str, Any] = {}
         self._updatingGui = False
 
@@ -57,20 +45,13 @@ class CompressPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
             askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)
         self._updateDependencyLabel()
 
-        self.observeSceneClose()
         self.ui.codecComboBox.connect("currentTextChanged(QString)", self.onCodecChanged)
         self.ui.modeComboBox.connect("currentTextChanged(QString)", self.onModeChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.saveCompressedButton.connect("clicked(bool)", self.onSaveCompressed)
         self.ui.loadCompressedButton.connect("clicked(bool)", self.onLoadCompressed)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self.jobs.busy:
-            self.jobs.cancel()
-        super().cleanup()
 
     def setDefaultParameters(self) -> None:
         modes = codec_modes()
@@ -166,10 +147,6 @@ class CompressPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
         p = self._parameterNode
         return mode_settings_from(settings_values(p.settings), p.codec, p.mode)
 
-    def _showStatus(self, status: Any) -> None:
-        showPanelStatus(self.ui, status)
-        self.updateGuiFromParameterNode()
-
     def onApplyButton(self) -> None:
         p = self._parameterNode
         self.jobs.start(
@@ -187,10 +164,6 @@ class CompressPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
         self.ui.reportTextEdit.setPlainText(text + "\n" + report.to_text())
         slicer.util.setSliceViewerLayers(background=outputNode, fit=True)
         return _("Compressed and decompressed: ratio {ratio:.2f} : 1").format(ratio=report.compression_ratio)
-
-    def onCancelButton(self) -> None:
-        if self.jobs.busy:
-            self.jobs.cancel()
 
     def onSaveCompressed(self) -> None:
         p = self._parameterNode

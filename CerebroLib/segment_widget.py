@@ -13,49 +13,30 @@ import logging
 from typing import Any
 
 import slicer
-from slicer.util import VTKObservationMixin
 
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
 from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices, preferred_model
-from CerebroLib.slicer_ui import (
-    PanelJobs,
-    ParameterNodeWidgetMixin,
-    askInstallDependencies,
-    showMissingDependencies,
-    showPanelStatus,
-)
+from CerebroLib.slicer_ui import Panel, askInstallDependencies, showMissingDependencies
 
 
-class SegmentPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
+class SegmentPanel(Panel):
     """The panel of CerebroSegment, built from ``uiPath`` around ``logic``; ``parent`` is the module's parent."""
 
     def __init__(self, uiPath: str, logic: Any, parent: Any) -> None:
-        VTKObservationMixin.__init__(self)
-        self.parent, self.logic = parent, logic
-        self.uiWidget = slicer.util.loadUI(uiPath)
-        self.ui = slicer.util.childWidgetVariables(self.uiWidget)
-        self.uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.jobs = PanelJobs(self._showStatus)
+        super().__init__(uiPath, logic, parent)
         self._choices: dict[str, Any] = {}
         self.ui.deviceComboBox.addItems(list(device_choices()))
         self._refreshModels()
 
-        self.observeSceneClose()
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.deviceComboBox.connect("currentTextChanged(QString)", self.onDeviceChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.downloadButton.connect("clicked(bool)", self.onDownloadButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self._updateDependencyLabel()
         self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self.jobs.busy:
-            self.jobs.cancel()
-        super().cleanup()
 
     def setDefaultParameters(self) -> None:
         if self._parameterNode.model not in self._choices:
@@ -117,15 +98,10 @@ class SegmentPanel(ParameterNodeWidgetMixin, VTKObservationMixin):
         self.jobs.start(_("Download"), lambda: self.logic.start_download(p.model, p.allowUnpinned),
                         self._onDownloaded)
 
-    def onCancelButton(self) -> None:
-        if self.jobs.busy:
-            self.jobs.cancel()
-
-    def _showStatus(self, status: Any) -> None:
-        showPanelStatus(self.ui, status)
+    def showStatus(self, status: Any) -> None:
         if not status.busy:
             self._refreshModels()  # a run or download may have filled the cache
-        self.updateGuiFromParameterNode()
+        super().showStatus(status)
 
     def _onSegmented(self, job: Any) -> str:
         output = self.logic.finish(job)

@@ -13,6 +13,7 @@ from typing import Any
 
 import slicer
 import vtk
+from slicer.util import VTKObservationMixin
 
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
@@ -20,7 +21,7 @@ from CerebroLib.jobs import CliJob, JobController, PanelStatus
 
 # CerebroLib's files in import order: each only imports files before it.
 CEREBROLIB_IMPORT_ORDER = ("i18n", "dependencies", "mrml", "jobs", "compress_logic", "segment_logic", "parameters",
-                           "slicer_ui", "compress_widget", "segment_widget")
+                           "slicer_ui", "compress_widget", "segment_widget", "module_widget")
 
 
 def reloadCerebroLib() -> None:
@@ -180,3 +181,34 @@ class ParameterNodeWidgetMixin:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGuiFromParameterNode)
             self.updateGuiFromParameterNode()
+
+
+class Panel(ParameterNodeWidgetMixin, VTKObservationMixin):
+    """What the module panels share: the .ui at ``uiPath`` with the scene set, ``logic`` (the module's logic, given
+    as an argument), ``parent`` (the module's, for ``isEntered``), the panel's job runner, scene-close handling, and
+    Cancel. A panel sets up its own widgets after ``Panel.__init__``, then calls ``initializeParameterNode()``."""
+
+    def __init__(self, uiPath: str, logic: Any, parent: Any) -> None:
+        VTKObservationMixin.__init__(self)
+        self.parent, self.logic = parent, logic
+        self.uiWidget = slicer.util.loadUI(uiPath)
+        self.ui = slicer.util.childWidgetVariables(self.uiWidget)
+        self.uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.jobs = PanelJobs(self.showStatus)
+        self.observeSceneClose()
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+
+    def cleanup(self) -> None:
+        if self.jobs.busy:
+            self.jobs.cancel()
+        super().cleanup()
+
+    def onCancelButton(self) -> None:
+        if self.jobs.busy:
+            self.jobs.cancel()
+
+    def showStatus(self, status: PanelStatus) -> None:
+        """Show a job's status (progress bar, status line, Cancel) and bring the buttons up to date."""
+        showPanelStatus(self.ui, status)
+        self.updateGuiFromParameterNode()
+

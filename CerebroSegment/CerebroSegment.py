@@ -16,7 +16,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
 
 from cerebro.errors import Cancelled
@@ -25,12 +24,13 @@ from cerebro.volume import same_geometry
 from CerebroLib import dependencies
 from CerebroLib.i18n import tr as _
 from CerebroLib.i18n import translate
+from CerebroLib.module_widget import PanelModuleWidget
 from CerebroLib.mrml import masks_from_segmentation_node, volume_to_node
 from CerebroLib.parameters import SegmentParameters
 from CerebroLib.segment_logic import FALLBACK_MODEL_ID, VESSEL_COLOR, preferred_model
 from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
 from CerebroLib.segment_widget import SegmentPanel
-from CerebroLib.slicer_ui import missingForSelfTest, reloadCerebroLib
+from CerebroLib.slicer_ui import missingForSelfTest
 
 
 class CerebroSegment(ScriptedLoadableModule):
@@ -52,33 +52,11 @@ class CerebroSegment(ScriptedLoadableModule):
         self.parent.acknowledgementText = _("Part of the CerebroBench extension.")
 
 
-class CerebroSegmentWidget(ScriptedLoadableModuleWidget):
+class CerebroSegmentWidget(PanelModuleWidget):
     """The module's panel: a SegmentPanel (CerebroLib) around this module's logic."""
 
-    def __init__(self, parent=None):
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        self.logic = None
-        self.panel = None
-
-    def setup(self):
-        ScriptedLoadableModuleWidget.setup(self)
-        self.logic = CerebroSegmentLogic()
-        self.panel = SegmentPanel(self.resourcePath("UI/CerebroSegment.ui"), self.logic, self.parent)
-        self.layout.addWidget(self.panel.uiWidget)
-
-    def enter(self):
-        self.panel.enter()
-
-    def exit(self):
-        self.panel.exit()
-
-    def cleanup(self):
-        if self.panel is not None:
-            self.panel.cleanup()
-
-    def onReload(self):
-        reloadCerebroLib()
-        ScriptedLoadableModuleWidget.onReload(self)
+    def createPanel(self):
+        return SegmentPanel(self.resourcePath("UI/CerebroSegment.ui"), CerebroSegmentLogic(), self.parent)
 
 
 class CerebroSegmentLogic(ScriptedLoadableModuleLogic, SegmentLogic):

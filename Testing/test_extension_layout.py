@@ -36,10 +36,12 @@ UI_CLASS_BY_SUFFIX = {
     "Button": {"QPushButton", "ctkCollapsibleButton"}, "Label": {"QLabel"}, "ProgressBar": {"QProgressBar"},
     "TextEdit": {"QPlainTextEdit"}, "Widget": {"QWidget"},
 }
-# Names that the shared panel helpers (CerebroLib/slicer_ui.py) use on a module's ``ui``.
+# Names that the shared panel helpers (CerebroLib/slicer_ui.py) use on a module's ``ui``: a panel class built on
+# ``Panel`` (the job runner's progress bar, status line and Cancel), and the missing-packages label.
 HELPER_UI_NAMES = {
-    "showPanelStatus": {"progressBar", "statusLabel", "cancelButton"},
-    "showMissingDependencies": {"dependenciesLabel", "installDependenciesButton"},
+    "(Panel):": {"progressBar", "statusLabel", "cancelButton"},
+    "showPanelStatus(": {"progressBar", "statusLabel", "cancelButton"},
+    "showMissingDependencies(": {"dependenciesLabel", "installDependenciesButton"},
 }
 
 
@@ -60,7 +62,7 @@ def test_every_ui_name_a_module_uses_exists_with_the_expected_widget_class(modul
     paths = [f"{module}/{module}.py", *PANEL_FILES[module]]
     source = "\n".join((ROOT / path).read_text(encoding="utf-8") for path in paths)
     used = set(re.findall(r"self\.ui\.(\w+)", source))
-    used |= set().union(*(names for helper, names in HELPER_UI_NAMES.items() if f"{helper}(" in source))
+    used |= set().union(*(names for helper, names in HELPER_UI_NAMES.items() if helper in source))
     widgets = _ui_widgets(module)
     missing = sorted(used - set(widgets))
     assert not missing, f"{module}.ui lacks {missing}"
