@@ -8,8 +8,7 @@ codecs by default (``workers=1``), as Slicer users run other work beside it; ``w
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume, decompress
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
-from cerebro.io import read_volume, write_volume
+from cerebro.fsutil import require_output_suffix
+from cerebro.io import read_volume
 from cerebro.progress import Progress
-from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
+from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job, start_on_volume
 from CerebroLib.mrml import copy_parent_transform, volume_from_node, volume_to_node
 
 COMPRESSED_SUFFIX = SUFFIX
@@ -150,29 +150,15 @@ class CerebroCompressLogic:
     def _worker_arguments(self) -> list[str]:
         return ["--workers", str(self.workers)] if self.workers is not None else []
 
-    def _start(self, input_node: vtk.vtkObject, prefix: str, arguments: Callable[[Path, Path], list[str]],
-               description: str, context: Callable[[Path], Any]) -> CliJob:
-        """Write ``input_node`` to a temporary NRRD in a new job folder and start ``arguments(folder, input)``."""
-        volume = volume_from_node(input_node)
-        workdir = make_workdir(prefix)
-        try:
-            input_path = workdir / "input.nrrd"
-            write_volume(volume, input_path)
-            command = cerebro_command(arguments(workdir, input_path), self.python)
-            return CliJob(command, workdir, description, context(workdir))
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-
     def start_round_trip(self, input_node: vtk.vtkObject, codec: str | Codec, mode: str,
                          settings: dict[str, Any] | None = None, make_difference: bool = False) -> CliJob:
         """Start compressing + decompressing ``input_node`` in the background; poll the job, then finish it."""
-        return self._start(
-            input_node, "compress",
+        return start_on_volume(
+            volume_from_node(input_node), "compress",
             lambda folder, input_path: self.compress_arguments(input_path, folder / f"volume{SUFFIX}", codec, mode,
                                                                settings, folder / "decoded.nrrd"),
             "the compression process",
-            lambda folder: RoundTripRequest(input_node, folder / "decoded.nrrd", make_difference))
+            lambda folder: RoundTripRequest(input_node, folder / "decoded.nrrd", make_difference), self.python)
 
     def finish_round_trip(self, job: CliJob) -> tuple[vtk.vtkObject, vtk.vtkObject | None, RoundTripReport]:
         """The decompressed node, the difference node (float32 ``decompressed - original``) or None, the report.
@@ -212,11 +198,11 @@ class CerebroCompressLogic:
     def start_save(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
                    settings: dict[str, Any] | None = None) -> CliJob:
         """Start compressing ``input_node`` into the .cbv file ``path`` (written atomically) in the background."""
-        if not str(path).lower().endswith(COMPRESSED_SUFFIX):
-            raise CerebroError(f"a compressed volume file must end with {COMPRESSED_SUFFIX}: {path}")
-        return self._start(input_node, "save",
-                           lambda folder, input_path: self.compress_arguments(input_path, path, codec, mode, settings),
-                           "the compression process", lambda folder: Path(path))
+        require_output_suffix(path, (COMPRESSED_SUFFIX,), "the compressed volume file")
+        return start_on_volume(
+            volume_from_node(input_node), "save",
+            lambda folder, input_path: self.compress_arguments(input_path, path, codec, mode, settings),
+            "the compression process", python=self.python)
 
     def finish_save(self, job: CliJob) -> dict[str, Any]:
         """The summary of a finished save (output, codec, sizes, ``compression_ratio``, ``error_bound``, ...)."""
@@ -265,8 +251,7 @@ class CerebroCompressLogic:
     def write_file(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
                    settings: dict[str, Any] | None = None) -> CompressedVolume:
         """Compress ``input_node`` into a .cbv file in this process (for the IO manager's synchronous writer)."""
-        if not str(path).lower().endswith(COMPRESSED_SUFFIX):
-            raise CerebroError(f"a compressed volume file must end with {COMPRESSED_SUFFIX}: {path}")
+        require_output_suffix(path, (COMPRESSED_SUFFIX,), "the compressed volume file")
         compressed = compress_volume(volume_from_node(input_node), codec, mode, settings, workers=self.workers)
         write_compressed(compressed, path)
         return compressed

@@ -29,7 +29,9 @@ from typing import Any
 
 import cerebro
 from cerebro.errors import Cancelled, CerebroError
+from cerebro.io import write_volume
 from cerebro.progress import Progress
+from cerebro.volume import Volume
 from CerebroLib.i18n import tr
 
 # On Windows, do not open a console window for the background process.
@@ -198,6 +200,23 @@ class CliJob:
         if state.error is not None:
             raise CerebroError(state.error)
         return self.result or {}
+
+
+def start_on_volume(volume: Volume, prefix: str, arguments: Callable[[Path, Path], list[str]], description: str,
+                    context: Callable[[Path], Any] = lambda folder: None, python: str | None = None) -> CliJob:
+    """Write ``volume`` to ``input.nrrd`` in a new job folder and start ``cerebro arguments(folder, input_path)``.
+
+    ``context(folder)`` is kept on the job for its finish; the folder goes with the job (and at once on a failure).
+    """
+    workdir = make_workdir(prefix)
+    try:
+        input_path = workdir / "input.nrrd"
+        write_volume(volume, input_path)
+        command = cerebro_command(arguments(workdir, input_path), python)
+        return CliJob(command, workdir, description, context(workdir))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 def run_job(job: CliJob, progress: Progress | None = None, poll_seconds: float = 0.1) -> JobState:

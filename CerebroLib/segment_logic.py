@@ -12,7 +12,6 @@ volume is written to a temporary NRRD; the caller polls the job (the panel throu
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import numpy as np
 import vtk
 
 from cerebro.errors import CerebroError
-from cerebro.io import read_volume, write_volume
+from cerebro.io import read_volume
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry, load_catalog
 from cerebro.segment.device import DEVICES
 from cerebro.segment.download import expected_path
-from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
+from CerebroLib.jobs import CliJob, cerebro_command, run_job, start_on_volume
 from CerebroLib.mrml import Color, copy_parent_transform, segmentation_node_from_masks, volume_from_node, volume_to_node
 
 # Segment colours (RGB 0..1): vessels red, like arteries in anatomical atlases; other labels from a palette.
@@ -161,18 +160,16 @@ class CerebroSegmentLogic:
             raise CerebroError(f"unknown device '{device}'; use one of {', '.join(DEVICES)}")
         volume = volume_from_node(input_node)
         volume.require_finite()
-        workdir = make_workdir("segment")
-        try:
-            input_path, mask_path = workdir / "input.nrrd", workdir / "mask.nrrd"
-            probability_path = workdir / "probabilities.nrrd" if probabilities else None
-            write_volume(volume, input_path)
-            arguments = self.arguments(input_path, mask_path, model_id, device, tta, probability_path,
-                                       allow_unpinned)
-            request = SegmentationRequest(mask_path, probability_path, input_node, model_id)
-            return CliJob(cerebro_command(arguments, self.python), workdir, "the segmentation process", request)
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
+
+        def outputs(folder: Path) -> tuple[Path, Path | None]:
+            return folder / "mask.nrrd", folder / "probabilities.nrrd" if probabilities else None
+
+        def arguments(folder: Path, input_path: Path) -> list[str]:
+            mask_path, probability_path = outputs(folder)
+            return self.arguments(input_path, mask_path, model_id, device, tta, probability_path, allow_unpinned)
+
+        return start_on_volume(volume, "segment", arguments, "the segmentation process",
+                               lambda folder: SegmentationRequest(*outputs(folder), input_node, model_id), self.python)
 
     def finish(self, job: CliJob) -> SegmentationOutput:
         """Load a finished job's mask into a new segmentation node (one named, coloured segment per label).
