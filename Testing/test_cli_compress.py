@@ -60,6 +60,27 @@ def test_report_json_and_info(ct_volume: Volume, tmp_path: Path, capsys: pytest.
     assert code == 0 and "zfp / accuracy tolerance=20.0" in out and "0.45 x 0.5 x 0.6 mm" in out
 
 
+def test_decoded_volume_and_json_progress_protocol(ct_volume: Volume, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--decoded writes the decoded volume; --progress-format json is what the Slicer modules' job runner reads."""
+    source = write_volume(ct_volume, tmp_path / "in.nrrd")
+    code, out, err = run(capsys, "compress", source, tmp_path / "c.cbv", "--mode", "accuracy", "--tolerance", "9",
+                         "--decoded", tmp_path / "d.nii.gz", "--progress-format", "json", "--workers", "1")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and err == "" and all("progress" in line for line in lines[:-1])
+    result = lines[-1]["result"]
+    assert result["decoded"] == str(tmp_path / "d.nii.gz") and result["max_abs_error"] <= 9
+    decoded = read_volume(tmp_path / "d.nii.gz")
+    assert same_geometry(decoded, ct_volume, atol_mm=1e-6, atol_direction=1e-9) is None
+    assert np.abs(decoded.array.astype(int) - ct_volume.array).max() == result["max_abs_error"]
+    code, out, _ = run(capsys, "decompress", tmp_path / "c.cbv", tmp_path / "e.nrrd", "--progress-format", "json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["result"]["shape"] == list(ct_volume.shape)
+    code, _, err = run(capsys, "compress", source, tmp_path / "x.cbv", "--mode", "reversible", "--decoded", source)
+    assert code == 2 and err.startswith("error:") and "is the input file" in err
+    code, _, err = run(capsys, "compress", source, tmp_path / "x.cbv", "--mode", "reversible", "--decoded", "d.txt")
+    assert code == 2 and "--decoded d.txt must end with" in err and not (tmp_path / "x.cbv").exists()
+
+
 def test_codecs_listing(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "codecs", "--json")
     modes = json.loads(out)["zfp"]["modes"]

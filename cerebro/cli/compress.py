@@ -26,6 +26,8 @@ _COMPRESS_EPILOG = f"""examples:
       4 bits per value; then decode again and print PSNR, SSIM, errors and speed
   cerebro compress tof.nrrd tof.cbv --mode reversible --json
       lossless; machine-readable summary on stdout
+  cerebro compress cta.nii.gz cta.cbv --mode rate --rate 2 --decoded cta_decoded.nii.gz
+      the report, and the decoded volume written beside it (to look at the error)
   cerebro compress in.mha out.cbv --codec zfp --mode precision --set precision=14
 
 Settings can be given as --NAME VALUE or --set NAME=VALUE; `cerebro codecs` lists every codec, mode
