@@ -134,3 +134,16 @@ def test_writer_refuses_a_file_name_that_is_not_cbv(module, scene, ct_volume, tm
     assert not module.CerebroCompressFileWriter(SimpleNamespace()).write(
         {"nodeID": node.GetID(), "fileName": str(tmp_path / "ct.nrrd")})
     assert not (tmp_path / "ct.nrrd").exists()
+
+
+def test_every_ui_parameter_name_is_a_field_of_the_module_parameter_node(module):
+    import re
+
+    from CerebroLib import parameters
+
+    for name, node_class in (("CerebroCompress", parameters.CompressParameters),
+                             ("CerebroSegment", parameters.SegmentParameters)):
+        ui = (MODULE_FILE.parents[1] / name / "Resources" / "UI" / f"{name}.ui").read_text(encoding="utf-8")
+        bound = re.findall(r'name="SlicerParameterName"[^>]*>\s*<string>(\w+)</string>', ui)
+        assert bound and set(bound) <= set(node_class.__annotations__), (name, bound)
+    assert set(parameters.CodecSettings.__annotations__) == set(parameters.SETTING_TYPES)
