@@ -53,10 +53,8 @@ def main() -> None:
     for size in args.sizes:
         phantom = generate_phantom(size, "cta", seed=0, supersample=1)
         node = volume_to_node(phantom.image, scene, f"cta{size}")
-        codec, mode, settings = SETTINGS
-        inside = _median_seconds(lambda: round_trip(volume_from_node(node), codec, mode, settings, workers=1),
-                                 args.repeats)
-        outside = _median_seconds(lambda: logic.run(node, codec, mode, settings), args.repeats)
+        inside = _median_seconds(lambda n=node: round_trip(volume_from_node(n), *SETTINGS, workers=1), args.repeats)
+        outside = _median_seconds(lambda n=node: logic.run(n, *SETTINGS), args.repeats)
         print(f"{size:>8}^3 {inside:>13.2f} {outside:>13.2f} {outside - inside:>11.2f} {outside / inside:>6.2f}")
         scene.Clear(0)
 
