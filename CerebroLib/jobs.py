@@ -102,12 +102,15 @@ class CliJob:
         self.result: dict[str, Any] | None = None
         self.log: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # The process ends itself (and deletes the job folder) when this one dies: it watches the stdin pipe.
+        env = dict(os.environ, PYTHONUNBUFFERED="1", CEREBRO_EXIT_WITH_PARENT="1")
+        if workdir is not None:
+            env["CEREBRO_JOB_DIR"] = str(workdir)
         core_parent = str(Path(cerebro.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (core_parent, env.get("PYTHONPATH", "")) if p)
         try:
             self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
+                                            stdin=subprocess.PIPE, text=True, encoding="utf-8",
                                             errors="replace", bufsize=1, env=env, creationflags=_NO_CONSOLE_WINDOW)
         except OSError as exc:
             self.cleanup()
@@ -133,6 +136,7 @@ class CliJob:
             except queue.Empty:
                 break
         if returncode is not None:
+            self._close_stdin()
             self.state.finished = True
             if returncode != 0 or self.result is None:
                 self.state.error = self._failure_text(returncode)
@@ -173,6 +177,7 @@ class CliJob:
 
     def cancel(self) -> None:
         """Stop the process (terminate, then kill after 5 s) and delete its temporary files."""
+        self._close_stdin()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -184,6 +189,13 @@ class CliJob:
         if not self.state.finished or self.state.succeeded:
             self.state.finished, self.state.cancelled, self.state.message = True, True, "cancelled"
         self.cleanup()
+
+    def _close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
 
     def cleanup(self) -> None:
         """Delete the job's temporary folder."""

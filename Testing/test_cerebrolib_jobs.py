@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +193,54 @@ def test_panel_job_output_is_json_lines_only(tmp_path):
     state = job.wait(timeout=60)
     assert state.succeeded, state.error
     assert job.result["compression_ratio"] > 1.0 and not job.log
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (ended, not yet reaped by init) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_job_ends_and_leaves_no_folder_when_its_parent_is_killed(tmp_path):
+    """Slicer crashing (here: its stand-in killed with SIGKILL) must not leave a cerebro process computing on."""
+    root = Path(__file__).resolve().parents[1]
+    parent = textwrap.dedent("""
+        import json, sys, time
+        from CerebroLib.jobs import CliJob, make_workdir
+        workdir = make_workdir("parent-test")
+        code = "from cerebro.cli.main import watch_parent; watch_parent(); import time; time.sleep(120)"
+        job = CliJob([sys.executable, "-c", code], workdir)
+        print(json.dumps({"pid": job.process.pid, "workdir": str(workdir)}), flush=True)
+        time.sleep(120)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    holder = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, env=env)
+    started = json.loads(holder.stdout.readline())
+    child, workdir = started["pid"], Path(started["workdir"])
+    assert _pid_alive(child) and workdir.is_dir()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while (_pid_alive(child) or workdir.exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pid_alive(child), "the job's process outlived its parent"
+    assert not workdir.exists(), "the job's folder was left behind"
+
+
+def test_only_a_cerebro_folder_in_the_temp_folder_is_ever_removed(tmp_path):
+    from cerebro.cli._parent import job_dir_to_remove
+
+    folder = make_workdir("x")
+    try:
+        assert job_dir_to_remove(str(folder)) == folder.resolve()
+        assert job_dir_to_remove(str(tmp_path)) is None  # not named cerebro-*
+        assert job_dir_to_remove(str(Path.home())) is None and job_dir_to_remove("") is None
+        assert job_dir_to_remove(str(folder / "cerebro-inner")) is None  # not directly in the temp folder
+    finally:
+        folder.rmdir()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import cerebro
 import cerebro.cli
+from cerebro.cli._parent import watch_parent
 from cerebro.errors import Cancelled, CerebroError
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user error, 130 cancelled)."""
+    watch_parent()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
