@@ -60,14 +60,18 @@ def python_executable(executable: str = sys.executable,
     """The Python that runs ``cerebro`` commands: Slicer's ``PythonSlicer`` when there is one, else this Python.
 
     Inside Slicer ``sys.executable`` is the Slicer application, not a Python, so ``PythonSlicer`` is looked up
-    on the PATH (Slicer's launcher puts it there) and next to the application; CerebroError if it is missing.
+    on the PATH (Slicer's launcher puts it there), next to the application and in the installation's ``bin``
+    folder; CerebroError if it is missing.
     """
     found = which("PythonSlicer")
     if found:
         return found
-    beside = Path(executable).with_name("PythonSlicer" + (".exe" if os.name == "nt" else ""))
-    if beside.is_file():
-        return str(beside)
+    name = "PythonSlicer" + (".exe" if os.name == "nt" else "")
+    app = Path(executable)
+    # bin/SlicerApp-real beside bin/PythonSlicer (Linux, Windows); Slicer.app/Contents/MacOS/Slicer (macOS)
+    for candidate in (app.with_name(name), app.parent.parent / "bin" / name):
+        if candidate.is_file():
+            return str(candidate)
     if Path(executable).stem.lower().startswith("slicer"):
         raise CerebroError(f"PythonSlicer was not found on the PATH or next to {executable}; "
                            "reinstall Slicer or put its bin folder on the PATH")

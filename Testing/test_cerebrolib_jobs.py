@@ -47,6 +47,12 @@ def test_python_executable_prefers_python_slicer(tmp_path):
         python_executable(str(app), lambda name: None)
     (tmp_path / "PythonSlicer").write_bytes(b"")
     assert python_executable(str(app), lambda name: None) == str(tmp_path / "PythonSlicer")
+    mac = tmp_path / "Slicer.app" / "Contents"
+    (mac / "MacOS").mkdir(parents=True)
+    (mac / "bin").mkdir()
+    (mac / "MacOS" / "Slicer").write_bytes(b"")
+    (mac / "bin" / "PythonSlicer").write_bytes(b"")
+    assert python_executable(str(mac / "MacOS" / "Slicer"), lambda name: None) == str(mac / "bin" / "PythonSlicer")
 
 
 def test_cerebro_command_speaks_the_json_protocol():
