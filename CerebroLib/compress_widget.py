@@ -137,7 +137,8 @@ class CompressPanel(Panel):
             self.ui.statusLabel.text = str(error)
             self.updateGuiFromParameterNode()  # show the stored values again
             return
-        set_settings_values(self._parameterNode.settings, values)
+        with slicer.util.NodeModify(self._parameterNode):  # one update of the panel, not one per setting
+            set_settings_values(self._parameterNode.settings, values)
 
     # --- actions -----------------------------------------------------------------------------------------
 
