@@ -1,11 +1,12 @@
-"""``cerebro benchmark run|table|plot``: segmentation quality versus compression over a labelled dataset."""
+"""``cerebro benchmark run|table|plot|limits|search|report``: segmentation quality versus compression over a
+labelled dataset, and how far each codec can compress within a Dice-loss bound."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from cerebro.cli._common import cli_progress
+from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
 from cerebro.errors import CerebroError
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 
@@ -23,23 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Each case is compressed once per setting and segmented by every model, on the original and on "
         "each decoded volume; one record per (case, setting, model) goes to STORE/results.jsonl. Records already "
         "there are skipped, so an interrupted run continues where it stopped.")
-    run.add_argument("dataset", help="a manifest (.csv/.json from `cerebro dataset manifest`) or a dataset folder")
-    run.add_argument("--layout", choices=("nnunet", "topcow", "rsna", "bids-pvs"), default="nnunet",
-                     help="layout of a dataset folder (default nnunet)")
-    run.add_argument("--store", required=True, help="result folder (created; reused to resume)")
+    _add_dataset_arguments(run)
     run.add_argument("--model", action="append", metavar="ID", help=f"catalog model (repeatable; default "
                      f"{DEFAULT_MODEL_ID})")
     run.add_argument("--setting", action="append", metavar="CODEC:MODE[:NAME=VALUE,...]",
                      help="compression setting (repeatable), e.g. zfp:accuracy:tolerance=500; default: the paper's "
                      "grid " + " ".join(PAPER_SETTINGS))
-    run.add_argument("--max-cases", type=int, help="only the first N cases")
-    run.add_argument("--metrics", choices=METRIC_SETS, default="all",
-                     help="all (default: overlap, HD95/ASSD, clDice, Betti errors) or overlap (faster)")
-    run.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda or mps")
-    run.add_argument("--tta", action="store_true", help="test-time augmentation (mirroring) when segmenting")
-    run.add_argument("--cache-dir", metavar="DIR", help="model cache (default $CEREBRO_CACHE or ~/.cache/cerebrobench)")
-    run.add_argument("--allow-unpinned", action="store_true", help="accept catalog models not pinned to a sha256")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_arguments(run, METRIC_SETS)
     run.set_defaults(func=run_benchmark_command)
     table = actions.add_parser("table", help="the paper's tables from a result folder")
     table.add_argument("store", help="result folder of `cerebro benchmark run`")
@@ -50,7 +41,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plot.add_argument("store", help="result folder of `cerebro benchmark run`")
     plot.add_argument("output", help="figure file (.png, .pdf or .svg)")
     plot.set_defaults(func=run_plot)
+    _register_limits_and_search(actions, METRIC_SETS)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", help="a manifest (.csv/.json from `cerebro dataset manifest`) or a dataset folder")
+    parser.add_argument("--layout", choices=("nnunet", "topcow", "rsna", "bids-pvs"), default="nnunet",
+                        help="layout of a dataset folder (default nnunet)")
+    parser.add_argument("--store", required=True, help="result folder (created; reused to resume)")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, metric_sets: tuple[str, ...]) -> None:
+    parser.add_argument("--max-cases", type=int, help="only the first N cases")
+    parser.add_argument("--metrics", choices=metric_sets, default="all",
+                        help="all (default: overlap, HD95/ASSD, clDice, Betti errors) or overlap (faster)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda or mps")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation (mirroring) when segmenting")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="model cache (default $CEREBRO_CACHE or ~/.cache/cerebrobench)")
+    parser.add_argument("--allow-unpinned", action="store_true", help="accept catalog models not pinned to a sha256")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_format(parser)
+
+
+def _register_limits_and_search(actions: argparse._SubParsersAction, metric_sets: tuple[str, ...]) -> None:
+    from cerebro.benchmark.limits import AGAINST, CRITERIA
+    from cerebro.benchmark.limits import FORMATS as LIMIT_FORMATS
+
+    limits = actions.add_parser(
+        "limits", help="per codec and model: the largest compression ratio within a Dice-loss bound",
+        description="For each model and codec in STORE: the setting with the largest compression ratio whose Dice "
+        "loss stays within --max-dice-loss, judged on the mean over cases and on the worst case. The loss is the "
+        "drop in Dice against the truth from the uncompressed prediction (--against truth), or 1 - Dice against "
+        "the uncompressed prediction (--against uncompressed).")
+    limits.add_argument("store", help="result folder of `cerebro benchmark run` or `search`")
+    limits.add_argument("--max-dice-loss", type=float, required=True, help="Dice difference, e.g. 0.001")
+    limits.add_argument("--against", choices=AGAINST, default="truth", help="reference of the loss (truth)")
+    limits.add_argument("--format", choices=LIMIT_FORMATS, default="text", help="text (default), markdown, csv, json")
+    limits.add_argument("-o", "--output", help="write to this file instead of printing")
+    limits.set_defaults(func=run_limits)
+    search = actions.add_parser(
+        "search", help="bisect a codec's setting for the largest compression within a Dice-loss bound",
+        description="Rate control on segmentation quality: brackets and bisects the codec mode's size setting "
+        "(tolerance, rate, ratio...), running each trial over all cases like `benchmark run` (its records go to "
+        "STORE, so the search resumes and its trials show in tables), and recommends the most compressing "
+        "setting whose Dice loss stays within the bound.")
+    _add_dataset_arguments(search)
+    search.add_argument("--codec", required=True, help="lossy codec (see `cerebro codecs`)")
+    search.add_argument("--mode", help="codec mode (default: its first lossy mode with a size setting)")
+    search.add_argument("--max-dice-loss", type=float, required=True, help="Dice difference, e.g. 0.001")
+    search.add_argument("--against", choices=AGAINST, default="truth", help="reference of the loss (truth)")
+    search.add_argument("--criterion", choices=CRITERIA, default="mean",
+                        help="mean over cases (default) or worst case")
+    search.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID", help=f"catalog model ({DEFAULT_MODEL_ID})")
+    search.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="fix another setting of the mode (repeatable)")
+    search.add_argument("--search", metavar="NAME", help="setting to search when the mode has several")
+    search.add_argument("--max-trials", type=int, default=10, help="most trials, each over all cases (10)")
+    search.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_model_arguments(search, metric_sets)
+    search.set_defaults(func=run_search)
 
 
 def _cases(args: argparse.Namespace) -> list:
@@ -60,7 +111,10 @@ def _cases(args: argparse.Namespace) -> list:
     if not source.exists():
         raise CerebroError(f"dataset not found: {source}; give a manifest file or a dataset folder")
     cases = list(Manifest.read(source) if source.is_file() else LAYOUTS[args.layout](source, check=True))
-    cases = cases[: args.max_cases] if args.max_cases else cases
+    if args.max_cases is not None:
+        if args.max_cases < 1:
+            raise CerebroError(f"--max-cases must be at least 1, got {args.max_cases}")
+        cases = cases[: args.max_cases]
     unlabelled = [c.case_id for c in cases if c.label_path is None]
     if unlabelled:
         raise CerebroError(f"{len(unlabelled)} cases have no label (first: {unlabelled[0]}); the benchmark needs "
@@ -92,10 +146,13 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
-    with cli_progress("benchmark", enabled=not args.quiet) as progress:
+    with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
                               metrics=args.metrics, cache_dir=args.cache_dir, allow_unpinned=args.allow_unpinned,
                               progress=progress)
+    if args.progress_format == "json":
+        print_json_line({"result": {"added": added, "store": str(store.folder), "results": str(store.results_path)}})
+        return 0
     print(f"{added} new records ({len(cases)} cases x {len(settings) + 1} settings incl. uncompressed x "
           f"{len(models)} models) in {store.results_path}")
     print(render(summarise(store.records())), end="")
@@ -104,16 +161,11 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     """``cerebro benchmark table``"""
+    from cerebro.benchmark.store import RESULTS_FILE
     from cerebro.benchmark.summary import render, summarise
-    from cerebro.fsutil import atomic_path
 
     text = render(summarise(_records(args.store)), args.format)
-    if args.output:
-        with atomic_path(args.output) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    else:
-        print(text, end="")
+    _write_or_print(text, args.output, (Path(args.store) / RESULTS_FILE,))
     return 0
 
 
@@ -123,4 +175,62 @@ def run_plot(args: argparse.Namespace) -> int:
     from cerebro.benchmark.summary import summarise
 
     print(f"wrote {plot_ratio_vs_dice(summarise(_records(args.store)), args.output)}")
+    return 0
+
+
+def _write_or_print(text: str, output: str | None, inputs: tuple[Path, ...] = ()) -> None:
+    """Print ``text``, or write it atomically to ``output`` (never over one of ``inputs``)."""
+    from cerebro.fsutil import atomic_path, refuse_overwriting_input
+
+    if not output:
+        print(text, end="")
+        return
+    for path in inputs:
+        refuse_overwriting_input(path, output)
+    if Path(output).is_dir():
+        raise CerebroError(f"output {output} is a folder; give a file name")
+    with atomic_path(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
+
+
+def run_limits(args: argparse.Namespace) -> int:
+    """``cerebro benchmark limits``"""
+    from cerebro.benchmark.limits import compression_limits, render_limits
+    from cerebro.benchmark.store import RESULTS_FILE
+
+    limits = compression_limits(_records(args.store), args.max_dice_loss, args.against)
+    if not limits:
+        raise CerebroError(f"{args.store} has no compressed setting with records for every case of its uncompressed "
+                           "baseline; run `cerebro benchmark run` to the end first")
+    _write_or_print(render_limits(limits, args.format), args.output, (Path(args.store) / RESULTS_FILE,))
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """``cerebro benchmark search``"""
+    from cerebro.benchmark.search import search_dice_limit
+    from cerebro.benchmark.store import ResultStore
+
+    fixed = {}
+    for text in args.setting:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise CerebroError(f"--setting expects NAME=VALUE, got {text!r}")
+        fixed[name.strip().replace("-", "_")] = value.strip()
+    cases = _cases(args)
+    store = ResultStore(args.store)
+    with command_progress(f"search {args.codec}", args.progress_format,
+                          enabled=not (args.quiet or args.json)) as progress:
+        result = search_dice_limit(cases, args.codec, args.model, store, args.max_dice_loss, mode=args.mode,
+                                   against=args.against, criterion=args.criterion, settings=fixed,
+                                   setting=args.search, max_trials=args.max_trials, device=args.device,
+                                   tta=args.tta, metrics=args.metrics, cache_dir=args.cache_dir,
+                                   allow_unpinned=args.allow_unpinned, progress=progress)
+    if args.progress_format == "json":
+        print_json_line({"result": result.as_dict()})
+    elif args.json:
+        print_json(result.as_dict())
+    else:
+        print(result.to_text())
     return 0
