@@ -3,7 +3,10 @@ the paper's tables (overall = pooled voxels, mean = over cases), the dual-axis f
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -129,3 +132,72 @@ def test_command_line_run_table_and_plot(manifest, tmp_path, capsys):
     assert main(["benchmark", "run", source, "--store", store, "--setting", "zfp:warp"]) == 2
     assert "has no mode 'warp'" in capsys.readouterr().err
     assert main(["benchmark", "plot", store, str(tmp_path / "f.bmp")]) == 2
+
+
+def test_search_report_and_kept_predictions_on_phantoms(manifest, tmp_path, capsys):
+    pytest.importorskip("torch")  # segments with the default model
+    pytest.importorskip("matplotlib")
+    source = str(manifest.cases[0].image_path.parents[2] / "manifest.csv")
+    store = tmp_path / "search"
+    assert main(["benchmark", "search", source, "--store", str(store), "--codec", "zfp", "--mode", "accuracy",
+                 "--max-dice-loss", "0.01", "--max-trials", "3", "--metrics", "overlap", "--device", "cpu",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["setting_name"] == "tolerance" and len(result["trials"]) == 3 and result["cases"] == 2
+    assert result["records_added"] == 2 + 2 * 3  # uncompressed once, then one record per case and trial
+    records = ResultStore(store).records()
+    assert {r["setting"] for r in records} == {UNCOMPRESSED, *(t["setting"] for t in result["trials"])}
+    kept = [ResultStore(store).read_prediction(r) for r in records]
+    assert all(mask is not None and mask.array.any() for mask in kept)  # every record's mask is kept, digest-checked
+    assert {c.case_id for c in ResultStore(store).cases()} == {c.case_id for c in manifest}
+    edited = records[-1]
+    path = store / edited["prediction"]["path"]
+    from cerebro.io import read_volume, write_volume
+    mask = read_volume(path)
+    write_volume(mask.with_array(1 - mask.array), path)
+    assert ResultStore(store).read_prediction(edited) is None  # an edited prediction is not trusted
+
+    assert main(["benchmark", "limits", str(store), "--max-dice-loss", "0.01"]) == 0
+    assert "zfp" in capsys.readouterr().out
+    report = tmp_path / "report.html"
+    assert main(["benchmark", "report", str(store), str(report), "--overlay-dpi", "60", "--quiet"]) == 0
+    text = report.read_text()
+    assert "How far can I compress?" in text and "Dice loss &le; 0.001" in text and "Dice loss &le; 0.01" in text
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) >= 4  # Dice vs ratio, the paper's figure, overlays of two cases (best = median, worst)
+    from PIL import Image
+    sizes = [Image.open(io.BytesIO(base64.b64decode(data))).size for data in images]
+    assert all(w > 400 and h > 150 for w, h in sizes), sizes
+    assert main(["benchmark", "report", str(store), str(tmp_path / "report.txt")]) == 2
+    assert "report" in capsys.readouterr().err
+    _check_rendering(report, tmp_path)
+
+
+def _check_rendering(report, tmp_path):
+    """The page as a person sees it: headless Chromium's screenshot holds the figures' colours."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium here (Debian: apt-get install chromium) to render the report")
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1200,5000", f"--screenshot={shot}", report.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    yellow = ((pixels[:, 0] > 200) & (pixels[:, 1] > 170) & (pixels[:, 2] < 80)).mean()  # overlay: truth + pred
+    blue = ((pixels[:, 2] > 150) & (pixels[:, 0] < 150)).mean()  # bars and curves of the figures
+    assert yellow > 0.002 and blue > 0.002, (yellow, blue)
+
+
+def test_a_log_without_a_terminal_gets_one_line_per_record(manifest, tmp_path, capsys):
+    pytest.importorskip("torch")  # segments with the default model
+    source = str(manifest.cases[0].image_path.parents[2] / "manifest.csv")
+    assert main(["benchmark", "run", source, "--store", str(tmp_path / "s"), "--setting", "zfp:rate:rate=4",
+                 "--metrics", "overlap", "--device", "cpu"]) == 0  # pytest's stderr is no terminal
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and all(line.startswith("benchmark: ") and "Dice" in line for line in lines), lines
+    assert main(["benchmark", "run", source, "--store", str(tmp_path / "s2"), "--max-cases", "0"]) == 2
+    assert "--max-cases must be at least 1" in capsys.readouterr().err

@@ -15,11 +15,14 @@ class Progress:
     """Reports a fraction done in [0, 1] with a message, and lets the caller cancel.
 
     ``on_update(fraction, message)`` is called on every update; ``is_cancelled()`` is polled at each
-    update, and a True answer raises :class:`~cerebro.errors.Cancelled` inside the worker.
+    update, and a True answer raises :class:`~cerebro.errors.Cancelled` inside the worker. ``on_log(message)``
+    receives milestones (e.g. one line per finished benchmark record), what a log file without a progress bar
+    shows.
     """
 
     on_update: ProgressFn | None = None
     is_cancelled: Callable[[], bool] | None = None
+    on_log: Callable[[str], None] | None = None
     _cancel_requested: bool = field(default=False, repr=False)
 
     def update(self, fraction: float, message: str = "") -> None:
@@ -27,6 +30,11 @@ class Progress:
         if self.on_update is not None:
             self.on_update(min(max(fraction, 0.0), 1.0), message)
         self.check_cancelled()
+
+    def log(self, message: str) -> None:
+        """Report a milestone (one short line), passed up to the outermost Progress."""
+        if self.on_log is not None:
+            self.on_log(message)
 
     def cancel(self) -> None:
         """Request cancellation; the worker stops at its next update."""
@@ -45,7 +53,7 @@ class Progress:
             parent.update(start + (stop - start) * fraction, message)
 
         return Progress(on_update=forward, is_cancelled=lambda: parent._cancel_requested
-                        or (parent.is_cancelled is not None and parent.is_cancelled()))
+                        or (parent.is_cancelled is not None and parent.is_cancelled()), on_log=parent.log)
 
 
 def silent() -> Progress:

@@ -1,9 +1,12 @@
-"""The paper's dual-axis figures: compression ratio (left axis, bars) and mean Dice (right axis, line) across the
-settings of one codec mode, one panel per model and codec mode, the uncompressed Dice as a dashed line."""
+"""The benchmark's figures. The paper's dual-axis figures: compression ratio (left axis, bars) and mean Dice (right
+axis, line) across the settings of one codec mode, one panel per model and codec mode, the uncompressed Dice as a
+dashed line. And Dice against compression ratio for every codec mode on one chart per model, with the bands of the
+Dice-loss bounds below the uncompressed Dice."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,37 +15,46 @@ from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path, require_output_suffix
 
 
-def _panels(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Summary rows grouped by (model, 'codec:mode'), without the uncompressed rows."""
-    panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["setting"] != UNCOMPRESSED:
-            codec_mode = ":".join(row["setting"].split(":")[:2])
-            panels.setdefault((row["model"], codec_mode), []).append(row)
-    return panels
-
-
-def plot_ratio_vs_dice(rows: list[dict[str, Any]], path: str | os.PathLike[str], dpi: int = 150) -> Path:
-    """Write the figure of the summary ``rows`` (:func:`~cerebro.benchmark.summary.summarise`): .png, .pdf or .svg."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    require_output_suffix(path, (".png", ".pdf", ".svg"), "figure")
+    return plt
+
+
+def codec_mode(setting: str) -> str:
+    """``codec:mode`` of a setting key ``codec:mode[:values]``."""
+    return ":".join(setting.split(":")[:2])
+
+
+def _panels(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Summary rows grouped by (model, 'codec:mode'), without the uncompressed rows."""
+    panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["setting"] != UNCOMPRESSED:
+            panels.setdefault((row["model"], codec_mode(row["setting"])), []).append(row)
+    return panels
+
+
+def ratio_dice_figure(rows: list[dict[str, Any]]) -> Any:
+    """The paper's dual-axis figure of the summary ``rows`` (:func:`~cerebro.benchmark.summary.summarise`)."""
+    plt = pyplot()
     panels = _panels(rows)
     if not panels:
         raise CerebroError("the results hold no compressed settings yet; run `cerebro benchmark run` first")
     baseline = {r["model"]: r["dice_mean"] for r in rows if r["setting"] == UNCOMPRESSED}
     figure, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), squeeze=False)
-    for ax, ((model, codec_mode), group) in zip(axes[:, 0], panels.items()):
+    for ax, ((model, mode), group) in zip(axes[:, 0], panels.items()):
         group = sorted(group, key=lambda r: r["ratio"] or 0)
         labels = [r["setting"].split(":", 2)[2] if r["setting"].count(":") == 2 else r["setting"] for r in group]
         positions = range(len(group))
         ax.bar(positions, [r["ratio"] or 0 for r in group], color="tab:blue", alpha=0.6)
         ax.set_ylabel("compression ratio", color="tab:blue")
         ax.set_xticks(list(positions), labels, rotation=20, fontsize=8)
-        ax.set_title(f"{model}: {codec_mode}", fontsize=10)
+        ax.set_title(f"{model}: {mode}", fontsize=10)
         dice_axis = ax.twinx()
         dice_axis.plot(list(positions), [r["dice_mean"] for r in group], "o-", color="tab:red", label="mean Dice")
         if baseline.get(model) is not None:
@@ -50,8 +62,54 @@ def plot_ratio_vs_dice(rows: list[dict[str, Any]], path: str | os.PathLike[str],
         dice_axis.set_ylabel("mean Dice", color="tab:red")
         dice_axis.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
+    return figure
+
+
+def dice_vs_ratio_figure(rows: list[dict[str, Any]], model: str, bounds: Sequence[float] = ()) -> Any:
+    """Mean Dice (against the truth) over compression ratio (log axis) for every codec mode of ``model``, with
+    the uncompressed Dice as a dashed line and a shaded band for each Dice-loss bound below it."""
+    plt = pyplot()
+    panels = {mode: group for (m, mode), group in _panels(rows).items() if m == model}
+    if not panels:
+        raise CerebroError(f"the results hold no compressed settings of {model}")
+    figure, ax = plt.subplots(figsize=(7.5, 4.5))
+    baseline = next((r["dice_mean"] for r in rows if r["model"] == model and r["setting"] == UNCOMPRESSED), None)
+    if baseline is not None:
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="uncompressed")
+        for bound, alpha in zip(sorted(bounds), (0.18, 0.09, 0.05)):
+            ax.axhspan(baseline - bound, baseline, color="tab:green", alpha=alpha, linewidth=0,
+                       label=f"Dice loss <= {bound:g}")
+    for mode, group in panels.items():
+        group = sorted((r for r in group if r["ratio"] and r["dice_mean"] is not None), key=lambda r: r["ratio"])
+        ax.plot([r["ratio"] for r in group], [r["dice_mean"] for r in group], "o-", markersize=4, label=mode)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("compression ratio (original bytes / file bytes, log scale)")
+    ax.set_ylabel("mean Dice against the truth")
+    ax.set_title(f"{model}: Dice against compression ratio, every codec", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    figure.tight_layout()
+    return figure
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str], dpi: int = 150) -> Path:
+    """Write ``figure`` atomically (.png, .pdf or .svg) and close it."""
+    require_output_suffix(path, (".png", ".pdf", ".svg"), "figure")
     target = Path(path)
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, dpi=dpi)
-    plt.close(figure)
+    try:
+        with atomic_path(target) as tmp:
+            figure.savefig(tmp, dpi=dpi, format=target.suffix.lstrip(".").lower())
+    finally:
+        pyplot().close(figure)
     return target
+
+
+def plot_ratio_vs_dice(rows: list[dict[str, Any]], path: str | os.PathLike[str], dpi: int = 150) -> Path:
+    """Write the dual-axis figure of the summary ``rows``: .png, .pdf or .svg."""
+    require_output_suffix(path, (".png", ".pdf", ".svg"), "figure")
+    return save_figure(ratio_dice_figure(rows), path, dpi)

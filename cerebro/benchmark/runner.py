@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from cerebro.benchmark.store import ResultStore, record_key
+from cerebro.benchmark.store import ResultStore, mask_digest, record_key
 from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
 from cerebro.compress import round_trip
 from cerebro.datasets.labels import load_label
@@ -43,6 +43,7 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
     settings = list({s.key: s for s in settings}.values())
     model_ids = list(dict.fromkeys(model_ids))
     store.check_options({"tta": bool(tta), "metrics": metrics})
+    store.remember_cases(cases)
     done = store.keys()
     models: dict[str, Any] = {}
     added = 0
@@ -74,9 +75,11 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
             for model_id in todo:
                 started = time.perf_counter()
                 mask = models[model_id].predict(decoded, tta=tta, progress=step.sub(0.3, 0.9)).mask
-                store.append(_record(case, setting.key, model_id, report.as_dict(), time.perf_counter() - started,
-                                     image, truth, mask, baselines[model_id], metrics))
+                record = _record(case, setting.key, model_id, report.as_dict(), time.perf_counter() - started,
+                                 image, truth, mask, baselines[model_id], metrics)
+                store.append(_keep_prediction(store, record, mask))
                 added += 1
+                _log_record(progress, record)
     progress.update(1.0, f"{added} new records in {store.results_path}")
     return added
 
@@ -95,8 +98,27 @@ def _baseline_mask(case: Case, image: Volume, truth: Volume, model: Any, model_i
     if record:
         original = {"compression_ratio": 1.0, "original_nbytes": int(image.array.nbytes),
                     "compressed_nbytes": int(image.array.nbytes), "bits_per_voxel": 8.0 * image.array.itemsize}
-        store.append(_record(case, UNCOMPRESSED, model_id, original, seconds, image, truth, mask, mask, metrics))
+        record = _record(case, UNCOMPRESSED, model_id, original, seconds, image, truth, mask, mask, metrics)
+        store.append(_keep_prediction(store, record, mask, written=True))
+        _log_record(progress, record)
     return mask
+
+
+def _log_record(progress: Progress, record: dict[str, Any]) -> None:
+    """One short line per finished record (what a log file shows instead of a progress bar)."""
+    dice = record["vs_truth"].get("dice")
+    progress.log(f"{record['case_id']} {record['setting']} {record['model']}: CR "
+                 f"{record['compression']['compression_ratio']:.2f}, Dice "
+                 + ("-" if dice is None else f"{dice:.4f}"))
+
+
+def _keep_prediction(store: ResultStore, record: dict[str, Any], mask: Volume, written: bool = False) -> dict:
+    """Write the record's predicted mask into the store (unless ``written``) and note its path and digest."""
+    path = store.prediction_path(record["case_id"], record["setting"], record["model"])
+    if not written:
+        write_volume(mask, path)
+    record["prediction"] = {"path": path.relative_to(store.folder).as_posix(), "sha256": mask_digest(mask.array)}
+    return record
 
 
 def _record(case: Case, setting_key: str, model_id: str, compression: dict[str, Any], predict_seconds: float,

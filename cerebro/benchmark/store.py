@@ -4,24 +4,38 @@ the uncompressed volumes in ``masks/`` (the reference of every 'vs uncompressed'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from cerebro.benchmark.sweep import UNCOMPRESSED
+from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path
+from cerebro.volume import Volume
 
 RESULTS_FILE = "results.jsonl"
 OPTIONS_FILE = "options.json"
+CASES_FILE = "cases.json"
 
 
 def record_key(case_id: str, setting_key: str, model_id: str) -> str:
     """The identity of one record: which case, compression setting and model."""
     return f"{case_id}|{setting_key}|{model_id}"
+
+
+def mask_digest(mask: np.ndarray) -> str:
+    """SHA-256 of a mask's voxels as uint8 in C order with its shape (what a kept prediction is checked against)."""
+    data = np.ascontiguousarray(mask, dtype=np.uint8)
+    return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()
 
 
 def _json_safe(value: Any) -> Any:
@@ -94,10 +108,58 @@ class ResultStore:
             raise CerebroError(f"{self.folder} was run with {name}={before}, not {now}; use the same options to "
                                "resume, or a new --store")
 
+    def remember_cases(self, cases: Sequence[Case]) -> None:
+        """Add the cases' files (absolute paths) to ``cases.json``, so that reports and viewers find the images and
+        labels behind the records without the dataset's manifest."""
+        known = {case.case_id: case for case in self.cases()}
+        if all(case.case_id in known for case in cases):
+            return
+        for case in cases:
+            known.setdefault(case.case_id, case)
+        data = {case_id: {"image": str(Path(case.image_path).resolve()),
+                          "label": str(Path(case.label_path).resolve()) if case.label_path else None,
+                          "modality": case.modality, "extra": _json_safe(case.extra)}
+                for case_id, case in known.items()}
+        with atomic_path(self.folder / CASES_FILE) as tmp:
+            tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+    def cases(self) -> list[Case]:
+        """The cases remembered by :meth:`remember_cases` (empty for a store written before it existed)."""
+        path = self.folder / CASES_FILE
+        if not path.is_file():
+            return []
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return [Case(case_id, Path(entry["image"]), Path(entry["label"]) if entry.get("label") else None,
+                         str(entry.get("modality", "")), dict(entry.get("extra") or {}))
+                    for case_id, entry in data.items()]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise CerebroError(f"{path} is damaged; delete it (the next `benchmark run` writes it again)") from None
+
     def mask_path(self, case_id: str, model_id: str) -> Path:
         """Where the prediction of ``model_id`` on the uncompressed ``case_id`` is kept (.nii.gz)."""
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{case_id}__{model_id}")
         return self.folder / "masks" / f"{safe}.nii.gz"
+
+    def prediction_path(self, case_id: str, setting_key: str, model_id: str) -> Path:
+        """Where the prediction of one record is kept (.nii.gz); the uncompressed one is :meth:`mask_path`."""
+        if setting_key == UNCOMPRESSED:
+            return self.mask_path(case_id, model_id)
+        digest = hashlib.sha256(record_key(case_id, setting_key, model_id).encode()).hexdigest()[:10]
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{case_id}__{setting_key}__{model_id}")[:150]
+        return self.folder / "predictions" / f"{safe}__{digest}.nii.gz"
+
+    def read_prediction(self, record: dict[str, Any]) -> Volume | None:
+        """The kept prediction of ``record``, or None when it was not kept or no longer matches the record's
+        digest (an edited or replaced file is never trusted)."""
+        from cerebro.io import read_volume
+
+        kept = record.get("prediction") or {}
+        path = self.folder / kept["path"] if kept.get("path") else None
+        if path is None or not path.is_file():
+            return None
+        mask = read_volume(path)
+        return mask if mask_digest(mask.array) == kept.get("sha256") else None
 
     def _drop_incomplete_tail(self) -> None:
         """Cut a last line without its newline (an interrupted write) so the next record starts on its own line."""

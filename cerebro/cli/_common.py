@@ -16,7 +16,15 @@ from cerebro.progress import Progress
 
 @contextmanager
 def cli_progress(description: str, enabled: bool = True) -> Iterator[Progress]:
-    """A Progress that drives a tqdm bar on stderr (percent), hidden when ``enabled`` is False."""
+    """A Progress that drives a tqdm bar on stderr (percent) when stderr is a terminal; otherwise (a log file)
+    it prints only the milestones of :meth:`Progress.log`, one short line each. Nothing when ``enabled`` is
+    False."""
+    if enabled and not sys.stderr.isatty():
+        def log(message: str) -> None:
+            print(f"{description}: {message}", file=sys.stderr, flush=True)
+
+        yield Progress(on_log=log)
+        return
     bar = tqdm(total=100, desc=description, unit="%", disable=not enabled, file=sys.stderr, leave=False,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
 

@@ -102,6 +102,19 @@ def _register_limits_and_search(actions: argparse._SubParsersAction, metric_sets
     search.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_model_arguments(search, metric_sets)
     search.set_defaults(func=run_search)
+    report = actions.add_parser(
+        "report", help="one self-contained HTML report: limits, Dice-vs-ratio curves, tables, overlays",
+        description="Writes one HTML file with its figures embedded: the limits table for each bound, Dice against "
+        "compression ratio for every codec, the paper's dual-axis figures, the results table and overlay grids "
+        "(axial / coronal / sagittal, one row per compression level) of the best, median and worst case.")
+    report.add_argument("store", help="result folder of `cerebro benchmark run` or `search`")
+    report.add_argument("output", help="report file (.html)")
+    report.add_argument("--max-dice-loss", type=float, action="append", metavar="LOSS",
+                        help="Dice-loss bound of a limits table (repeatable; default 0.001 and 0.01)")
+    report.add_argument("--against", choices=AGAINST, default="truth", help="reference of the loss (truth)")
+    report.add_argument("--overlay-dpi", type=int, default=300, help="resolution of the overlay grids (300)")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=run_report)
 
 
 def _cases(args: argparse.Namespace) -> list:
@@ -233,4 +246,16 @@ def run_search(args: argparse.Namespace) -> int:
         print_json(result.as_dict())
     else:
         print(result.to_text())
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``cerebro benchmark report``"""
+    from cerebro.benchmark.report import DEFAULT_BOUNDS, write_report
+
+    _records(args.store)  # a missing or empty store is one error line
+    with command_progress("report", enabled=not args.quiet) as progress:
+        path = write_report(args.store, args.output, tuple(args.max_dice_loss or DEFAULT_BOUNDS), args.against,
+                            args.overlay_dpi, progress)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
