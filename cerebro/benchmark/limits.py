@@ -119,11 +119,12 @@ def compression_limits(records: Sequence[dict[str, Any]], max_dice_loss: float,
                   _best(group, "worst", max_dice_loss)) for (model, codec), group in by_codec.items()]
 
 
-_HEADERS = ("model", "codec", "settings", "CR (mean)", "setting (mean)", "mean loss",
+LIMIT_HEADERS = ("model", "codec", "settings", "CR (mean)", "setting (mean)", "mean loss",
             "CR (worst)", "setting (worst)", "worst loss", "worst case")
 
 
-def _cells(limit: Limit) -> list[str]:
+def limit_cells(limit: Limit) -> list[str]:
+    """One limits-table row as text cells, in the order of the table's headers."""
     def part(best: SettingLoss | None, criterion: str) -> list[str]:
         if best is None:
             return ["-", "none within the bound", "-"]
@@ -142,11 +143,11 @@ def render_limits(limits: Sequence[Limit], fmt: str = "text") -> str:
         raise CerebroError(f"unknown table format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if fmt == "json":
         return json.dumps([limit.as_dict() for limit in limits], indent=2) + "\n"
-    rows = [_cells(limit) for limit in limits]
+    rows = [limit_cells(limit) for limit in limits]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(_HEADERS)
+        writer.writerow(LIMIT_HEADERS)
         writer.writerows(rows)
         return out.getvalue()
     title = ""
@@ -155,11 +156,11 @@ def render_limits(limits: Sequence[Limit], fmt: str = "text") -> str:
                  f"(against {limits[0].against})\n")
     numeric = {2, 3, 5, 6, 8}
     if fmt == "markdown":
-        lines = ["| " + " | ".join(line) + " |" for line in [list(_HEADERS), *rows]]
-        lines.insert(1, "|" + "|".join("---:" if i in numeric else "---" for i in range(len(_HEADERS))) + "|")
+        lines = ["| " + " | ".join(line) + " |" for line in [list(LIMIT_HEADERS), *rows]]
+        lines.insert(1, "|" + "|".join("---:" if i in numeric else "---" for i in range(len(LIMIT_HEADERS))) + "|")
         return title + "\n".join(lines) + "\n"
-    cells = [list(_HEADERS), *rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADERS))]
+    cells = [list(LIMIT_HEADERS), *rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(LIMIT_HEADERS))]
     lines = ["  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
              for line in cells]
     lines.insert(1, "-" * len(lines[0]))

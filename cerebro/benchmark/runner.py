@@ -29,7 +29,9 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
                   progress: Progress | None = None) -> int:
     """Compute every record of the sweep that ``store`` does not hold yet; returns how many were added.
 
-    Cases need labels. Models are loaded once, on first need. Cancelling (``progress``) stops after the record
+    A case without a label is scored against the model's own prediction on its uncompressed volume (then
+    'vs_truth' equals 'vs_uncompressed' and the record's ``reference`` says so). Models are loaded once, on first
+    need. Cancelling (``progress``) stops after the record
     in progress; what was stored stays, and the next run continues from there."""
     from cerebro.segment.api import load_model
 
@@ -54,14 +56,15 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
         if not wanted:
             continue
         part.update(0.0, f"case {case.case_id}: reading")
-        image, truth = read_volume(case.image_path), load_label(case)
+        image = read_volume(case.image_path)
+        label = load_label(case) if case.label_path is not None else None
         for model_id in dict.fromkeys(m for _, m in wanted):
             if model_id not in models:
                 part.update(0.0, f"loading model {model_id}")
                 models[model_id] = load_model(model_id, device=device, cache_dir=cache_dir,
                                               allow_unpinned=allow_unpinned)
         first = part.sub(0.0, 1 / (len(settings) + 1))
-        baselines = {m: _baseline_mask(case, image, truth, models[m], m, store, tta, metrics,
+        baselines = {m: _baseline_mask(case, image, label, models[m], m, store, tta, metrics,
                                        (None, m) in wanted, first) for m in dict.fromkeys(m for _, m in wanted)}
         added += sum((None, m) in wanted for m in model_ids)
         for number, setting in enumerate(settings):
@@ -75,6 +78,7 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
             for model_id in todo:
                 started = time.perf_counter()
                 mask = models[model_id].predict(decoded, tta=tta, progress=step.sub(0.3, 0.9)).mask
+                truth = label if label is not None else baselines[model_id]
                 record = _record(case, setting.key, model_id, report.as_dict(), time.perf_counter() - started,
                                  image, truth, mask, baselines[model_id], metrics)
                 store.append(_keep_prediction(store, record, mask))
@@ -84,7 +88,7 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
     return added
 
 
-def _baseline_mask(case: Case, image: Volume, truth: Volume, model: Any, model_id: str, store: ResultStore,
+def _baseline_mask(case: Case, image: Volume, truth: Volume | None, model: Any, model_id: str, store: ResultStore,
                    tta: bool, metrics: str, record: bool, progress: Progress) -> Volume:
     """The model's mask on the original image: read from the store, or predicted (then kept, and recorded)."""
     path = store.mask_path(case.case_id, model_id)
@@ -98,7 +102,8 @@ def _baseline_mask(case: Case, image: Volume, truth: Volume, model: Any, model_i
     if record:
         original = {"compression_ratio": 1.0, "original_nbytes": int(image.array.nbytes),
                     "compressed_nbytes": int(image.array.nbytes), "bits_per_voxel": 8.0 * image.array.itemsize}
-        record = _record(case, UNCOMPRESSED, model_id, original, seconds, image, truth, mask, mask, metrics)
+        record = _record(case, UNCOMPRESSED, model_id, original, seconds, image, mask if truth is None else truth,
+                         mask, mask, metrics)
         store.append(_keep_prediction(store, record, mask, written=True))
         _log_record(progress, record)
     return mask
@@ -129,6 +134,7 @@ def _record(case: Case, setting_key: str, model_id: str, compression: dict[str, 
         "key": record_key(case.case_id, setting_key, model_id), "case_id": case.case_id, "modality": case.modality,
         "setting": setting_key, "model": model_id, "compression": compression,
         "predict_seconds": round(predict_seconds, 3),
+        "reference": "truth" if case.label_path is not None else "uncompressed prediction",
         "vs_truth": segmentation_metrics(truth.array, mask.array, image.spacing, detailed, detailed),
         "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, image.spacing, detailed, detailed),
     }

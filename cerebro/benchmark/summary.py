@@ -37,6 +37,12 @@ def _mean(values: Iterable[Any]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
+def _max(values: Iterable[Any]) -> float | None:
+    """Largest finite number among ``values`` (None when there are none)."""
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return max(finite) if finite else None
+
+
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (model, setting): the uncompressed baseline first, then the settings in the order they ran."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -56,6 +62,8 @@ def _row(model: str, setting: str, group: list[dict[str, Any]]) -> dict[str, Any
     row: dict[str, Any] = {
         "model": model, "setting": setting, "cases": len(group), "original_mb": original / MB,
         "compressed_mb": compressed / MB, "ratio": original / compressed if compressed else None,
+        "bits_per_voxel": _mean(r["compression"].get("bits_per_voxel") for r in group),
+        "max_abs_error": _max(r["compression"].get("max_abs_error") for r in group),
         "psnr_db": _mean(r["compression"].get("psnr_db") for r in group),
         "ssim": _mean(r["compression"].get("ssim") for r in group),
     }

@@ -50,6 +50,9 @@ def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=("nnunet", "topcow", "rsna", "bids-pvs"), default="nnunet",
                         help="layout of a dataset folder (default nnunet)")
     parser.add_argument("--store", required=True, help="result folder (created; reused to resume)")
+    parser.add_argument("--without-labels", action="store_true",
+                        help="accept cases without a label: they are scored against the model's prediction on the "
+                        "uncompressed volume")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser, metric_sets: tuple[str, ...]) -> None:
@@ -129,9 +132,10 @@ def _cases(args: argparse.Namespace) -> list:
             raise CerebroError(f"--max-cases must be at least 1, got {args.max_cases}")
         cases = cases[: args.max_cases]
     unlabelled = [c.case_id for c in cases if c.label_path is None]
-    if unlabelled:
+    if unlabelled and not args.without_labels:
         raise CerebroError(f"{len(unlabelled)} cases have no label (first: {unlabelled[0]}); the benchmark needs "
-                           "ground truth: use labelled cases only")
+                           "ground truth: use labelled cases, or --without-labels to score against the prediction on "
+                           "the uncompressed volume")
     if not cases:
         raise CerebroError(f"no cases found in {source}; check the folder and --layout")
     return cases
