@@ -37,6 +37,7 @@ from cerebro.volume import Volume, same_geometry
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
 from CerebroLib.mrml import copy_parent_transform, segmentation_node_from_masks, volume_to_node
 
+SOURCES = ("scene", "dataset")  # the panel's two inputs: a scene volume, or a dataset folder / manifest
 LAYOUTS = ("nnunet", "topcow", "rsna", "bids-pvs")
 METRIC_SETS = ("all", "overlap")
 STORE_ATTRIBUTE = "CerebroBenchmark.store"  # on every node made from a store: which store it shows
@@ -279,6 +280,14 @@ class CerebroBenchmarkLogic:
         job = self.start(source, store, settings, models, **options)
         run_job(job, progress)
         return self.finish(job, scene)[0]
+
+    def start_report(self, store: str | os.PathLike[str], output: str | os.PathLike[str],
+                     bounds: Sequence[float] = (0.001, 0.01), against: str = "truth") -> CliJob:
+        """Start ``cerebro benchmark report STORE OUTPUT``; the job's result holds the written ``path``."""
+        arguments = ["benchmark", "report", str(store), str(output), "--against", against, "--progress-format", "json"]
+        for bound in bounds:
+            arguments += ["--max-dice-loss", repr(float(bound))]
+        return CliJob(cerebro_command(arguments, self.python), None, "the report", Path(output))
 
     # --- a store in MRML -------------------------------------------------------------------------------------
 

@@ -69,6 +69,14 @@ SEGMENT_MODULE_REQUIREMENTS: dict[str, str] = {
 
 TORCH_REQUIREMENT = SEGMENT_MODULE_REQUIREMENTS["torch"]
 
+# What the CerebroBenchmark module needs: segmentation, plus the analysis extra (surface metrics, figures of the
+# report).
+BENCHMARK_MODULE_REQUIREMENTS: dict[str, str] = {
+    **SEGMENT_MODULE_REQUIREMENTS,
+    "scipy": "scipy>=1.10",
+    "matplotlib": "matplotlib>=3.7",
+}
+
 
 def split_torch(missing: list[str], pytorch_extension_available: bool) -> tuple[bool, list[str]]:
     """Decide how to install ``missing`` requirements: (install torch through SlicerPyTorch?, the rest for pip).

@@ -9,10 +9,14 @@ annotations`` here: the wrapper reads the annotations as types when the classes 
 
 from typing import Annotated, Any
 
-from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper, parameterPack
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper, parameterPack
 
+from cerebro.benchmark.limits import AGAINST
+from cerebro.benchmark.sweep import PAPER_SETTINGS
+from cerebro.segment.catalog import DEFAULT_MODEL_ID
 from cerebro.segment.device import DEVICES
+from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, SOURCES
 from CerebroLib.compress_logic import SETTING_TYPES
 
 
@@ -58,3 +62,26 @@ class SegmentParameters:
     tta: bool = True
     probabilities: bool = False
     allowUnpinned: bool = False
+
+
+@parameterNodeWrapper
+class BenchmarkParameters:
+    """CerebroBenchmark panel state: the cases (scene volume + reference, or a dataset), the settings (one per
+    line), the models (comma-separated ids), run options, the results folder and the limit's bound."""
+
+    source: Annotated[str, Choice(list(SOURCES))] = "scene"
+    inputVolume: vtkMRMLScalarVolumeNode
+    referenceSegmentation: vtkMRMLSegmentationNode
+    referenceSegment: str = ""
+    datasetPath: str = ""
+    layout: Annotated[str, Choice(list(LAYOUTS))] = "nnunet"
+    maxCases: Annotated[int, WithinRange(0, 100000)] = 0
+    settingsText: str = "\n".join(PAPER_SETTINGS)
+    models: str = DEFAULT_MODEL_ID
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
+    metrics: Annotated[str, Choice(list(METRIC_SETS))] = "all"
+    tta: bool = False
+    storePath: str = ""
+    maxDiceLoss: Annotated[float, WithinRange(0.0, 0.5)] = 0.001
+    against: Annotated[str, Choice(list(AGAINST))] = "truth"
+    searchCodec: str = "sperr"

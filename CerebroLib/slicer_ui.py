@@ -20,8 +20,9 @@ from CerebroLib import dependencies
 from CerebroLib.jobs import CliJob, JobController, PanelStatus
 
 # CerebroLib's files in import order: each only imports files before it.
-CEREBROLIB_IMPORT_ORDER = ("i18n", "dependencies", "mrml", "jobs", "compress_logic", "segment_logic", "parameters",
-                           "slicer_ui", "compress_widget", "segment_widget", "module_widget")
+CEREBROLIB_IMPORT_ORDER = ("i18n", "dependencies", "mrml", "jobs", "compress_logic", "segment_logic",
+                           "benchmark_logic", "parameters", "slicer_ui", "compress_widget", "segment_widget",
+                           "benchmark_widget", "module_widget")
 
 
 def reloadCerebroLib() -> None:

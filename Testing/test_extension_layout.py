@@ -34,7 +34,8 @@ def test_module_layout_and_self_test_registration(module):
 UI_CLASS_BY_SUFFIX = {
     "ComboBox": {"QComboBox"}, "Selector": {"qMRMLNodeComboBox"}, "CheckBox": {"QCheckBox"},
     "Button": {"QPushButton", "ctkCollapsibleButton"}, "Label": {"QLabel"}, "ProgressBar": {"QProgressBar"},
-    "TextEdit": {"QPlainTextEdit"}, "Widget": {"QWidget"},
+    "TextEdit": {"QPlainTextEdit"}, "ListWidget": {"QListWidget"}, "Widget": {"QWidget"},
+    "LineEdit": {"ctkPathLineEdit"}, "SpinBox": {"QSpinBox", "ctkDoubleSpinBox"}, "TableView": {"qMRMLTableView"},
 }
 # Names that the shared panel helpers (CerebroLib/slicer_ui.py) use on a module's ``ui``: a panel class built on
 # ``Panel`` (the job runner's progress bar, status line and Cancel), and the missing-packages label.
@@ -54,14 +55,14 @@ def _ui_widgets(module: str) -> dict[str, str]:
 
 # The files that drive each module's .ui: the module file and its panel in CerebroLib.
 PANEL_FILES = {"CerebroCompress": ["CerebroLib/compress_widget.py"], "CerebroSegment": ["CerebroLib/segment_widget.py"],
-               "CerebroBenchmark": []}
+               "CerebroBenchmark": ["CerebroLib/benchmark_widget.py"]}
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_ui_name_a_module_uses_exists_with_the_expected_widget_class(module):
     paths = [f"{module}/{module}.py", *PANEL_FILES[module]]
     source = "\n".join((ROOT / path).read_text(encoding="utf-8") for path in paths)
-    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    used = set(re.findall(r"\bui\.(\w+)", source))  # self.ui.name and ui.name (ui = self.ui)
     used |= set().union(*(names for helper, names in HELPER_UI_NAMES.items() if helper in source))
     widgets = _ui_widgets(module)
     missing = sorted(used - set(widgets))

@@ -29,5 +29,6 @@ def test_requirement_lists_match_pyproject():
     assert names(dependencies.CORE_REQUIREMENTS.values()) == names(project["dependencies"])
     everything = names(project["dependencies"]).union(*map(names, project["optional-dependencies"].values()))
     assert names(dependencies.COMPRESS_MODULE_REQUIREMENTS.values()) <= everything
+    assert names(dependencies.BENCHMARK_MODULE_REQUIREMENTS.values()) <= everything
     codecs = names(project["optional-dependencies"]["codecs"])
     assert names(dependencies.CODEC_REQUIREMENTS.values()) == codecs

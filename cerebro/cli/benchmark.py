@@ -117,6 +117,7 @@ def _register_limits_and_search(actions: argparse._SubParsersAction, metric_sets
     report.add_argument("--against", choices=AGAINST, default="truth", help="reference of the loss (truth)")
     report.add_argument("--overlay-dpi", type=int, default=300, help="resolution of the overlay grids (300)")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_format(report)
     report.set_defaults(func=run_report)
 
 
@@ -258,8 +259,11 @@ def run_report(args: argparse.Namespace) -> int:
     from cerebro.benchmark.report import DEFAULT_BOUNDS, write_report
 
     _records(args.store)  # a missing or empty store is one error line
-    with command_progress("report", enabled=not args.quiet) as progress:
+    with command_progress("report", args.progress_format, enabled=not args.quiet) as progress:
         path = write_report(args.store, args.output, tuple(args.max_dice_loss or DEFAULT_BOUNDS), args.against,
                             args.overlay_dpi, progress)
+    if args.progress_format == "json":
+        print_json_line({"result": {"path": str(path), "bytes": path.stat().st_size}})
+        return 0
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
