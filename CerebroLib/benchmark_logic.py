@@ -26,7 +26,8 @@ import vtk
 from cerebro.benchmark.limits import LIMIT_HEADERS, compression_limits, limit_cells
 from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import summarise
-from cerebro.benchmark.sweep import PAPER_SETTINGS, UNCOMPRESSED, parse_setting
+from cerebro.benchmark.sweep import PRESET_TITLES, UNCOMPRESSED, parse_setting
+from cerebro.benchmark.sweep import PRESETS as SWEEP_PRESETS
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
@@ -42,13 +43,8 @@ LAYOUTS = ("nnunet", "topcow", "rsna", "bids-pvs")
 METRIC_SETS = ("all", "overlap")
 STORE_ATTRIBUTE = "CerebroBenchmark.store"  # on every node made from a store: which store it shows
 
-# Setting presets of the panel (one CODEC:MODE[:NAME=VALUE,...] per line).
-PRESETS: dict[str, tuple[str, ...]] = {
-    "paper: ZFP rate 16/8/4/2 and tolerance 500/1000/1500": PAPER_SETTINGS,
-    "error-bounded codecs: ZFP, SZ3, SPERR at tolerance 10/50/200": tuple(
-        f"{codec}:tolerance={t}" for codec in ("zfp:accuracy", "sz3:abs", "sperr:pwe") for t in (10, 50, 200)),
-    "lossless baselines: ZFP reversible, zstd, blosc2": ("zfp:reversible", "zstd:lossless", "blosc2:lossless"),
-}
+# Setting presets of the panel by title (one CODEC:MODE[:NAME=VALUE,...] per line), those of the CLI's --preset.
+PRESETS: dict[str, tuple[str, ...]] = {PRESET_TITLES[name]: settings for name, settings in SWEEP_PRESETS.items()}
 
 # Results table columns: (summary key, column name, unit, description).
 RESULT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -141,6 +137,17 @@ def _digest(volume: Volume) -> str:
     return hashlib.sha256(repr((data.dtype.str, data.shape, volume.spacing)).encode() + data.tobytes()).hexdigest()
 
 
+def _keep_input(volume: Volume, path: Path, clash: str) -> Path:
+    """Write ``volume`` to ``path`` once; the same voxels there already are fine, others are refused."""
+    if path.exists():
+        if _digest(read_volume(path)) != _digest(volume):
+            raise CerebroError(f"{path.parent.parent} already holds {clash}; rename the volume or choose a new "
+                               "results folder")
+    else:
+        write_volume(volume, path)
+    return path
+
+
 class CerebroBenchmarkLogic:
     """Run benchmarks in a background process and show their stores in MRML."""
 
@@ -165,24 +172,14 @@ class CerebroBenchmarkLogic:
         case_id = case_id_of(volume_node.GetName())
         inputs = Path(store) / "inputs"
         inputs.mkdir(parents=True, exist_ok=True)
-        image_path = inputs / f"{case_id}_0000.nii.gz"
-        if image_path.exists() and _digest(read_volume(image_path)) != _digest(volume):
-            raise CerebroError(f"{store} already holds a different volume named {case_id}; rename the volume or "
-                               "choose a new results folder")
-        if not image_path.exists():
-            write_volume(volume, image_path)
+        image_path = _keep_input(volume, inputs / f"{case_id}_0000.nii.gz", f"a different volume named {case_id}")
         label_path = None
         if reference_node is not None:
             masks = masks_from_segmentation_node(reference_node, volume_node)
             if not masks:
                 raise CerebroError(f"the reference segmentation {reference_node.GetName()} has no segments")
-            label = self._reference_label(volume, masks, segment)
-            label_path = inputs / f"{case_id}_reference.nii.gz"
-            if label_path.exists() and _digest(read_volume(label_path)) != _digest(label):
-                raise CerebroError(f"{store} already holds a different reference for {case_id}; choose a new "
-                                   "results folder")
-            if not label_path.exists():
-                write_volume(label, label_path)
+            label_path = _keep_input(self._reference_label(volume, masks, segment),
+                                     inputs / f"{case_id}_reference.nii.gz", f"a different reference for {case_id}")
         return Manifest([Case(case_id, image_path, label_path, "")]).write(inputs / f"{case_id}.json")
 
     @staticmethod

@@ -21,7 +21,7 @@ from CerebroLib import dependencies
 from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, PRESETS, SOURCES, parse_settings_text
 from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices
-from CerebroLib.slicer_ui import Panel, askInstallDependencies, showMissingDependencies
+from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependencies
 
 SOURCE_TITLES = {"scene": "Scene volume", "dataset": "Dataset folder or manifest"}
 SCENE_ROWS = ("inputVolume", "reference", "referenceSegment")
@@ -326,15 +326,7 @@ class BenchmarkPanel(Panel):
 
     def _ensureDependencies(self) -> bool:
         """Ask to install missing packages (first use); False if some are still missing."""
-        try:
-            askInstallDependencies(dependencies.BENCHMARK_MODULE_REQUIREMENTS)
-        except Exception as error:  # a failed pip or PyTorch install must reach the user
-            slicer.util.errorDisplay(str(error) if isinstance(error, CerebroError)
-                                     else _("Installing the packages failed: {error}").format(error=error))
-        missing = self._updateDependencyLabel()
-        if missing:
-            slicer.util.errorDisplay(_("The benchmark needs these Python packages: ") + ", ".join(missing))
-        return not missing
+        return ensureDependencies(self.ui, dependencies.BENCHMARK_MODULE_REQUIREMENTS, _("The benchmark"))
 
     def onInstallDependencies(self) -> None:
         self._ensureDependencies()

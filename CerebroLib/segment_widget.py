@@ -14,11 +14,10 @@ from typing import Any
 
 import slicer
 
-from cerebro.errors import CerebroError
 from CerebroLib import dependencies
 from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices, preferred_model
-from CerebroLib.slicer_ui import Panel, askInstallDependencies, showMissingDependencies
+from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependencies
 
 
 class SegmentPanel(Panel):
@@ -121,15 +120,7 @@ class SegmentPanel(Panel):
 
     def _ensureDependencies(self) -> bool:
         """Ask to install missing packages (first use); False if some are still missing."""
-        try:
-            askInstallDependencies(dependencies.SEGMENT_MODULE_REQUIREMENTS)
-        except Exception as error:  # a failed pip or PyTorch install must reach the user
-            slicer.util.errorDisplay(str(error) if isinstance(error, CerebroError)
-                                     else _("Installing the packages failed: {error}").format(error=error))
-        missing = self._updateDependencyLabel()
-        if missing:
-            slicer.util.errorDisplay(_("Segmentation needs these Python packages: ") + ", ".join(missing))
-        return not missing
+        return ensureDependencies(self.ui, dependencies.SEGMENT_MODULE_REQUIREMENTS, _("Segmentation"))
 
     def onInstallDependencies(self) -> None:
         self._ensureDependencies()

@@ -81,6 +81,22 @@ def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str)
     return missing
 
 
+def ensureDependencies(ui: Any, requirements: Mapping[str, str], neededBy: str) -> bool:
+    """Ask to install the missing ``requirements`` (first use), then show what is still missing on the panel and,
+    if anything is, say so in a dialog naming ``neededBy`` (e.g. "Segmentation"); True when nothing is missing."""
+    from CerebroLib.i18n import tr as _
+
+    try:
+        askInstallDependencies(requirements)
+    except Exception as error:  # a failed pip or PyTorch install must reach the user
+        slicer.util.errorDisplay(str(error) if isinstance(error, CerebroError)
+                                 else _("Installing the packages failed: {error}").format(error=error))
+    missing = showMissingDependencies(ui, requirements, _("Missing Python packages (installed on first use): "))
+    if missing:
+        slicer.util.errorDisplay(_("{task} needs these Python packages: ").format(task=neededBy) + ", ".join(missing))
+    return not missing
+
+
 def showPanelStatus(ui: Any, status: PanelStatus) -> None:
     """Show a job's ``status`` on a panel with ``progressBar``, ``statusLabel`` and ``cancelButton``."""
     ui.progressBar.visible = status.busy

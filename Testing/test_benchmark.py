@@ -201,3 +201,22 @@ def test_a_log_without_a_terminal_gets_one_line_per_record(manifest, tmp_path, c
     assert len(lines) == 4 and all(line.startswith("benchmark: ") and "Dice" in line for line in lines), lines
     assert main(["benchmark", "run", source, "--store", str(tmp_path / "s2"), "--max-cases", "0"]) == 2
     assert "--max-cases must be at least 1" in capsys.readouterr().err
+
+
+def test_target_ratio_settings_are_reached_per_case_by_rate_control(manifest, tmp_path):
+    pytest.importorskip("torch")  # segments with the default model
+    store = ResultStore(tmp_path / "ratio")
+    settings = [parse_setting("zfp:rate:target_ratio=8"), parse_setting("zfp:precision:target_ratio=100000")]
+    assert settings[0].key == "zfp:rate:target_ratio=8" and settings[0].settings_dict() == {}
+    assert run_benchmark(manifest, settings, ["cerebro-default"], store, device="cpu", metrics="overlap") == 6
+    for record in store.records():
+        control = record["compression"].get("rate_control")
+        if record["setting"] == "zfp:rate:target_ratio=8":  # each case gets its own rate, reaching 8:1 within 5 %
+            assert control["setting"] == "rate" and control["hit"]
+            assert abs(record["compression"]["compression_ratio"] / 8 - 1) <= 0.05
+        elif record["setting"] != UNCOMPRESSED:  # out of reach: the closest trial, marked as a miss
+            assert control["hit"] is False
+    for text, message in (("sz3:abs:target_ratio=1", "above 1"), ("siren:ratio:target_ratio=5", "ratio=5"),
+                          ("zfp:rate:rate=4,target_ratio=5", "do not also fix it")):
+        with pytest.raises(CerebroError, match=message):
+            parse_setting(text)

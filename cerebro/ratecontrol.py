@@ -195,19 +195,27 @@ def search_setting(
     except _OutOfIterations:
         pass
     best = min(evaluations, key=goal.badness)
-    if not goal.hit(best) and not (spec.monotonic == "" and spec.name != target and len(evaluations) <= 2):
-        _raise_if_unreachable(codec, mode, spec, target, value, evaluations, goal)
-    progress.update(1.0, "done")
-    return RateControlResult(
+    result = RateControlResult(
         codec=codec.name, mode=mode, target=target, target_value=float(value), tolerance=tolerance,
         setting=spec.name, settings=codec.resolve_settings(mode, {**fixed, spec.name: best.value}),
         achieved=goal.measure(best), hit=goal.hit(best), ratio=best.ratio, psnr_db=best.psnr_db,
         max_abs_error=best.max_abs_error, evaluations=evaluations,
     )
+    if not goal.hit(best) and not (spec.monotonic == "" and spec.name != target and len(evaluations) <= 2):
+        try:
+            _raise_if_unreachable(codec, mode, spec, target, value, evaluations, goal)
+        except TargetUnreachable as error:
+            error.closest = result
+            raise
+    progress.update(1.0, "done")
+    return result
 
 
 class TargetUnreachable(CerebroError):
-    """The target lies outside what the codec mode's setting range can reach on this volume."""
+    """The target lies outside what the codec mode's setting range can reach on this volume; ``closest`` is the
+    trial that came nearest (a :class:`RateControlResult` with ``hit=False``)."""
+
+    closest: RateControlResult | None = None
 
 
 class _OutOfIterations(Exception):

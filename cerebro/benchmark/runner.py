@@ -73,19 +73,40 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
                 continue
             step = part.sub((number + 1) / (len(settings) + 1), (number + 2) / (len(settings) + 1))
             step.update(0.0, f"case {case.case_id}: {setting.key}")
-            decoded, report, _ = round_trip(image, setting.codec, setting.mode, setting.settings_dict(),
-                                            step.sub(0.0, 0.3))
+            codec_settings, control = _settings_for(image, setting, step.sub(0.0, 0.15))
+            decoded, report, _ = round_trip(image, setting.codec, setting.mode, codec_settings, step.sub(0.15, 0.3))
+            compression = {**report.as_dict(), **control}
             for model_id in todo:
                 started = time.perf_counter()
                 mask = models[model_id].predict(decoded, tta=tta, progress=step.sub(0.3, 0.9)).mask
                 truth = label if label is not None else baselines[model_id]
-                record = _record(case, setting.key, model_id, report.as_dict(), time.perf_counter() - started,
+                record = _record(case, setting.key, model_id, compression, time.perf_counter() - started,
                                  image, truth, mask, baselines[model_id], metrics)
                 store.append(_keep_prediction(store, record, mask))
                 added += 1
                 _log_record(progress, record)
     progress.update(1.0, f"{added} new records in {store.results_path}")
     return added
+
+
+def _settings_for(image: Volume, setting: SweepSetting, progress: Progress) -> tuple[dict[str, Any], dict]:
+    """The codec settings of ``setting`` on ``image``: fixed ones as given; for ``target_ratio``, the ones rate
+    control finds on this image (the closest reachable when the target lies outside the setting's range), with
+    what it found recorded under ``rate_control``."""
+    from cerebro.ratecontrol import TargetUnreachable, search_setting
+
+    if setting.target_ratio is None:
+        return setting.settings_dict(), {}
+    try:
+        found = search_setting(image, setting.codec, setting.mode, "ratio", setting.target_ratio,
+                               settings=setting.settings_dict(), progress=progress)
+    except TargetUnreachable as error:
+        if error.closest is None:
+            raise
+        found = error.closest
+    return found.settings, {"rate_control": {"target_ratio": setting.target_ratio, "setting": found.setting,
+                                             "value": found.settings[found.setting], "achieved": found.ratio,
+                                             "hit": found.hit, "trials": len(found.evaluations)}}
 
 
 def _baseline_mask(case: Case, image: Volume, truth: Volume | None, model: Any, model_id: str, store: ResultStore,

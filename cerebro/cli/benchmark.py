@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` sub-command and its actions."""
     from cerebro.benchmark.runner import METRIC_SETS
     from cerebro.benchmark.summary import FORMATS
-    from cerebro.benchmark.sweep import PAPER_SETTINGS
+    from cerebro.benchmark.sweep import PAPER_SETTINGS, PRESET_TITLES, PRESETS
 
     parser = subparsers.add_parser("benchmark", help="sweep codecs x settings x models x cases; tables and plots")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -28,8 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--model", action="append", metavar="ID", help=f"catalog model (repeatable; default "
                      f"{DEFAULT_MODEL_ID})")
     run.add_argument("--setting", action="append", metavar="CODEC:MODE[:NAME=VALUE,...]",
-                     help="compression setting (repeatable), e.g. zfp:accuracy:tolerance=500; default: the paper's "
-                     "grid " + " ".join(PAPER_SETTINGS))
+                     help="compression setting (repeatable), e.g. zfp:accuracy:tolerance=500, or "
+                     "sz3:abs:target_ratio=25 (rate control per case); default: the paper's grid "
+                     + " ".join(PAPER_SETTINGS))
+    run.add_argument("--preset", action="append", choices=sorted(PRESETS), help="named settings (repeatable, "
+                     "with --setting): " + "; ".join(f"{k}: {PRESET_TITLES[k]}" for k in sorted(PRESETS)))
     _add_model_arguments(run, METRIC_SETS)
     run.set_defaults(func=run_benchmark_command)
     table = actions.add_parser("table", help="the paper's tables from a result folder")
@@ -158,9 +161,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     from cerebro.benchmark.runner import run_benchmark
     from cerebro.benchmark.store import ResultStore
     from cerebro.benchmark.summary import render, summarise
-    from cerebro.benchmark.sweep import PAPER_SETTINGS, parse_setting
+    from cerebro.benchmark.sweep import PAPER_SETTINGS, PRESETS, parse_setting
 
-    settings = [parse_setting(text) for text in (args.setting or PAPER_SETTINGS)]
+    chosen = [*(s for name in args.preset or () for s in PRESETS[name]), *(args.setting or ())]
+    settings = [parse_setting(text) for text in (chosen or PAPER_SETTINGS)]
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
