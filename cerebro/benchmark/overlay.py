@@ -53,7 +53,8 @@ def overlay_grid(image: np.ndarray, spacing: Sequence[float], truth: np.ndarray,
     plt = pyplot()
     truth = np.asarray(truth) > 0
     low, high = np.percentile(image, (0.5, 99.8))
-    figure, axes = plt.subplots(len(rows), 3, figsize=(7.2, 2.5 * len(rows) + 0.6), squeeze=False)
+    height = 2.5 * len(rows) + 0.7
+    figure, axes = plt.subplots(len(rows), 3, figsize=(7.2, height), squeeze=False)
     for column, name in enumerate(VIEWS):
         slab = _slab(truth, column)
         picture = _project(image, column, slab)
@@ -72,5 +73,5 @@ def overlay_grid(image: np.ndarray, spacing: Sequence[float], truth: np.ndarray,
                 ax.set_ylabel(label, fontsize=7)
     figure.suptitle(title + "\nyellow: truth and prediction, green: truth only (missed), "
                     "magenta: prediction only (false positive)", fontsize=8)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.6 / height))  # room for the two title lines
     return figure

@@ -67,32 +67,39 @@ def ratio_dice_figure(rows: list[dict[str, Any]]) -> Any:
 
 def dice_vs_ratio_figure(rows: list[dict[str, Any]], model: str, bounds: Sequence[float] = ()) -> Any:
     """Mean Dice (against the truth) over compression ratio (log axis) for every codec mode of ``model``, with
-    the uncompressed Dice as a dashed line and a shaded band for each Dice-loss bound below it."""
+    the uncompressed Dice as a dashed line and a shaded band for each Dice-loss bound below it: the whole range on
+    the left, and zoomed to the bounds on the right (where the limits are decided)."""
     plt = pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     panels = {mode: group for (m, mode), group in _panels(rows).items() if m == model}
     if not panels:
         raise CerebroError(f"the results hold no compressed settings of {model}")
-    figure, ax = plt.subplots(figsize=(7.5, 4.5))
     baseline = next((r["dice_mean"] for r in rows if r["model"] == model and r["setting"] == UNCOMPRESSED), None)
-    if baseline is not None:
-        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="uncompressed")
-        for bound, alpha in zip(sorted(bounds), (0.18, 0.09, 0.05)):
-            ax.axhspan(baseline - bound, baseline, color="tab:green", alpha=alpha, linewidth=0,
-                       label=f"Dice loss <= {bound:g}")
-    for mode, group in panels.items():
-        group = sorted((r for r in group if r["ratio"] and r["dice_mean"] is not None), key=lambda r: r["ratio"])
-        ax.plot([r["ratio"] for r in group], [r["dice_mean"] for r in group], "o-", markersize=4, label=mode)
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("compression ratio (original bytes / file bytes, log scale)")
-    ax.set_ylabel("mean Dice against the truth")
-    ax.set_title(f"{model}: Dice against compression ratio, every codec", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    figure, axes = plt.subplots(1, 2 if baseline is not None else 1, figsize=(12, 4.6), squeeze=False)
+    for number, ax in enumerate(axes[0]):
+        if baseline is not None:
+            ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="uncompressed")
+            for bound, alpha in zip(sorted(bounds), (0.18, 0.09, 0.05)):
+                ax.axhspan(baseline - bound, baseline, color="tab:green", alpha=alpha, linewidth=0,
+                           label=f"Dice loss <= {bound:g}")
+        for mode, group in panels.items():
+            group = sorted((r for r in group if r["ratio"] and r["dice_mean"] is not None), key=lambda r: r["ratio"])
+            ax.plot([r["ratio"] for r in group], [r["dice_mean"] for r in group], "o-", markersize=4, label=mode)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("compression ratio (original bytes / file bytes, log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+        if number == 0:
+            ax.set_ylabel("mean Dice against the truth")
+            ax.set_title(f"{model}: Dice against compression ratio, every codec", fontsize=10)
+            ax.legend(fontsize=8, loc="lower left")
+        else:
+            widest = max(bounds, default=0.01)
+            ax.set_ylim(baseline - 3 * widest, baseline + widest / 2)
+            ax.set_title("zoomed to the Dice-loss bounds", fontsize=10)
     figure.tight_layout()
     return figure
 
