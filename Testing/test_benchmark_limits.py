@@ -171,3 +171,19 @@ def test_command_line_limits(tmp_path, capsys):
     assert len(store.records()) == len(RECORDS)  # the store was not overwritten
     assert main(["benchmark", "limits", str(store.folder), "--max-dice-loss", "2"]) == 2
     assert "must be a Dice difference" in capsys.readouterr().err
+
+
+def test_unwritable_outputs_are_one_line_errors_before_any_work(tmp_path, capsys):
+    store = ResultStore(tmp_path / "store")
+    for record in RECORDS:
+        store.append(record)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for command in (["benchmark", "limits", str(store.folder), "--max-dice-loss", "0.001", "-o",
+                     str(blocker / "limits.txt")],
+                    ["benchmark", "table", str(store.folder), "-o", str(blocker / "table.txt")],
+                    ["benchmark", "report", str(store.folder), str(blocker / "report.html")]):
+        assert main(command) == 2
+        assert "error: cannot create the folder of" in capsys.readouterr().err
+    with pytest.raises(CerebroError, match="cannot create the result store"):
+        ResultStore(blocker / "store")

@@ -20,9 +20,13 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     a format by extension still work. On error the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     suffix = suffix or "".join(target.suffixes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name.split('.')[0]}-", suffix=suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name.split('.')[0]}-", suffix=suffix, dir=target.parent)
+    except OSError as error:
+        raise CerebroError(f"cannot write {target}: {error.strerror or error}; check the folder and its "
+                           "permissions") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -48,6 +52,22 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(item, target / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def require_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Raise a one-line CerebroError now, before any work, unless ``path`` can be written: its folder exists (or
+    can be made) and is writable, and ``path`` itself is not a folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise CerebroError(f"{what} {target} is a folder; give a file name")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CerebroError(f"cannot create the folder of {what} {target}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CerebroError(f"cannot write {what} {target}: the folder {folder} is not writable; choose another")
+    return target
 
 
 def require_input_file(path: str | os.PathLike[str], what: str = "input") -> Path:

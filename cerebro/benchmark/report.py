@@ -20,7 +20,7 @@ from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import COLUMNS, summarise
 from cerebro.benchmark.sweep import UNCOMPRESSED
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path, require_output_suffix
+from cerebro.fsutil import atomic_path, require_output_suffix, require_writable
 from cerebro.progress import Progress
 
 DEFAULT_BOUNDS = (0.001, 0.01)
@@ -235,6 +235,7 @@ def write_report(store_folder: str | os.PathLike[str], output: str | os.PathLike
                  progress: Progress | None = None) -> Path:
     """Write the HTML report of the result store at ``store_folder`` to ``output`` (.html, atomically)."""
     require_output_suffix(output, (".html", ".htm"), "report")
+    require_writable(output, "report")
     if not 50 <= overlay_dpi <= 600:
         raise CerebroError(f"--overlay-dpi must be between 50 and 600, got {overlay_dpi}")
     folder = Path(store_folder)

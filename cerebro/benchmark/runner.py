@@ -44,6 +44,7 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
         raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
     settings = list({s.key: s for s in settings}.values())
     model_ids = list(dict.fromkeys(model_ids))
+    store.require_writable()
     store.check_options({"tta": bool(tta), "metrics": metrics})
     store.remember_cases(cases)
     done = store.keys()

@@ -56,8 +56,18 @@ class ResultStore:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise CerebroError(f"result store {self.folder} is a file; give a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CerebroError(f"cannot create the result store {self.folder}: {error.strerror or error}; choose "
+                               "another folder") from None
         self.results_path = self.folder / RESULTS_FILE
+
+    def require_writable(self) -> None:
+        """Raise a one-line CerebroError unless the store's folder can be written (checked before any work)."""
+        if not os.access(self.folder, os.W_OK | os.X_OK) or (
+                self.results_path.exists() and not os.access(self.results_path, os.W_OK)):
+            raise CerebroError(f"the result store {self.folder} is not writable; choose another --store")
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record, in the order written. A last line cut by a crash is skipped (with a warning)

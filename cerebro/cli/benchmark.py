@@ -183,11 +183,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     """``cerebro benchmark table``"""
-    from cerebro.benchmark.store import RESULTS_FILE
     from cerebro.benchmark.summary import render, summarise
 
-    text = render(summarise(_records(args.store)), args.format)
-    _write_or_print(text, args.output, (Path(args.store) / RESULTS_FILE,))
+    _check_output(args.output, _store_files(args.store))
+    _write_or_print(render(summarise(_records(args.store)), args.format), args.output)
     return 0
 
 
@@ -200,17 +199,30 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_or_print(text: str, output: str | None, inputs: tuple[Path, ...] = ()) -> None:
-    """Print ``text``, or write it atomically to ``output`` (never over one of ``inputs``)."""
-    from cerebro.fsutil import atomic_path, refuse_overwriting_input
+def _store_files(store: str) -> tuple[Path, ...]:
+    """The files of a result store that an output must never replace."""
+    from cerebro.benchmark.store import CASES_FILE, OPTIONS_FILE, RESULTS_FILE
+
+    return tuple(Path(store) / name for name in (RESULTS_FILE, OPTIONS_FILE, CASES_FILE))
+
+
+def _check_output(output: str | None, inputs: tuple[Path, ...]) -> None:
+    """Before any work: ``output`` (if given) is writable and none of ``inputs``."""
+    from cerebro.fsutil import refuse_overwriting_input, require_writable
+
+    if output:
+        for path in inputs:
+            refuse_overwriting_input(path, output)
+        require_writable(output)
+
+
+def _write_or_print(text: str, output: str | None) -> None:
+    """Print ``text``, or write it atomically to ``output`` (checked by :func:`_check_output` first)."""
+    from cerebro.fsutil import atomic_path
 
     if not output:
         print(text, end="")
         return
-    for path in inputs:
-        refuse_overwriting_input(path, output)
-    if Path(output).is_dir():
-        raise CerebroError(f"output {output} is a folder; give a file name")
     with atomic_path(output) as tmp:
         tmp.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
@@ -219,13 +231,13 @@ def _write_or_print(text: str, output: str | None, inputs: tuple[Path, ...] = ()
 def run_limits(args: argparse.Namespace) -> int:
     """``cerebro benchmark limits``"""
     from cerebro.benchmark.limits import compression_limits, render_limits
-    from cerebro.benchmark.store import RESULTS_FILE
 
+    _check_output(args.output, _store_files(args.store))
     limits = compression_limits(_records(args.store), args.max_dice_loss, args.against)
     if not limits:
         raise CerebroError(f"{args.store} has no compressed setting with records for every case of its uncompressed "
                            "baseline; run `cerebro benchmark run` to the end first")
-    _write_or_print(render_limits(limits, args.format), args.output, (Path(args.store) / RESULTS_FILE,))
+    _write_or_print(render_limits(limits, args.format), args.output)
     return 0
 
 
