@@ -85,14 +85,15 @@ def test_no_setting_within_the_bound_is_said_so():
     assert "none within the bound" in render_limits([limit])
 
 
-def _fake_benchmark(loss_at):
+def _fake_benchmark(loss_at, name=None):
     """A stand-in for run_benchmark that stores records whose Dice loss is ``loss_at(value)``: it tests the
     search's bracketing and bisection without segmenting anything."""
     calls = []
 
     def run(cases, settings, models, store, **kwargs):
         (setting,) = settings
-        value = dict(setting.settings)["tolerance"]
+        values = setting.settings_dict()
+        (value,) = values.values() if name is None else (values[name],)  # the searched setting
         calls.append(value)
         done, added = store.keys(), 0
         for case in cases:
@@ -117,12 +118,12 @@ def _cases(folder, n: int) -> list[Case]:
 
 
 def test_search_brackets_then_bisects_and_resumes_from_the_store(tmp_path, monkeypatch):
-    run, calls = _fake_benchmark(lambda tol: 0.0 if tol <= 37 else 0.01)  # the true limit: tolerance 37
+    run, calls = _fake_benchmark(lambda tol: 0.0 if tol <= 37 else 0.01, "tolerance")  # the limit: tolerance 37
     monkeypatch.setattr(search_module, "run_benchmark", run)
     cases = _cases(tmp_path, 2)
     store = ResultStore(tmp_path / "store")
-    result = search_dice_limit(cases, "sz3", "m", store, 0.001, settings={"algorithm": "interp"},
-                               max_trials=20, resolution=0.02, setting="tolerance")
+    result = search_dice_limit(cases, "sz3", "m", store, 0.001, settings={"algorithm": "interp"}, max_trials=20,
+                               resolution=0.02)
     result_start = calls[0]
     assert result_start == 40  # 1 % of the data range
     assert result.recommended is not None and 30 < result.recommended.value <= 37
@@ -132,9 +133,17 @@ def test_search_brackets_then_bisects_and_resumes_from_the_store(tmp_path, monke
     assert len(calls) == len(result.trials) <= 20
     assert "recommended: sz3:abs:algorithm=interp,tolerance=" in result.to_text()
     again = search_dice_limit(cases, "sz3", "m", store, 0.001, settings={"algorithm": "interp"}, max_trials=20,
-                              resolution=0.02, setting="tolerance")
+                              resolution=0.02)
     assert again.recommended == result.recommended and again.records_added == 0 and calls[len(result.trials)] == \
         result_start
+
+
+def test_search_drives_an_inr_codec_by_its_ratio_setting(tmp_path, monkeypatch):
+    run, calls = _fake_benchmark(lambda ratio: 0.0 if ratio <= 30 else 0.02)
+    monkeypatch.setattr(search_module, "run_benchmark", run)
+    result = search_dice_limit(_cases(tmp_path, 1), "inr-hashgrid", "m", ResultStore(tmp_path / "s"), 0.001)
+    assert result.mode == "ratio" and result.setting_name == "ratio" and calls[0] == 50  # the ratio's default
+    assert result.recommended is not None and 28 <= result.recommended.value <= 30
 
 
 def test_search_with_nothing_within_the_bound_and_bad_requests(tmp_path, monkeypatch):
@@ -142,8 +151,7 @@ def test_search_with_nothing_within_the_bound_and_bad_requests(tmp_path, monkeyp
     monkeypatch.setattr(search_module, "run_benchmark", run)
     cases = _cases(tmp_path, 1)
     store = ResultStore(tmp_path / "store")
-    result = search_dice_limit(cases, "sz3", "m", store, 0.001, max_trials=6, setting="tolerance",
-                               settings={"algorithm": "interp"})
+    result = search_dice_limit(cases, "sz3", "m", store, 0.001, max_trials=6, setting="tolerance")
     assert result.recommended is None and "no tolerance of sz3:abs keeps" in result.to_text()
     with pytest.raises(CerebroError, match="tolerance is the setting being searched"):
         search_dice_limit(cases, "sz3", "m", store, 0.001, settings={"tolerance": "5"})
