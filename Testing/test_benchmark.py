@@ -220,3 +220,20 @@ def test_target_ratio_settings_are_reached_per_case_by_rate_control(manifest, tm
                           ("zfp:rate:rate=4,target_ratio=5", "do not also fix it")):
         with pytest.raises(CerebroError, match=message):
             parse_setting(text)
+
+
+def test_an_edited_baseline_mask_is_not_trusted(manifest, tmp_path):
+    pytest.importorskip("torch")  # segments with the default model
+    from cerebro.io import read_volume, write_volume
+
+    store = ResultStore(tmp_path / "edited")
+    cases = manifest.cases[:1]
+    assert run_benchmark(cases, [], ["cerebro-default"], store, device="cpu", metrics="overlap") == 1
+    path = store.mask_path(cases[0].case_id, "cerebro-default")
+    mask = read_volume(path)
+    write_volume(mask.with_array(1 - mask.array), path)  # someone edits the kept baseline
+    assert run_benchmark(cases, [parse_setting("zfp:reversible")], ["cerebro-default"], store, device="cpu",
+                         metrics="overlap") == 1
+    lossless = store.record(f"{cases[0].case_id}|zfp:reversible|cerebro-default")
+    assert lossless["vs_uncompressed"]["dice"] == 1.0  # compared with the model's real baseline, predicted again
+    assert np.array_equal(read_volume(path).array, mask.array)  # and the kept file is the real one again

@@ -114,8 +114,13 @@ def _baseline_mask(case: Case, image: Volume, truth: Volume | None, model: Any, 
                    tta: bool, metrics: str, record: bool, progress: Progress) -> Volume:
     """The model's mask on the original image: read from the store, or predicted (then kept, and recorded)."""
     path = store.mask_path(case.case_id, model_id)
-    if path.exists() and not record:
-        return read_volume(path)
+    if not record:
+        stored = store.record(record_key(case.case_id, UNCOMPRESSED, model_id))
+        kept = store.read_prediction(stored) if stored is not None else None
+        if kept is not None:
+            return kept
+        # Missing, edited (its digest no longer matches) or from an older store: the same model on the same volume
+        # gives the same mask again, so predict it and keep it; the stored record stays as it is.
     progress.update(0.0, f"case {case.case_id}: {model_id} on the original volume")
     started = time.perf_counter()
     mask = model.predict(image, tta=tta, progress=progress).mask
