@@ -195,3 +195,28 @@ def test_unwritable_outputs_are_one_line_errors_before_any_work(tmp_path, capsys
         assert "error: cannot create the folder of" in capsys.readouterr().err
     with pytest.raises(CerebroError, match="cannot create the result store"):
         ResultStore(blocker / "store")
+
+
+def test_a_store_has_one_writer_at_a_time(tmp_path):
+    import subprocess
+    import sys
+
+    store = ResultStore(tmp_path / "store")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from cerebro.benchmark.store import ResultStore\n"
+        f"with ResultStore({str(store.folder)!r}).writer():\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(CerebroError, match=rf"is being written by another run \(pid {holder.pid} since"):
+            with store.writer():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with store.writer():  # the lock died with its process
+        with store.writer():  # and is re-entrant within one (a search holds it across its trials)
+            store.append(RECORDS[0])
+    assert len(store.records()) == 1

@@ -31,8 +31,16 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
 
     A case without a label is scored against the model's own prediction on its uncompressed volume (then
     'vs_truth' equals 'vs_uncompressed' and the record's ``reference`` says so). Models are loaded once, on first
-    need. Cancelling (``progress``) stops after the record
-    in progress; what was stored stays, and the next run continues from there."""
+    need. The store is locked for the run (a second run on it is refused). Cancelling (``progress``) stops after
+    the record in progress; what was stored stays, and the next run continues from there."""
+    with store.writer():
+        return _run(manifest, settings, model_ids, store, device, tta, metrics, cache_dir, allow_unpinned, progress)
+
+
+def _run(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], model_ids: Sequence[str],
+         store: ResultStore, device: str, tta: bool, metrics: str, cache_dir: str | None, allow_unpinned: bool,
+         progress: Progress | None) -> int:
+    """:func:`run_benchmark`'s work, under the store's writer lock."""
     from cerebro.segment.api import load_model
 
     if metrics not in METRIC_SETS:
@@ -44,7 +52,6 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
         raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
     settings = list({s.key: s for s in settings}.values())
     model_ids = list(dict.fromkeys(model_ids))
-    store.require_writable()
     store.check_options({"tta": bool(tta), "metrics": metrics})
     store.remember_cases(cases)
     done = store.keys()

@@ -183,11 +183,12 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
         return trials[x]
 
     start = axis.to_axis(float(spec.default)) if spec.default is not None else _default_start(axis, cases[0])
-    try:
-        _bracket_and_bisect(axis, direction, evaluate, start, math.log1p(resolution) if axis.log
-                            else resolution * (axis.high - axis.low))
-    except _OutOfTrials:
-        pass
+    with store.writer():  # one writer across all trials
+        try:
+            _bracket_and_bisect(axis, direction, evaluate, start, math.log1p(resolution) if axis.log
+                                else resolution * (axis.high - axis.low))
+        except _OutOfTrials:
+            pass
     within = [t for t in trials.values() if t.within]
     best = max(within, key=lambda t: (t.ratio, -t.mean_loss)) if within else None
     progress.update(1.0, f"recommended {best.setting}" if best else "no setting within the bound")

@@ -9,8 +9,10 @@ import json
 import math
 import os
 import re
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,38 @@ from cerebro.volume import Volume
 RESULTS_FILE = "results.jsonl"
 OPTIONS_FILE = "options.json"
 CASES_FILE = "cases.json"
+LOCK_FILE = ".writer.lock"
+_HELD: set[str] = set()  # stores whose writer lock this process holds (a search holds it across its trials)
 
 
 def record_key(case_id: str, setting_key: str, model_id: str) -> str:
     """The identity of one record: which case, compression setting and model."""
     return f"{case_id}|{setting_key}|{model_id}"
+
+
+def _lock(stream: Any) -> None:
+    """Take an exclusive lock on ``stream``'s file without waiting (OSError when another process holds it)."""
+    if os.name == "nt":
+        import msvcrt
+
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock(stream: Any) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
 def mask_digest(mask: np.ndarray) -> str:
@@ -62,6 +91,40 @@ class ResultStore:
             raise CerebroError(f"cannot create the result store {self.folder}: {error.strerror or error}; choose "
                                "another folder") from None
         self.results_path = self.folder / RESULTS_FILE
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the store's writer lock (an OS file lock on ``.writer.lock``) for the block: a second run on the same
+        store, in another process, gets a one-line error naming the holder instead of interleaving its records.
+        Re-entrant within a process; released when the block ends or the process dies."""
+        key = str(self.folder.resolve())
+        if key in _HELD:
+            yield
+            return
+        self.require_writable()
+        stream = open(self.folder / LOCK_FILE, "a+", encoding="utf-8")
+        try:
+            try:
+                _lock(stream)
+            except OSError:
+                stream.seek(0)
+                holder = stream.read().strip() or "another process"
+                raise CerebroError(f"{self.folder} is being written by another run ({holder}); wait for it to end "
+                                   "or use another --store") from None
+            stream.seek(0)
+            stream.truncate()
+            stream.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            stream.flush()
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+                stream.seek(0)
+                stream.truncate()
+                _unlock(stream)
+        finally:
+            stream.close()
 
     def require_writable(self) -> None:
         """Raise a one-line CerebroError unless the store's folder can be written (checked before any work)."""
