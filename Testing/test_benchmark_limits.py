@@ -139,6 +139,7 @@ def test_search_brackets_then_bisects_and_resumes_from_the_store(tmp_path, monke
 
 
 def test_search_drives_an_inr_codec_by_its_ratio_setting(tmp_path, monkeypatch):
+    pytest.importorskip("torch")  # the INR codecs are registered only with torch
     run, calls = _fake_benchmark(lambda ratio: 0.0 if ratio <= 30 else 0.02)
     monkeypatch.setattr(search_module, "run_benchmark", run)
     result = search_dice_limit(_cases(tmp_path, 1), "inr-hashgrid", "m", ResultStore(tmp_path / "s"), 0.001)
