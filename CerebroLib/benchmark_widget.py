@@ -75,6 +75,7 @@ class BenchmarkPanel(Panel):
         ui.limitsButton.connect("clicked(bool)", self.onLimitsButton)
         ui.searchButton.connect("clicked(bool)", self.onSearchButton)
         ui.showButton.connect("clicked(bool)", self.onShowButton)
+        ui.resultsTableView.connect("doubleClicked(QModelIndex)", lambda index: self.onShowButton())
         ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self._updateDependencyLabel()
         self.initializeParameterNode()
