@@ -397,7 +397,9 @@ class CerebroBenchmarkLogic:
         dice_vs_ratio = self._new(scene, "vtkMRMLPlotChartNode", f"CerebroBenchmark Dice vs CR ({name})", tag)
         ratio_chart = self._new(scene, "vtkMRMLPlotChartNode", f"CerebroBenchmark CR per setting ({name})", tag)
         dice_chart = self._new(scene, "vtkMRMLPlotChartNode", f"CerebroBenchmark mean Dice per setting ({name})", tag)
-        compressed = [r for r in rows if r["setting"] != UNCOMPRESSED and r["ratio"] and r["dice_mean"] is not None]
+        baseline_cases = {r["model"]: r["cases"] for r in rows if r["setting"] == UNCOMPRESSED}
+        compressed = [r for r in rows if r["setting"] != UNCOMPRESSED and r["ratio"] and r["dice_mean"] is not None
+                      and r["cases"] >= baseline_cases.get(r["model"], 0)]  # partly run settings: not comparable
         by_codec: dict[tuple[str, str], list] = {}
         by_mode: dict[tuple[str, str], list] = {}
         for row in compressed:

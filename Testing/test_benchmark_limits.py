@@ -221,3 +221,12 @@ def test_a_store_has_one_writer_at_a_time(tmp_path):
         with store.writer():  # and is re-entrant within one (a search holds it across its trials)
             store.append(RECORDS[0])
     assert len(store.records()) == 1
+
+
+def test_figures_leave_out_settings_run_on_fewer_cases_than_the_baseline():
+    from cerebro.benchmark.plot import _panels
+
+    rows = [{"model": "m", "setting": UNCOMPRESSED, "cases": 2, "ratio": 1.0, "dice_mean": 0.9},
+            {"model": "m", "setting": "zfp:rate:rate=4", "cases": 2, "ratio": 4.0, "dice_mean": 0.9},
+            {"model": "m", "setting": "zfp:rate:rate=2", "cases": 1, "ratio": 8.0, "dice_mean": 0.99}]  # half run
+    assert [r["setting"] for r in _panels(rows)[("m", "zfp:rate")]] == ["zfp:rate:rate=4"]

@@ -31,10 +31,12 @@ def codec_mode(setting: str) -> str:
 
 
 def _panels(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Summary rows grouped by (model, 'codec:mode'), without the uncompressed rows."""
+    """Summary rows grouped by (model, 'codec:mode'), without the uncompressed rows and without settings run on
+    fewer cases than the model's uncompressed baseline (their mean is over other cases: not comparable)."""
+    baseline_cases = {r["model"]: r["cases"] for r in rows if r["setting"] == UNCOMPRESSED}
     panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        if row["setting"] != UNCOMPRESSED:
+        if row["setting"] != UNCOMPRESSED and row["cases"] >= baseline_cases.get(row["model"], 0):
             panels.setdefault((row["model"], codec_mode(row["setting"])), []).append(row)
     return panels
 

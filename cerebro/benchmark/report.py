@@ -204,8 +204,9 @@ def build_report(store: ResultStore, bounds: Sequence[float] = DEFAULT_BOUNDS, a
     for model in models:
         try:
             parts.append(_figure(_png(dice_vs_ratio_figure(rows, model, list(bounds)), 150),
-                                 f"{model}: mean Dice against the truth over compression ratio, every codec mode; "
-                                 "the green bands are the Dice-loss bounds below the uncompressed Dice"))
+                                 f"{model}: mean Dice against the truth over compression ratio, every codec mode "
+                                 "(settings run on every case); the green bands are the Dice-loss bounds below the "
+                                 "uncompressed Dice"))
         except CerebroError as error:
             parts.append(f'<p class="none">{html.escape(str(error))}</p>')
     parts.append('<h2 id="paper">Compression ratio and mean Dice per codec mode</h2>'
