@@ -54,7 +54,8 @@ def _run(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], 
     model_ids = list(dict.fromkeys(model_ids))
     store.check_options({"tta": bool(tta), "metrics": metrics})
     store.remember_cases(cases)
-    done = store.keys()
+    stored = {record["key"]: record for record in store.records() if "key" in record}  # read once
+    done = set(stored)
     models: dict[str, Any] = {}
     added = 0
     for index, case in enumerate(cases):
@@ -73,7 +74,8 @@ def _run(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], 
                                               allow_unpinned=allow_unpinned)
         first = part.sub(0.0, 1 / (len(settings) + 1))
         baselines = {m: _baseline_mask(case, image, label, models[m], m, store, tta, metrics,
-                                       (None, m) in wanted, first) for m in dict.fromkeys(m for _, m in wanted)}
+                                       stored.get(record_key(case.case_id, UNCOMPRESSED, m)), first)
+                     for m in dict.fromkeys(m for _, m in wanted)}
         added += sum((None, m) in wanted for m in model_ids)
         for number, setting in enumerate(settings):
             todo = [m for m in model_ids if (setting, m) in wanted]
@@ -118,12 +120,13 @@ def _settings_for(image: Volume, setting: SweepSetting, progress: Progress) -> t
 
 
 def _baseline_mask(case: Case, image: Volume, truth: Volume | None, model: Any, model_id: str, store: ResultStore,
-                   tta: bool, metrics: str, record: bool, progress: Progress) -> Volume:
-    """The model's mask on the original image: read from the store, or predicted (then kept, and recorded)."""
+                   tta: bool, metrics: str, stored: dict[str, Any] | None, progress: Progress) -> Volume:
+    """The model's mask on the original image: the kept one of the ``stored`` uncompressed record when its digest
+    still matches, or predicted (then kept; and recorded when there was no record)."""
     path = store.mask_path(case.case_id, model_id)
+    record = stored is None
     if not record:
-        stored = store.record(record_key(case.case_id, UNCOMPRESSED, model_id))
-        kept = store.read_prediction(stored) if stored is not None else None
+        kept = store.read_prediction(stored)
         if kept is not None:
             return kept
         # Missing, edited (its digest no longer matches) or from an older store: the same model on the same volume
