@@ -492,8 +492,8 @@ class CerebroBenchmarkLogic:
             folder = Path(store)
             result_store = ResultStore(folder)
             case = next(c for c in result_store.cases() if c.case_id == case_id)
-            record = next((r for r in result_store.records() if r["case_id"] == case_id
-                           and r["setting"] == setting and r["model"] == model), None)
+            records = {(r["case_id"], r["setting"], r["model"]): r for r in result_store.records()}
+            record = records.get((case_id, setting, model))
             if record is None:
                 raise CerebroError(f"{folder} holds no record of {case_id} at {setting} with {model}")
             prediction = result_store.read_prediction(record)
@@ -504,9 +504,8 @@ class CerebroBenchmarkLogic:
             if case.label_path is not None:
                 reference = load_label(case)
             else:
-                baseline = next(r for r in result_store.records() if r["case_id"] == case_id
-                                and r["setting"] == UNCOMPRESSED and r["model"] == model)
-                reference = result_store.read_prediction(baseline)
+                baseline = records.get((case_id, UNCOMPRESSED, model))
+                reference = result_store.read_prediction(baseline) if baseline is not None else None
                 if reference is None:
                     raise CerebroError(f"the uncompressed prediction of {case_id} is missing or was edited")
             title = f"{case_id} {setting}"

@@ -78,3 +78,9 @@ def scene():
     slicer.mrmlScene = scene
     yield scene
     scene.Clear(1)
+
+
+@pytest.fixture
+def one_torch_thread(monkeypatch):
+    """Background processes inherit the environment: one intra-op thread for torch, as in every test."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -37,9 +37,7 @@ def phantom():
     return generate_phantom(32, "cta", seed=11, supersample=1)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # Testing/conftest.py
 
 
 def _scene_input(scene, phantom, name="angio"):

@@ -15,9 +15,7 @@ from slicer_stubs import import_module_file
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroBenchmark" / "CerebroBenchmark.py"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # Testing/conftest.py
 
 
 def test_self_test_passes(monkeypatch, scene):

@@ -37,10 +37,7 @@ def phantom():
     return generate_phantom(48, "mra", seed=3, supersample=1)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """The background process inherits the environment: one intra-op thread for torch, as in every test."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # Testing/conftest.py
 
 
 def _oblique(phantom_volume: Volume) -> Volume:

@@ -49,10 +49,7 @@ def module(monkeypatch):
     return import_module_file(monkeypatch, MODULE_FILE, {"QTimer": _QTimer})
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """The background process inherits the environment: one intra-op thread for torch, as in every test."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # Testing/conftest.py
 
 
 def test_self_test_passes(module, scene):

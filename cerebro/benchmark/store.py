@@ -153,10 +153,6 @@ class ResultStore:
                                    "or damaged: remove that line and run again") from None
         return records
 
-    def record(self, key: str) -> dict[str, Any] | None:
-        """The stored record with ``key`` (the last one written), or None."""
-        return next((r for r in reversed(self.records()) if r.get("key") == key), None)
-
     def keys(self) -> set[str]:
         """The keys of the records already stored."""
         return {record["key"] for record in self.records() if "key" in record}
