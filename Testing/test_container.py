@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cerebro.codecs.base import Encoded
-from cerebro.compress import CompressedVolume, compress_volume, decompress
+from cerebro.compress import compress_volume, decompress
 from cerebro.container import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -57,14 +56,12 @@ def test_header_is_self_describing(cbv_file: Path) -> None:
             assert hashlib.sha256(archive.read(entry["member"])).hexdigest() == entry["sha256"]
 
 
-def test_carries_any_codecs_output(tmp_path: Path) -> None:
-    encoded = Encoded(codec="siren", mode="fit", settings={"steps": 10}, chunks=[b"weights\x00\x01", b"", b"x" * 99],
-                      meta={"layers": [3, 64, 1], "library": {"name": "torch", "version": "2"}})
-    compressed = CompressedVolume(encoded=encoded, dtype="float32", shape=(2, 3, 4), spacing=(1.0, 2.0, 3.0),
-                                  origin=(0.0, 0.0, 0.0), direction=np.eye(3),
-                                  metadata={"bad": object(), "ok": 1, "header": {"0010|0010": "Doe^Jane", "x": "1"}})
+def test_metadata_keeps_what_json_holds_without_dicom_tags(tmp_path: Path) -> None:
+    volume = Volume(np.arange(24, dtype=np.float32).reshape(2, 3, 4), spacing=(1.0, 2.0, 3.0),
+                    metadata={"bad": object(), "ok": 1, "header": {"0010|0010": "Doe^Jane", "x": "1"}})
+    compressed = compress_volume(volume, "zstd", "lossless")
     loaded = read_compressed(write_compressed(compressed, tmp_path / "s.cbv"))
-    assert loaded.encoded == encoded and loaded.metadata == {"ok": 1, "header": {"x": "1"}}  # no DICOM tags
+    assert loaded.encoded == compressed.encoded and loaded.metadata == {"ok": 1, "header": {"x": "1"}}
 
 
 def _rewrite(path: Path, header_change: dict | None = None, chunk: bytes | None = None) -> None:
@@ -74,6 +71,7 @@ def _rewrite(path: Path, header_change: dict | None = None, chunk: bytes | None 
     header = json.loads(members["header.json"])
     header.update(header_change or {})
     members["header.json"] = json.dumps(header).encode()
+    members["header.sha256"] = hashlib.sha256(members["header.json"]).hexdigest().encode()  # a crafted file
     if chunk is not None:
         members["chunks/000000.bin"] = chunk
     with zipfile.ZipFile(path, "w") as archive:

@@ -98,6 +98,9 @@ class _SizedByRatio(Codec):
     def decode(self, encoded, shape, dtype, progress=None) -> np.ndarray:
         return np.zeros(shape, dtype)
 
+    def validate_meta(self, meta, shape, dtype, chunk_sizes) -> None:
+        return None
+
 
 def test_a_setting_named_like_the_target_is_searched_from_the_target(angio) -> None:
     result = search_setting(angio, _SizedByRatio(), "ratio", "ratio", 20.0)

@@ -18,6 +18,7 @@ import numpy as np
 
 import cerebro
 from cerebro.codecs.base import Codec, Encoded, get_codec
+from cerebro.errors import CerebroError
 from cerebro.metrics.quality import default_data_range, max_abs_error, psnr, rmse, ssim3d_details
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -86,10 +87,28 @@ def compress_volume(
 
 
 def decompress(compressed: CompressedVolume, progress: Progress | None = None, workers: int | None = None) -> Volume:
-    """Decode a CompressedVolume back to a Volume with the original dtype and geometry."""
+    """Decode a CompressedVolume back to a Volume with the original dtype and geometry.
+
+    The codec's meta is validated first; a decoder that fails on data it cannot take (any exception, a
+    codec-library error or a shape that does not fit) or returns another shape or type than the header
+    declares gives one CerebroError: the file does not hold what its header says.
+    """
     codec = get_codec(compressed.encoded.codec)
-    array = codec.decode(compressed.encoded, tuple(compressed.shape), np.dtype(compressed.dtype), progress,
-                         **_with_workers(codec.decode, workers))
+    shape, dtype = tuple(compressed.shape), np.dtype(compressed.dtype)
+    codec.validate_meta(compressed.encoded.meta, shape, dtype, [len(c) for c in compressed.encoded.chunks])
+    try:
+        array = codec.decode(compressed.encoded, shape, dtype, progress, **_with_workers(codec.decode, workers))
+    except CerebroError:
+        raise
+    except MemoryError:
+        raise CerebroError(f"decoding the {codec.name} data ran out of memory; decode it on a machine with more "
+                           "memory") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder fed damaged data may raise anything; none may escape
+        raise CerebroError(f"the {codec.name} data cannot be decoded ({type(exc).__name__}: {str(exc)[:100]}); "
+                           "the file is corrupt, re-create it from the original") from None
+    if array.shape != shape or array.dtype != dtype:
+        raise CerebroError(f"the {codec.name} data decodes to {array.shape} {array.dtype}, not the {shape} {dtype} "
+                           "its header declares; the file is corrupt")
     return Volume(array, spacing=compressed.spacing, origin=compressed.origin, direction=compressed.direction,
                   metadata=dict(compressed.metadata))
 

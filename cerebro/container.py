@@ -2,6 +2,7 @@
 
 Layout (see docs/file-format.md for the full specification and the reasons for ZIP):
 
+- ``header.sha256``: the SHA-256 (hex) of header.json's bytes (format version 2 on).
 - ``header.json``: format name and version, cerebro version, codec, mode, settings, codec metadata
   (incl. the codec library and its version), dtype, shape, spacing/origin/direction (LPS), the
   original's native size, and for each chunk its member name, size and SHA-256.
@@ -28,19 +29,18 @@ import numpy as np
 import cerebro
 from cerebro.codecs.base import Encoded
 from cerebro.compress import CompressedVolume
+from cerebro.container_header import chunk_member, validate_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path, require_input_file
-from cerebro.volume import SUPPORTED_DTYPES
+from cerebro.resources import require_memory
 
 FORMAT_NAME = "cerebrobench-compressed-volume"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``header.sha256`` covers the header (version 1 files, without it, are still read)."""
 SUFFIX = ".cbv"
 HEADER_MEMBER = "header.json"
+HEADER_DIGEST_MEMBER = "header.sha256"
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
-
-
-def _chunk_member(index: int) -> str:
-    return f"chunks/{index:06d}.bin"
 
 
 _DICOM_TAG = re.compile(r"^[0-9a-fA-F]{4}\|[0-9a-fA-F]{4}$")
@@ -82,7 +82,7 @@ def build_header(compressed: CompressedVolume) -> dict[str, Any]:
         "encode_seconds": compressed.encode_seconds,
         "metadata": _portable_metadata(compressed.metadata),
         "chunks": [
-            {"member": _chunk_member(n), "nbytes": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()}
+            {"member": chunk_member(n), "nbytes": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()}
             for n, chunk in enumerate(encoded.chunks)
         ],
     }
@@ -92,8 +92,9 @@ def _write_zip(compressed: CompressedVolume, target: IO[bytes] | Path) -> None:
     header = json.dumps(build_header(compressed), indent=1).encode("utf-8")
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         archive.writestr(HEADER_MEMBER, header)
+        archive.writestr(HEADER_DIGEST_MEMBER, hashlib.sha256(header).hexdigest())
         for n, chunk in enumerate(compressed.encoded.chunks):
-            archive.writestr(_chunk_member(n), chunk)
+            archive.writestr(chunk_member(n), chunk)
 
 
 def container_bytes(compressed: CompressedVolume) -> bytes:
@@ -125,13 +126,18 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise CerebroError(f"cannot read {path}: {exc.strerror or exc}; check the path and permissions") from None
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, path: Path, max_bytes: int | None = None) -> bytes:
+def _read_member(archive: zipfile.ZipFile, name: str, path: Path, max_bytes: int) -> bytes:
+    """The bytes of member ``name``: a STORED member of at most ``max_bytes`` (checked before reading)."""
     try:
         info = archive.getinfo(name)
     except KeyError:
         raise CerebroError(f"{path} is missing the member {name}; the file is incomplete or not a .cbv file") from None
-    if max_bytes is not None and info.file_size > max_bytes:
-        raise CerebroError(f"{path}: member {name} is implausibly large ({info.file_size} bytes); the file is corrupt")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CerebroError(f"{path}: member {name} is compressed inside the ZIP (method {info.compress_type}); "
+                           ".cbv members are stored, the file is corrupt or was not written by cerebro")
+    if info.file_size > max_bytes:
+        raise CerebroError(f"{path}: member {name} is implausibly large ({info.file_size} bytes, expected at most "
+                           f"{max_bytes}); the file is corrupt")
     try:
         return archive.read(info)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
@@ -142,67 +148,56 @@ def _header_from(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     raw = _read_member(archive, HEADER_MEMBER, path, _MAX_HEADER_BYTES)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CerebroError(f"{path} has an unreadable header.json; the file is corrupt") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise CerebroError(f"{path} is a ZIP file but not a CerebroBench .cbv file (format is not {FORMAT_NAME})")
     version = header.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CerebroError(f"{path} has an invalid format_version {version!r}; the file is corrupt")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CerebroError(f"{path} has an invalid format_version {str(version)[:20]!r}; the file is corrupt")
     if version > FORMAT_VERSION:
         raise CerebroError(
             f"{path} uses .cbv format version {version}, newer than this cerebro {cerebro.__version__} reads "
             f"(up to {FORMAT_VERSION}); upgrade cerebrobench"
         )
+    if version >= 2:
+        digest = _read_member(archive, HEADER_DIGEST_MEMBER, path, 64)
+        if digest != hashlib.sha256(raw).hexdigest().encode("ascii"):
+            raise CerebroError(f"{path} is corrupted: header.json fails its SHA-256 check ({HEADER_DIGEST_MEMBER}); "
+                               "re-create it from the original")
     return header
 
 
-def _chunk_entries(entries: list[Any], path: Path) -> list[tuple[str, int, str]]:
-    """(member, nbytes, sha256) of each chunk listed in the header."""
-    try:
-        return [(str(e["member"]), int(e["nbytes"]), str(e["sha256"])) for e in entries]
-    except (KeyError, TypeError, ValueError):
-        raise CerebroError(f"{path} has an invalid chunk list in its header; the file is corrupt") from None
-
-
-def _parse_fields(header: dict[str, Any], path: Path) -> dict[str, Any]:
-    """The header's volume and codec fields, type-checked; CerebroError if any is missing or invalid."""
-    try:
-        fields = {
-            "dtype": np.dtype(header["dtype"]),
-            "shape": tuple(int(n) for n in header["shape"]),
-            "spacing": tuple(float(v) for v in header["spacing"]),
-            "origin": tuple(float(v) for v in header["origin"]),
-            "direction": np.asarray(header["direction"], dtype=np.float64).reshape(3, 3),
-            "codec": str(header["codec"]), "mode": str(header["mode"]),
-            "settings": dict(header["settings"]), "codec_meta": dict(header["codec_meta"]),
-            "original_nbytes": int(header["original_nbytes"]),
-            "chunks": _chunk_entries(list(header["chunks"]), path),
-        }
-    except (KeyError, TypeError, ValueError):
-        raise CerebroError(f"{path} has an incomplete header (missing or invalid fields); the file is corrupt") \
-            from None
-    if fields["dtype"] not in SUPPORTED_DTYPES or len(fields["shape"]) != 3:
-        raise CerebroError(f"{path} declares an unsupported volume ({fields['dtype']}, shape {fields['shape']}); "
-                           "the file is corrupt")
-    return fields
+def _validated(archive: zipfile.ZipFile, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The raw header and its validated fields; also checks the archive holds only the members it lists."""
+    header = _header_from(archive, path)
+    fields = validate_header(header, path)
+    expected = {HEADER_MEMBER, *(m for m, _, _ in fields["chunks"])}
+    if header["format_version"] >= 2:
+        expected.add(HEADER_DIGEST_MEMBER)
+    names = archive.namelist()
+    if len(names) != len(set(names)) or set(names) != expected:
+        raise CerebroError(f"{path} holds other or repeated members than its header lists; the file is corrupt")
+    return header, fields
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The header of a .cbv file (format, version and fields checked; chunks not read)."""
+    """The header of a .cbv file: format, version, its digest and every field checked (chunks not read)."""
     p = require_input_file(path, "compressed file")
     with _open(p) as archive:
-        header = _header_from(archive, p)
-    _parse_fields(header, p)
+        header, _ = _validated(archive, p)
     return header
 
 
 def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
-    """Read a .cbv file, verifying every chunk's size and SHA-256; raise a one-line CerebroError if not intact."""
+    """Read a .cbv file, verifying the header and every chunk's size and SHA-256; raise a one-line CerebroError
+    if not intact, or if decoding it would need more memory than is available."""
     p = require_input_file(path, "compressed file")
     with _open(p) as archive:
-        header = _header_from(archive, p)
-        fields = _parse_fields(header, p)
+        header, fields = _validated(archive, p)
+        require_memory(2 * fields["original_nbytes"] + sum(n for _, n, _ in fields["chunks"]),
+                       f"decoding {p.name} ({'x'.join(map(str, fields['shape']))} {fields['dtype']})",
+                       "decode it on a machine with more memory")
         chunks = []
         for n, (member, nbytes, sha256) in enumerate(fields["chunks"]):
             data = _read_member(archive, member, p, nbytes)
@@ -214,7 +209,6 @@ def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
                       meta=fields["codec_meta"])
     return CompressedVolume(
         encoded=encoded, dtype=fields["dtype"].name, shape=fields["shape"], spacing=fields["spacing"],
-        origin=fields["origin"], direction=fields["direction"],
-        metadata=dict(header.get("metadata", {})), cerebro_version=str(header.get("cerebro_version", "")),
-        encode_seconds=float(header.get("encode_seconds", 0.0)),
+        origin=fields["origin"], direction=fields["direction"], metadata=dict(fields["metadata"]),
+        cerebro_version=fields["cerebro_version"], encode_seconds=fields["encode_seconds"],
     )

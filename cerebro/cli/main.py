@@ -51,6 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CerebroError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `cerebro codecs | head`: the reader left; say nothing more
+        _silence_stdout()
+        return 0
+    except MemoryError:
+        print("error: out of memory; use a smaller volume or a machine with more memory", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command needed vanished or cannot be written: the user's to fix
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot access{where}: {exc.strerror or exc}; check the path, free space and permissions",
+              file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on a closed pipe."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.codecs.base import Codec, Encoded, Setting
+from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, meta_int_list, require_chunk_count
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -183,21 +184,19 @@ def restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def check_bound(original: np.ndarray, decoded: np.ndarray, bound: float, codec: str) -> float:
-    """Return max |decoded - original|; raise CerebroError if it exceeds ``bound`` (a library bug, not user error).
+    """Return max |decoded - original|; raise CerebroError if it exceeds ``bound``: the bound a file states holds.
 
-    For float voxels the bound is relaxed by two units in the last place of the largest value, the
-    rounding a float compressor cannot avoid.
+    A float volume whose values are spaced wider apart than ``bound`` (1e-5 at 3000 in float32) cannot be kept
+    within it by a lossy coder; the message says so and what tolerance would be possible.
     """
     if not original.size:
         return 0.0
     error = float(np.max(np.abs(decoded.astype(np.float64) - original.astype(np.float64))))
-    allowed = bound
-    if original.dtype.kind == "f":
-        allowed += 2 * float(np.spacing(np.max(np.abs(original))))
-    if error > allowed:
+    if not error <= bound:
+        spacing = float(np.spacing(np.max(np.abs(original)))) if original.dtype.kind == "f" else 1.0
         raise CerebroError(
-            f"{codec} broke its error bound: max error {error:g} > {bound:g}; use another codec or "
-            "report this library bug"
+            f"{codec} cannot keep max |error| <= {bound:g} on this {original.dtype} volume (it gave {error:g}; its "
+            f"largest values are {spacing:g} apart): use a larger tolerance, a lossless mode, or another codec"
         )
     return error
 
@@ -254,7 +253,7 @@ def decode_slabs(
     parts = decode_parts(
         chunks, lambda chunk, n: decode_slab(chunk, (ranges[n][1] - ranges[n][0], shape[1], shape[2])), progress, what
     )
-    return np.concatenate(parts, axis=0) if parts else np.zeros(shape)
+    return np.concatenate(parts, axis=0)
 
 
 def encode_byte_slabs(
@@ -269,15 +268,30 @@ def encode_byte_slabs(
     return chunks, {"slab": SLAB, "error_bound": LOSSLESS_BOUND}
 
 
+def validate_slab_meta(meta: dict[str, Any], shape: tuple[int, int, int], chunk_sizes: Sequence[int],
+                       codec: str) -> int:
+    """Check the ``slab`` field of a slab codec's meta against the volume and its chunks; returns it."""
+    slab = meta_int(meta, "slab", 1, MAX_DIMENSION, codec)
+    require_chunk_count(chunk_sizes, len(slab_ranges(shape[0], slab)), codec)
+    return slab
+
+
 def decode_byte_slabs(
     chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict[str, Any],
-    decompress: Callable[[bytes], bytes], codec: str, progress: Progress | None,
+    decompress: Callable[[bytes, int], bytes], codec: str, progress: Progress | None,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_byte_slabs`: ``decompress`` each slab and view its bytes as ``dtype``."""
+    """Inverse of :func:`encode_byte_slabs`: ``decompress(chunk, nbytes)`` each slab and view its bytes as ``dtype``.
+
+    ``decompress`` must not produce more than ``nbytes`` (the slab's size): a chunk claiming more is refused
+    by the library instead of allocated (a decompression bomb).
+    """
     stored = np.dtype(dtype).newbyteorder("<")
-    array = decode_slabs(chunks, shape, meta["slab"],
-                         lambda chunk, slab_shape: np.frombuffer(decompress(chunk), dtype=stored).reshape(slab_shape),
-                         progress, f"{codec} slab")
+
+    def decode_slab(chunk: bytes, slab_shape: tuple[int, int, int]) -> np.ndarray:
+        data = decompress(chunk, math.prod(slab_shape) * stored.itemsize)
+        return np.frombuffer(data, dtype=stored).reshape(slab_shape)
+
+    array = decode_slabs(chunks, shape, meta["slab"], decode_slab, progress, f"{codec} slab")
     return array.astype(dtype)
 
 
@@ -307,24 +321,59 @@ def encode_slices(
     return chunks, meta
 
 
+def validate_slice_meta(meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                        chunk_sizes: Sequence[int], codec: str) -> None:
+    """Check a slice codec's meta (axis, offset, bits, slab, image_bytes) against the volume and its chunks."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        raise CerebroError(f"{codec} stores integer images only but the header declares {dtype} voxels; "
+                           "the file is corrupt")
+    axis = meta_choice(meta, "axis", AXES, codec)
+    meta_int(meta, "bits", 1, 16, codec)
+    info = np.iinfo(dtype)
+    meta_int(meta, "offset", int(info.min), int(info.max), codec)
+    slab = meta_int(meta, "slab", 1, MAX_DIMENSION, codec)
+    sizes = meta_int_list(meta, "image_bytes", slice_count(shape, axis), 0, MAX_DIMENSION, codec)
+    groups = slab_ranges(len(sizes), slab)
+    require_chunk_count(chunk_sizes, len(groups), codec)
+    if any(size != sum(sizes[a:b]) for size, (a, b) in zip(chunk_sizes, groups)):
+        raise corrupt(codec, "image_bytes", "the byte lengths of the slices in each chunk", "other lengths")
+
+
 def decode_slices(
     chunks: Sequence[bytes], shape: tuple[int, int, int], dtype: np.dtype, meta: dict[str, Any],
-    decode_image: Callable[[bytes], np.ndarray], codec: str, progress: Progress | None,
+    decode_image: Callable[[bytes, np.ndarray], np.ndarray], codec: str, progress: Progress | None,
+    lossless: bool = False,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_slices`: decode each 2D image, restack along the axis, add the offset back."""
-    axis, sizes = meta["axis"], [int(n) for n in meta["image_bytes"]]
-    groups = slab_ranges(len(sizes), int(meta["slab"]))
-    if len(sizes) != slice_count(shape, axis) or len(groups) != len(chunks) or any(
-        len(chunk) != sum(sizes[a:b]) for chunk, (a, b) in zip(chunks, groups)
-    ):
-        raise CerebroError(f"{codec}: the slice codestreams do not match the volume shape {shape}; "
-                           "the file is damaged")
+    """Inverse of :func:`encode_slices`: decode each 2D image, restack along the axis, add the offset back.
+
+    ``decode_image(stream, out)`` decodes into ``out`` (the slice's shape, uint8 or uint16 as ``bits`` says):
+    a codestream declaring another size or type is refused before the library allocates it. In a
+    ``lossless`` mode a decoded value outside ``bits`` or outside ``dtype`` after the offset means the header
+    does not belong to the data (lossy modes may overshoot; their values are clipped into ``dtype``).
+    """
+    dtype = np.dtype(dtype)
+    validate_slice_meta(meta, shape, dtype, [len(c) for c in chunks], codec)
+    axis, sizes, bits, offset = meta["axis"], meta["image_bytes"], meta["bits"], meta["offset"]
+    groups = slab_ranges(len(sizes), meta["slab"])
     streams = []
     for chunk, (a, b) in zip(chunks, groups):
         ends = np.cumsum([0, *sizes[a:b]])
         streams.extend(chunk[ends[n]:ends[n + 1]] for n in range(b - a))
-    images = decode_parts(streams, lambda stream, _: decode_image(stream), progress, f"{codec} slice")
-    return from_unsigned16(stack_slices(images, axis), meta["offset"], np.dtype(dtype))
+    image_shape = tuple(n for index, n in enumerate(shape) if index != AXES.index(axis))
+    stored = np.uint8 if bits <= 8 else np.uint16
+    info = np.iinfo(dtype)
+    highest = min(2**bits - 1, int(info.max) - offset) if lossless else np.iinfo(stored).max
+
+    def decode_checked(stream: bytes, index: int) -> np.ndarray:
+        image = decode_image(stream, np.empty(image_shape, dtype=stored))
+        if image.size and int(image.max()) > highest:
+            raise CerebroError(f"{codec} slice {index + 1}: value {int(image.max())} + offset {offset} does not fit "
+                               f"{bits} bits / {dtype}; the header does not match the data, the file is corrupt")
+        return image
+
+    images = decode_parts(streams, decode_checked, progress, f"{codec} slice")
+    return from_unsigned16(stack_slices(images, axis), offset, dtype)
 
 
 class SliceCodec(Codec):
@@ -334,8 +383,13 @@ class SliceCodec(Codec):
     """
 
     @abstractmethod
-    def decode_image(self, stream: bytes) -> np.ndarray:
-        """Decode one slice's codestream into its 2D image."""
+    def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        """Decode one slice's codestream into ``out`` (its 2D image, of the expected shape and type)."""
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """Check axis, offset, bits, slab and image_bytes against the volume and its chunks."""
+        validate_slice_meta(meta, shape, dtype, chunk_sizes, self.name)
 
     def encode_images(
         self, volume: Volume, mode: str, settings: dict[str, Any],
@@ -349,4 +403,5 @@ class SliceCodec(Codec):
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
         """Decode every slice and restack it into the original dtype."""
-        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, self.decode_image, self.name, progress)
+        return decode_slices(encoded.chunks, shape, dtype, encoded.meta, self.decode_image, self.name, progress,
+                             lossless=self.modes[encoded.mode].lossless)

@@ -9,6 +9,7 @@ A codec declares its modes and the valid range of each setting; ``encode`` turns
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,13 @@ class Codec(ABC):
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
         """Rebuild the voxel array (shape (nz, ny, nx), original dtype) from ``encoded``."""
+
+    @abstractmethod
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """Raise a one-line CerebroError unless ``meta`` (a file's ``codec_meta``) is what :meth:`encode` writes
+        for a volume of ``shape`` and ``dtype`` stored in chunks of ``chunk_sizes`` bytes: every field the
+        decoder reads, of the right type, in range and consistent (see :mod:`cerebro.codecs.meta`)."""
 
 
 _REGISTRY: dict[str, Codec] = {}

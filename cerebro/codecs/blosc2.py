@@ -6,12 +6,13 @@ bytes per slab is all the container needs, with the same bytes-in/bytes-out API 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs
+from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs, validate_slab_meta
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -59,7 +60,13 @@ class Blosc2Codec(Codec):
     ) -> np.ndarray:
         """Decompress each slab's bytes into ``dtype``."""
         return decode_byte_slabs(encoded.chunks, shape, dtype, encoded.meta,
-                                 lambda chunk: imagecodecs.blosc2_decode(chunk, numthreads=1), self.name, progress)
+                                 lambda chunk, nbytes: imagecodecs.blosc2_decode(chunk, numthreads=1, out=nbytes),
+                                 self.name, progress)
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """One chunk per slab of ``meta["slab"]`` slices."""
+        validate_slab_meta(meta, shape, chunk_sizes, self.name)
 
 
 register(Blosc2Codec())

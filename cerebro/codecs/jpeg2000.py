@@ -69,8 +69,8 @@ class JPEG2000Codec(SliceCodec):
         bound = LOSSLESS_BOUND if quality is None else "none (fixed quality per slice)"
         return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode_image(self, stream: bytes) -> np.ndarray:
-        return imagecodecs.jpeg2k_decode(stream)
+    def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        return imagecodecs.jpeg2k_decode(stream, out=out)
 
 
 class HTJ2KCodec(SliceCodec):
@@ -105,8 +105,8 @@ class HTJ2KCodec(SliceCodec):
         bound = LOSSLESS_BOUND if qstep is None else "none (fixed quantisation step)"
         return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode_image(self, stream: bytes) -> np.ndarray:
-        return imagecodecs.htj2k_decode(stream)
+    def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        return imagecodecs.htj2k_decode(stream, out=out)
 
 
 register(JPEG2000Codec())

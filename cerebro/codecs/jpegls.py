@@ -63,8 +63,8 @@ class JPEGLSCodec(SliceCodec):
             encoded.meta["max_error_bound"] = float(near)
         return encoded
 
-    def decode_image(self, stream: bytes) -> np.ndarray:
-        return imagecodecs.jpegls_decode(stream)
+    def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        return imagecodecs.jpegls_decode(stream, out=out)
 
 
 register(JPEGLSCodec())

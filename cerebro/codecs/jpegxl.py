@@ -59,8 +59,8 @@ class JPEGXLCodec(SliceCodec):
         bound = LOSSLESS_BOUND if distance is None else "none (fixed Butteraugli distance)"
         return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
-    def decode_image(self, stream: bytes) -> np.ndarray:
-        return imagecodecs.jpegxl_decode(stream, numthreads=1)
+    def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        return imagecodecs.jpegxl_decode(stream, numthreads=1, out=out)
 
 
 register(JPEGXLCodec())

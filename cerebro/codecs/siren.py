@@ -10,12 +10,15 @@ torch is imported on first use, so listing codecs (the command line's start-up) 
 from __future__ import annotations
 
 import importlib.util
+import math
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.meta import corrupt, meta_choice, meta_dict, meta_float, meta_int, require_chunk_count
 from cerebro.errors import CerebroError
 from cerebro.inr.arch import QUANT_BITS, max_levels, parameter_count
 from cerebro.inr.sizing import measured_keep, size_hashgrid, size_siren
@@ -27,6 +30,10 @@ for _required in ("torch", "imagecodecs"):  # optional libraries: without them t
         raise ModuleNotFoundError(f"No module named {_required!r}", name=_required)
 
 FORMAT_VERSION = 1
+MAX_WEIGHTS_PER_VOXEL_BYTE = 4
+"""A file's network may hold at most this many bytes of float32 weights per byte of the volume (+16 MiB): a
+coordinate network larger than the voxels it encodes is never written, so a header asking for one is refused
+before the network is built."""
 REFIT_BELOW = 0.9  # mode ratio: refit a larger network when the weights fill less of the byte budget
 
 
@@ -115,15 +122,41 @@ class _INRCodec(Codec):
         from cerebro.inr.quantize import unpack_weights
 
         meta = encoded.meta
-        if meta.get("format") != FORMAT_VERSION or len(encoded.chunks) != 1:
-            raise CerebroError(f"unsupported {self.name} data (format {meta.get('format')!r}); "
-                               "re-compress with this version of cerebro")
+        self.validate_meta(meta, shape, dtype, [len(c) for c in encoded.chunks])
         model = build_network(meta["arch"], 0)
-        unpack_weights(model, encoded.chunks[0], int(meta["quant_levels"]))
+        unpack_weights(model, encoded.chunks[0], meta["quant_levels"])
         device = str(encoded.settings.get("device", "auto"))
         values = evaluate_grid(model, tuple(shape), meta["scale"], device="cpu" if device == "cpu" else "auto",
                                progress=progress)
         return _denormalise(values, float(meta["lo"]), float(meta["hi"]), np.dtype(dtype))
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """Format, intensity range, coordinate scale, quantisation and an architecture this codec can build
+        (each size within its setting's range), whose weights are no larger than the volume itself."""
+        if meta.get("format") != FORMAT_VERSION:
+            raise CerebroError(f"unsupported {self.name} data (format {str(meta.get('format'))[:20]!r}); "
+                               "re-compress with this version of cerebro")
+        require_chunk_count(chunk_sizes, 1, self.name)
+        if meta_float(meta, "lo", self.name) > meta_float(meta, "hi", self.name):
+            raise corrupt(self.name, "lo", "at most hi", meta["lo"])
+        scale = meta.get("scale")
+        if not isinstance(scale, list) or len(scale) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in scale):
+            raise corrupt(self.name, "scale", "3 numbers in (0, 1]", scale)
+        meta_int(meta, "quant_levels", 0, max(max_levels(bits) for bits in QUANT_BITS), self.name)
+        arch = meta_dict(meta, "arch", self.name)
+        meta_choice(arch, "kind", [self._kind], f"{self.name} arch")
+        for name, low, high in self._arch_ranges(shape):
+            meta_int(arch, name, low, high, f"{self.name} arch")
+        weight_bytes = 4 * parameter_count(arch)
+        if weight_bytes > MAX_WEIGHTS_PER_VOXEL_BYTE * math.prod(shape) * np.dtype(dtype).itemsize + (1 << 24):
+            raise corrupt(self.name, "arch", "a network no larger than the volume it encodes",
+                          f"{weight_bytes} bytes of weights")
+
+    @abstractmethod
+    def _arch_ranges(self, shape: tuple[int, int, int]) -> list[tuple[str, int, int]]:
+        """(field, minimum, maximum) of each integer field of this codec's architecture."""
 
     def _file_overhead(self, volume: Volume, mode: str, settings: dict[str, Any], meta: dict[str, Any]) -> int:
         """Bytes of a .cbv file of ``volume`` beyond the weight blob (header JSON, ZIP records), estimated with
@@ -155,6 +188,11 @@ class SirenCodec(_INRCodec):
                          help="the architecture is given"),
     }
 
+    _kind = "siren"
+
+    def _arch_ranges(self, shape: tuple[int, int, int]) -> list[tuple[str, int, int]]:
+        return [("width", 1, 4096), ("depth", 2, 12)]
+
     def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,
                       keep: float | None = None) -> dict:
         if mode == "ratio":
@@ -180,6 +218,12 @@ class HashGridCodec(_INRCodec):
                                       *_grid, *_training_settings(1000, 1e-2)),
                          help="the architecture is given"),
     }
+
+    _kind = "hashgrid"
+
+    def _arch_ranges(self, shape: tuple[int, int, int]) -> list[tuple[str, int, int]]:
+        return [("levels", 1, 24), ("features", 1, 8), ("table_size", 1, 2**24), ("max_resolution", 1, max(shape)),
+                ("width", 1, 1024), ("depth", 1, 8)]
 
     def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,
                       keep: float | None = None) -> dict:

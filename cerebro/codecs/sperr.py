@@ -6,6 +6,7 @@ bound of :func:`cerebro.codecs._slices.float_tolerance` and rounded back, so |er
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import imagecodecs
@@ -18,8 +19,10 @@ from cerebro.codecs._slices import (
     float_working_dtype,
     restore_dtype,
     tolerance_setting,
+    validate_slab_meta,
 )
 from cerebro.codecs.base import Codec, Encoded, Mode, register
+from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -43,12 +46,13 @@ class SPERRCodec(Codec):
         """Compress slab by slab in SPERR's PWE mode and verify the bound on the decoded slabs."""
         dtype, working = volume.dtype, float_working_dtype(volume.dtype)
         level = float_tolerance(settings["tolerance"], dtype)
+        require_sperr_range(volume.array, level)
 
         def encode_slab(slab: np.ndarray) -> bytes:
             return imagecodecs.sperr_encode(_as_3d_float(slab, working), level, "pwe", numthreads=1)
 
         def decode_slab(chunk: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-            return restore_dtype(_decode(chunk, shape), dtype)
+            return restore_dtype(_decode(chunk, shape, working), dtype)
 
         chunks, meta = encode_bounded_slabs(volume.array, settings["tolerance"], encode_slab, decode_slab,
                                             self.name, progress)
@@ -59,8 +63,29 @@ class SPERRCodec(Codec):
     ) -> np.ndarray:
         """Decompress every slab and round/cast back to ``dtype``."""
         dtype = np.dtype(dtype)
+        working = float_working_dtype(dtype)
         return decode_slabs(encoded.chunks, shape, encoded.meta["slab"],
-                            lambda chunk, s: restore_dtype(_decode(chunk, s), dtype), progress, "sperr slab")
+                            lambda chunk, s: restore_dtype(_decode(chunk, s, working), dtype), progress, "sperr slab")
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """One chunk per slab of ``meta["slab"]`` slices."""
+        validate_slab_meta(meta, shape, chunk_sizes, self.name)
+
+
+MAX_RANGE_PER_TOLERANCE = 2.0**60
+"""SPERR (0.8, as bundled by imagecodecs) crashes the process when max |value| / tolerance reaches about 2^63
+or the tolerance itself does; both are refused below this limit, before SPERR is called."""
+
+
+def require_sperr_range(array: np.ndarray, tolerance: float) -> None:
+    """Raise CerebroError if SPERR cannot code ``array`` at ``tolerance`` (see :data:`MAX_RANGE_PER_TOLERANCE`)."""
+    largest = float(np.max(np.abs(array.astype(np.float64)))) if array.size else 0.0
+    if tolerance >= MAX_RANGE_PER_TOLERANCE or largest / tolerance >= MAX_RANGE_PER_TOLERANCE:
+        raise CerebroError(
+            f"sperr cannot code values up to {largest:g} within a tolerance of {tolerance:g} (max |value| / "
+            f"tolerance must stay below 2^60): use a tolerance of at least {largest / MAX_RANGE_PER_TOLERANCE:.3g}, "
+            "rescale the volume, or use sz3 or zfp")
 
 
 def _as_3d_float(slab: np.ndarray, working: np.dtype) -> np.ndarray:
@@ -69,8 +94,11 @@ def _as_3d_float(slab: np.ndarray, working: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([values, values]) if values.shape[0] == 1 else values)
 
 
-def _decode(chunk: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-    return imagecodecs.sperr_decode(chunk, numthreads=1)[: shape[0]].reshape(shape)
+def _decode(chunk: bytes, shape: tuple[int, int, int], working: np.dtype) -> np.ndarray:
+    """One SPERR stream into a new array of ``shape`` (2 slices for a 1-slice slab, see :func:`_as_3d_float`);
+    a stream declaring another size or type is refused before it is decoded."""
+    stored = (max(2, shape[0]), shape[1], shape[2])
+    return imagecodecs.sperr_decode(chunk, numthreads=1, out=np.empty(stored, dtype=working))[: shape[0]]
 
 
 register(SPERRCodec())

@@ -7,13 +7,21 @@ without any float round trip (imagecodecs' SZ3 wrapper takes float arrays only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pysz import sz, szAlgorithm, szConfig, szErrorBoundMode
 
-from cerebro.codecs._slices import decode_slabs, encode_bounded_slabs, restore_dtype, tolerance_setting
+from cerebro.codecs._slices import (
+    decode_slabs,
+    encode_bounded_slabs,
+    restore_dtype,
+    tolerance_setting,
+    validate_slab_meta,
+)
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.meta import meta_choice
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -74,9 +82,16 @@ class SZ3Codec(Codec):
     ) -> np.ndarray:
         """Decompress every slab and cast back to ``dtype``, clipping into its range (SZ3 may step below 0 of
         a uint16 volume, within the bound; clipping only brings values closer to the original)."""
-        working, dtype = np.dtype(encoded.meta["working_dtype"]), np.dtype(dtype)
+        dtype = np.dtype(dtype)
+        working = _working_dtype(dtype)
         return decode_slabs(encoded.chunks, shape, encoded.meta["slab"],
                             lambda chunk, s: restore_dtype(_decode(chunk, s, working), dtype), progress, "sz3 slab")
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """One chunk per slab of ``meta["slab"]`` slices, coded in the working type of ``dtype``."""
+        validate_slab_meta(meta, shape, chunk_sizes, self.name)
+        meta_choice(meta, "working_dtype", [_working_dtype(np.dtype(dtype)).name], self.name)
 
 
 def _decode(chunk: bytes, shape: tuple[int, int, int], working: np.dtype) -> np.ndarray:

@@ -26,6 +26,7 @@ self-contained ZFP stream; slabs are encoded and decoded on several processes (z
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import zfpy
 
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, require_chunk_count
 from cerebro.errors import CerebroError
 from cerebro.parallel import effective_workers, map_chunks, open_scratch, shared_scratch
 from cerebro.progress import Progress
@@ -59,15 +61,38 @@ def default_slices_per_chunk(shape: tuple[int, int, int]) -> int:
     return max(4, (CHUNK_VOXELS // per_slice) // 4 * 4)
 
 
-def _encode_slab(slab: np.ndarray, work_dtype: str, parameters: dict[str, float]) -> bytes:
-    return zfpy.compress_numpy(np.ascontiguousarray(slab, dtype=work_dtype), **parameters)
+def _encode_slab(slab: np.ndarray, work_dtype: str, parameters: dict[str, float], bound: float | None) -> bytes:
+    """One slab as a ZFP stream; with a ``bound`` (fixed-accuracy mode) the stream is decoded again and refused
+    if any voxel is off by more (ZFP's tolerance does not hold where float values are spaced wider apart)."""
+    blob = zfpy.compress_numpy(np.ascontiguousarray(slab, dtype=work_dtype), **parameters)
+    if bound is not None:
+        decoded = np.empty(slab.shape, dtype=slab.dtype)
+        _decode_slab_into(blob, decoded, work_dtype)
+        error = float(np.max(np.abs(decoded.astype(np.float64) - slab.astype(np.float64)))) if slab.size else 0.0
+        if not error <= bound:
+            spacing = float(np.spacing(np.max(np.abs(slab)).astype(slab.dtype))) if slab.dtype.kind == "f" else 1.0
+            raise CerebroError(
+                f"ZFP accuracy mode cannot keep max |error| <= {bound:g} on this {slab.dtype} volume (it gave "
+                f"{error:g}; its largest values are {spacing:g} apart): use a tolerance of at least "
+                f"{max(spacing, error):.3g}, the reversible mode, or an error-bounded codec (sz3, sperr)")
+    return blob
 
 
-def _decode_slab_into(blob: bytes, out: np.ndarray) -> None:
-    """Decode one ZFP stream into ``out`` (a slab of the result), rounding/clipping for integer dtypes."""
+def _decode_slab_into(blob: bytes, out: np.ndarray, work_dtype: str) -> None:
+    """Decode one ZFP stream into ``out`` (a slab of the result), rounding/clipping for integer dtypes.
+
+    The stream's own header is read first: a stream of another shape or type is refused before zfpy
+    allocates it.
+    """
+    try:
+        header = zfpy.header(blob)
+    except Exception as exc:  # zfpy raises bare Exception / TypeError for a stream without a valid header
+        raise CerebroError(f"a ZFP chunk has no valid stream header ({exc}); the file is corrupt") from None
+    shape = tuple(int(header[name]) for name in ("nz", "ny", "nx"))
+    if int(header.get("nw", 0)) or shape != out.shape or np.dtype(header["type"]) != np.dtype(work_dtype):
+        raise CerebroError(f"a ZFP chunk holds a {'x'.join(map(str, shape))} {np.dtype(header['type'])} stream, "
+                           f"expected {'x'.join(map(str, out.shape))} {work_dtype}; the file is corrupt")
     array = zfpy.decompress_numpy(blob)
-    if array.shape != out.shape:
-        raise CerebroError(f"ZFP chunk decodes to shape {array.shape}, expected {out.shape}; the data is corrupt")
     if out.dtype.kind in "iu" and array.dtype.kind == "f":
         info = np.iinfo(out.dtype)
         np.rint(array, out=array)
@@ -76,14 +101,20 @@ def _decode_slab_into(blob: bytes, out: np.ndarray) -> None:
 
 
 def _encode_shared_slab(path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int, work_dtype: str,
-                        parameters: dict[str, float]) -> bytes:
-    return _encode_slab(open_scratch(path, shape, dtype)[start:stop], work_dtype, parameters)
+                        parameters: dict[str, float], bound: float | None) -> bytes:
+    return _encode_slab(open_scratch(path, shape, dtype)[start:stop], work_dtype, parameters, bound)
 
 
-def _decode_shared_slab(blob: bytes, path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int) -> None:
+def _decode_shared_slab(blob: bytes, path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int,
+                        work_dtype: str) -> None:
     out = open_scratch(path, shape, dtype, writable=True)
-    _decode_slab_into(blob, out[start:stop])
+    _decode_slab_into(blob, out[start:stop], work_dtype)
     out.flush()
+
+
+def work_dtype_of(mode: str, dtype: np.dtype) -> str:
+    """The type ZFP codes a ``dtype`` volume in for ``mode`` (see the module's table)."""
+    return (_REVERSIBLE_WORK_DTYPE if mode == "reversible" else _LOSSY_WORK_DTYPE)[np.dtype(dtype).name]
 
 
 class ZfpCodec(Codec):
@@ -122,20 +153,21 @@ class ZfpCodec(Codec):
         settings = self.resolve_settings(mode, settings)
         volume.require_finite()
         dtype = volume.dtype.name
-        work_dtype = (_REVERSIBLE_WORK_DTYPE if mode == "reversible" else _LOSSY_WORK_DTYPE)[dtype]
+        work_dtype = work_dtype_of(mode, volume.dtype)
         parameters, bound = self._parameters(mode, settings, volume.dtype)
+        check = _promised_error(mode, settings, volume.dtype)
         per_chunk = slices_per_chunk or default_slices_per_chunk(volume.shape)
         if per_chunk < 1:
             raise CerebroError(f"slices_per_chunk must be >= 1, got {per_chunk}")
         bounds = slab_bounds(volume.shape[0], per_chunk)
         if effective_workers(workers, len(bounds)) == 1:
-            items = [(volume.array[a:b], work_dtype, parameters) for a, b in bounds]
+            items = [(volume.array[a:b], work_dtype, parameters, check) for a, b in bounds]
             chunks = map_chunks(_encode_slab, items, 1, progress, "ZFP encoding")
         else:
             with shared_scratch(volume.shape, volume.dtype) as (scratch, path):
                 scratch[...] = volume.array
                 scratch.flush()
-                items = [(path, volume.shape, dtype, a, b, work_dtype, parameters) for a, b in bounds]
+                items = [(path, volume.shape, dtype, a, b, work_dtype, parameters, check) for a, b in bounds]
                 chunks = map_chunks(_encode_shared_slab, items, workers, progress, "ZFP encoding")
         meta = {
             "library": {"name": "zfpy", "version": version("zfpy")},
@@ -156,21 +188,31 @@ class ZfpCodec(Codec):
         workers: int | None = None,
     ) -> np.ndarray:
         """Rebuild the (nz, ny, nx) array of ``dtype`` from the slabs, on ``workers`` processes."""
-        bounds = [tuple(b) for b in encoded.meta.get("chunk_slices", [])]
-        if len(bounds) != len(encoded.chunks) or slab_bounds(shape[0], encoded.meta.get("slices_per_chunk", 1)) \
-                != bounds:
-            raise CerebroError("ZFP chunk layout does not match the volume shape; the file is corrupt")
-        dtype = np.dtype(dtype)
+        self.validate_meta(encoded.meta, shape, dtype, [len(c) for c in encoded.chunks])
+        bounds = [tuple(b) for b in encoded.meta["chunk_slices"]]
+        dtype, work_dtype = np.dtype(dtype), encoded.meta["work_dtype"]
         if effective_workers(workers, len(bounds)) == 1:
             out = np.empty(shape, dtype=dtype)
-            items = [(blob, out[a:b]) for blob, (a, b) in zip(encoded.chunks, bounds)]
+            items = [(blob, out[a:b], work_dtype) for blob, (a, b) in zip(encoded.chunks, bounds)]
             map_chunks(_decode_slab_into, items, 1, progress, "ZFP decoding")
             return out
         with shared_scratch(shape, dtype) as (scratch, path):
-            items = [(blob, path, tuple(shape), dtype.name, a, b)
+            items = [(blob, path, tuple(shape), dtype.name, a, b, work_dtype)
                      for blob, (a, b) in zip(encoded.chunks, bounds)]
             map_chunks(_decode_shared_slab, items, workers, progress, "ZFP decoding")
             return np.array(scratch)
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """The work type of ``dtype`` (any lossy or the reversible one) and one chunk per slab of whole slices."""
+        choices = sorted({work_dtype_of("rate", dtype), work_dtype_of("reversible", dtype)})
+        meta_choice(meta, "work_dtype", choices, self.name)
+        per_chunk = meta_int(meta, "slices_per_chunk", 1, MAX_DIMENSION, self.name)
+        layout = slab_bounds(shape[0], per_chunk)
+        slabs = meta.get("chunk_slices")
+        if not isinstance(slabs, list) or [tuple(b) if isinstance(b, list) else b for b in slabs] != layout:
+            raise corrupt(self.name, "chunk_slices", f"the slabs of {per_chunk} slices of {shape[0]}", slabs)
+        require_chunk_count(chunk_sizes, len(layout), self.name)
 
     @staticmethod
     def _parameters(mode: str, settings: dict[str, Any], dtype: np.dtype) -> tuple[dict[str, float], str]:
@@ -186,6 +228,13 @@ class ZfpCodec(Codec):
             whole = math.floor(tolerance)
             return {"tolerance": whole + 0.5 - _ROUNDING_MARGIN}, f"max |error| <= {whole} (integer voxels)"
         return {"tolerance": tolerance}, f"max |error| <= {tolerance:g}"
+
+
+def _promised_error(mode: str, settings: dict[str, Any], dtype: np.dtype) -> float | None:
+    """The max |error| fixed-accuracy mode promises after decoding (None in the other modes)."""
+    if mode != "accuracy":
+        return None
+    return float(math.floor(settings["tolerance"])) if np.dtype(dtype).kind in "iu" else float(settings["tolerance"])
 
 
 register(ZfpCodec())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs
+from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs, validate_slab_meta
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -43,8 +44,13 @@ class ZstdCodec(Codec):
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
         """Decompress each slab's bytes into ``dtype``."""
-        return decode_byte_slabs(encoded.chunks, shape, dtype, encoded.meta, imagecodecs.zstd_decode, self.name,
-                                 progress)
+        return decode_byte_slabs(encoded.chunks, shape, dtype, encoded.meta,
+                                 lambda chunk, nbytes: imagecodecs.zstd_decode(chunk, out=nbytes), self.name, progress)
+
+    def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
+                      chunk_sizes: Sequence[int]) -> None:
+        """One chunk per slab of ``meta["slab"]`` slices."""
+        validate_slab_meta(meta, shape, chunk_sizes, self.name)
 
 
 register(ZstdCodec())

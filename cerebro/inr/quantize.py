@@ -74,18 +74,17 @@ def fitting_levels(model: nn.Module, bits: int, budget_bytes: float) -> int:
 
 def unpack_weights(model: nn.Module, blob: bytes, levels: int) -> None:
     """Fill ``model``'s parameters (in place) from a blob written by :func:`pack_weights` with the same ``levels``."""
-    try:
-        payload = bytes(imagecodecs.zstd_decode(blob))
-    except Exception as exc:  # imagecodecs raises its own error types for corrupt input
-        raise CerebroError(f"the network weights in the compressed file are corrupt ({exc}); re-compress") from None
     params = list(model.parameters())
     counts = [p.numel() for p in params]
+    expected = 2 * sum(counts) if levels == 0 else 4 * len(params) + sum(counts)
+    try:  # at most the bytes the network needs: a blob that inflates to more is refused, not decompressed
+        payload = bytes(imagecodecs.zstd_decode(blob, out=expected))
+    except Exception as exc:  # imagecodecs raises its own error types for corrupt input
+        raise CerebroError(f"the network weights in the compressed file are corrupt ({exc}); re-compress") from None
     if levels == 0:
-        expected = 2 * sum(counts)
         values = np.frombuffer(payload, dtype="<f2").astype(np.float32) if len(payload) == expected else None
         scales = np.ones(len(params), dtype=np.float32)
     else:
-        expected = 4 * len(params) + sum(counts)
         values, scales = None, None
         if len(payload) == expected:
             scales = np.frombuffer(payload[: 4 * len(params)], dtype="<f4")

@@ -34,12 +34,15 @@ def _slabs(shape: tuple[int, ...]) -> list[slice]:
     return [slice(s, min(s + step, shape[0])) for s in range(0, shape[0], step)]
 
 
-def _sum_sq_and_max(reference: np.ndarray, test: np.ndarray) -> tuple[float, float]:
+def _sum_sq_and_max(reference: np.ndarray, test: np.ndarray, unit: float = 1.0) -> tuple[float, float]:
+    """Sum of squared differences in units of ``unit`` (so values near the float64 limit do not overflow) and
+    the largest absolute difference in image units."""
     total, peak = 0.0, 0.0
     for s in _slabs(reference.shape):
         diff = reference[s].astype(np.float64) - test[s].astype(np.float64)
-        total += float(np.dot(diff.ravel(), diff.ravel()))
         peak = max(peak, float(np.abs(diff).max()))
+        diff /= unit
+        total += float(np.dot(diff.ravel(), diff.ravel()))
     return total, peak
 
 
@@ -70,10 +73,10 @@ def psnr(reference: np.ndarray, test: np.ndarray, data_range: float | None = Non
     peak = default_data_range(reference) if data_range is None else float(data_range)
     if not peak > 0:
         raise CerebroError(f"PSNR needs a positive data range, got {peak}; the reference volume is constant")
-    mse = _sum_sq_and_max(reference, test)[0] / reference.size
-    if mse == 0:
+    relative_mse = _sum_sq_and_max(reference, test, unit=peak)[0] / reference.size  # MSE / peak^2
+    if relative_mse == 0:
         return math.inf
-    return 10.0 * math.log10(peak * peak / mse)
+    return -10.0 * math.log10(relative_mse)
 
 
 def ssim3d(reference: np.ndarray, test: np.ndarray, data_range: float | None = None) -> float:
@@ -110,8 +113,10 @@ def ssim3d_details(
         raise CerebroError(f"SSIM needs at least 3 voxels along every axis, got shape {reference.shape}")
 
     def score(a: np.ndarray, b: np.ndarray) -> float:
-        return float(structural_similarity(a.astype(np.float64), b.astype(np.float64), win_size=window,
-                                           data_range=peak, channel_axis=None))
+        # SSIM is unchanged by dividing both volumes and the data range by the same number; in units of the
+        # data range, values near the float64 limit (1e200) cannot overflow skimage's squares.
+        scaled_a, scaled_b = a.astype(np.float64) / peak, b.astype(np.float64) / peak
+        return float(structural_similarity(scaled_a, scaled_b, win_size=window, data_range=1.0, channel_axis=None))
 
     if reference.size <= SSIM_FULL_VOLUME_MAX_VOXELS:
         return score(reference, test), f"full volume, {window}^3 window, data range {peak:g}"
