@@ -176,7 +176,7 @@ def test_command_line_limits(tmp_path, capsys):
     capsys.readouterr()
     assert main(["benchmark", "limits", str(store.folder), "--max-dice-loss", "0.001",
                  "-o", str(store.results_path)]) == 2
-    assert "is the input file" in capsys.readouterr().err
+    assert "would overwrite the input file" in capsys.readouterr().err
     assert len(store.records()) == len(RECORDS)  # the store was not overwritten
     assert main(["benchmark", "limits", str(store.folder), "--max-dice-loss", "2"]) == 2
     assert "must be a Dice difference" in capsys.readouterr().err

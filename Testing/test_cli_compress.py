@@ -76,7 +76,7 @@ def test_decoded_volume_and_json_progress_protocol(ct_volume: Volume, tmp_path: 
     code, out, _ = run(capsys, "decompress", tmp_path / "c.cbv", tmp_path / "e.nrrd", "--progress-format", "json")
     assert code == 0 and json.loads(out.splitlines()[-1])["result"]["shape"] == list(ct_volume.shape)
     code, _, err = run(capsys, "compress", source, tmp_path / "x.cbv", "--mode", "reversible", "--decoded", source)
-    assert code == 2 and err.startswith("error:") and "is the input file" in err
+    assert code == 2 and err.startswith("error:") and "would overwrite the input file" in err
     code, _, err = run(capsys, "compress", source, tmp_path / "x.cbv", "--mode", "reversible", "--decoded", "d.txt")
     assert code == 2 and "--decoded d.txt must end with" in err and not (tmp_path / "x.cbv").exists()
 
@@ -156,7 +156,7 @@ def test_input_is_never_overwritten(tmp_path: Path, ct_volume: Volume, capsys: p
     os.link(source, tmp_path / "alias.cbv")  # the output path names the input file itself
     before = source.read_bytes()
     code, _, err = run(capsys, "compress", source, tmp_path / "alias.cbv", "--mode", "reversible")
-    assert code == 2 and "is the input file" in err and source.read_bytes() == before
+    assert code == 2 and "would overwrite the input file" in err and source.read_bytes() == before
     main(["compress", str(source), str(tmp_path / "a.cbv"), "--mode", "reversible", "--workers", "1"])
     packed = (tmp_path / "a.cbv").read_bytes()
     code, _, err = run(capsys, "info", tmp_path / "a.cbv")

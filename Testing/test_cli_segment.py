@@ -65,7 +65,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
                  "--quiet"]) == 2
     assert "error: unknown model 'nope'" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / "in.nii.gz"), "--model", "vesselness"]) == 2
-    assert "is the input file" in capsys.readouterr().err
+    assert "would overwrite the input file" in capsys.readouterr().err
     for outputs in (["o.txt"], ["o.nii.gz", "--probabilities", "p.png"]):  # refused before any work is done
         assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / outputs[0]), *outputs[1:],
                      "--model", "nope", "--quiet"]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,11 +78,70 @@ def require_input_file(path: str | os.PathLike[str], what: str = "input") -> Pat
     return p
 
 
-def refuse_overwriting_input(inp: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
-    """Raise CerebroError if ``out`` is the same file as ``inp`` (inputs are never overwritten)."""
-    a, b = Path(inp), Path(out)
-    if a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b)):
-        raise CerebroError(f"output {b} is the input file; choose another output path")
+def files_read(path: str | os.PathLike[str]) -> list[Path]:
+    """The files that reading ``path`` uses: the file itself plus the data file a ``.mhd`` / ``.nhdr`` header
+    names (``ElementDataFile`` / ``data file``), relative to the header's folder."""
+    target = Path(path)
+    files = [target]
+    name = target.name.lower()
+    if name.endswith((".mhd", ".nhdr")) and target.is_file():
+        key = "elementdatafile" if name.endswith(".mhd") else ("data file", "datafile")
+        try:
+            lines = target.read_text(encoding="latin-1", errors="replace").splitlines()[:200]
+        except OSError:
+            lines = []
+        for line in lines:
+            field, sep, value = line.partition("=" if name.endswith(".mhd") else ":")
+            if sep and field.strip().lower() in (key if isinstance(key, tuple) else (key,)):
+                value = value.strip()
+                if value and value.upper() not in ("LOCAL", "LIST") and not value.upper().startswith("LIST"):
+                    files.append(target.parent / value)
+    return files
+
+
+def files_written(path: str | os.PathLike[str]) -> list[Path]:
+    """The files that writing a volume to ``path`` creates: ``.mhd`` / ``.nhdr`` headers come with a data
+    file of the same stem (``.raw`` / ``.zraw``, ``.raw`` / ``.raw.gz``, as SimpleITK names them)."""
+    target = Path(path)
+    name = target.name.lower()
+    for header, data in ((".mhd", (".raw", ".zraw")), (".nhdr", (".raw", ".raw.gz"))):
+        if name.endswith(header):
+            stem = target.name[: -len(header)]
+            return [target, *(target.parent / f"{stem}{suffix}" for suffix in data)]
+    return [target]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(inputs: Iterable[str | os.PathLike[str]], outputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Before any work: raise one CerebroError line if an output would replace any file an input reads
+    (companion data files included, see :func:`files_read`) or another output, or cannot be written.
+
+    Every command passes all the paths it reads (volumes, stores' files, dataset files) and writes here.
+    """
+    read = [(Path(i), f) for i in inputs for f in files_read(i)]
+    written: list[tuple[Path, Path]] = []
+    for out in outputs:
+        out_path = Path(out)
+        for file in files_written(out_path):
+            for source, used in read:
+                if _same_file(file, used):
+                    what = "the input file" if used == source else f"the data file of the input {source}"
+                    raise CerebroError(f"output {out_path} would overwrite {what} ({used}); choose another "
+                                       "output path")
+            for other, other_file in written:
+                if _same_file(file, other_file):
+                    raise CerebroError(f"outputs {other} and {out_path} would be written to the same file "
+                                       f"{file}; give them different paths")
+            written.append((out_path, file))
+        require_writable(out_path)
 
 
 def require_output_suffix(output: str | os.PathLike[str], suffixes: tuple[str, ...], what: str = "output") -> None:

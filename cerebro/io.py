@@ -164,5 +164,45 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
         raise CerebroError(
             f"{folder} holds {len(series)} DICOM series; point to a folder with a single series"
         )
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    names = list(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    _require_complete_series(folder, names)
+    reader.SetFileNames(names)
     return reader.Execute()
+
+
+def _is_dicom_file(path: Path) -> bool:
+    """A file with the DICOM preamble ("DICM" at byte 128) or a .dcm name."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _require_complete_series(folder: Path, names: list[str]) -> None:
+    """Raise CerebroError if a DICOM file of ``folder`` is left out of the series (unreadable, truncated) or the
+    slices' positions leave a gap: a volume with a slice missing is never returned as if complete."""
+    used = {Path(n).resolve() for n in names}
+    left_out = sorted(p.name for p in folder.iterdir() if p.is_file() and p.resolve() not in used
+                      and _is_dicom_file(p))
+    if left_out:
+        raise CerebroError(f"{len(left_out)} DICOM file(s) of {folder} cannot be read as part of its series "
+                           f"({', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''}): truncated or "
+                           "damaged; copy or export the series again")
+    positions = []
+    for name in names:
+        info = sitk.ImageFileReader()
+        info.SetFileName(name)
+        info.ReadImageInformation()
+        positions.append(np.asarray(info.GetOrigin(), dtype=np.float64))
+    if len(positions) >= 3:
+        steps = np.linalg.norm(np.diff(np.stack(positions), axis=0), axis=1)
+        typical = float(np.median(steps))
+        if typical > 0 and float(np.max(np.abs(steps - typical))) > 0.1 * typical:
+            gap = int(np.argmax(np.abs(steps - typical)))
+            raise CerebroError(f"the DICOM series in {folder} has a gap between slices {gap + 1} and {gap + 2} "
+                               f"({steps[gap]:.3g} mm where the others are {typical:.3g} mm apart): a slice is "
+                               "missing; copy or export the series again")

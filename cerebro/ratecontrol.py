@@ -159,7 +159,10 @@ def search_setting(
     if not 0 < tolerance < 1:
         raise CerebroError(f"tolerance must be between 0 and 1 (e.g. 0.05 for 5 %), got {tolerance}")
     spec = searchable_setting(codec, mode, setting, target)
-    fixed = {k: v for k, v in (settings or {}).items() if k != spec.name}
+    if spec.name in (settings or {}):
+        raise CerebroError(f"{spec.name}={settings[spec.name]} fixes the setting that is searched for the {target} "
+                           f"target; leave it out, or search another setting with --search")
+    fixed = dict(settings or {})
     codec.resolve_settings(mode, {**fixed, spec.name: spec.minimum})  # validate the fixed settings early
     volume.require_finite()
     progress = progress or Progress()

@@ -208,12 +208,10 @@ def _store_files(store: str) -> tuple[Path, ...]:
 
 def _check_output(output: str | None, inputs: tuple[Path, ...]) -> None:
     """Before any work: ``output`` (if given) is writable and none of ``inputs``."""
-    from cerebro.fsutil import refuse_overwriting_input, require_writable
+    from cerebro.fsutil import check_outputs
 
     if output:
-        for path in inputs:
-            refuse_overwriting_input(path, output)
-        require_writable(output)
+        check_outputs(inputs, [output])
 
 
 def _write_or_print(text: str, output: str | None) -> None:

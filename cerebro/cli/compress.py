@@ -12,7 +12,7 @@ from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.compress import MB, compress_volume, decompress, round_trip
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
-from cerebro.fsutil import refuse_overwriting_input, require_input_file, require_output_suffix
+from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
@@ -134,11 +134,10 @@ def run_compress(args: argparse.Namespace) -> int:
     """``cerebro compress IN OUT ...``"""
     require_output_suffix(args.output, (SUFFIX,), "output")
     require_input_file(args.input, "input volume")
-    refuse_overwriting_input(args.input, args.output)
     if args.decoded:
         require_output_suffix(args.decoded, VOLUME_SUFFIXES, "--decoded")
-        refuse_overwriting_input(args.input, args.decoded)
         args.report = True
+    check_outputs([args.input], [args.output, *([args.decoded] if args.decoded else [])])
     codec = get_codec(args.codec)
     if not args.mode:
         raise CerebroError(f"choose a mode with --mode; {codec.name} has: {', '.join(codec.modes)}")
@@ -199,7 +198,7 @@ def _write(compressed: Any, output: str) -> None:
 def run_decompress(args: argparse.Namespace) -> int:
     """``cerebro decompress IN.cbv OUT``"""
     require_output_suffix(args.output, VOLUME_SUFFIXES, "output")
-    refuse_overwriting_input(args.input, args.output)
+    check_outputs([args.input], [args.output])
     compressed = read_compressed(args.input)
     show = not args.quiet and compressed.voxel_count >= PROGRESS_MIN_VOXELS
     with command_progress(f"decompress {Path(args.input).name}", args.progress_format, enabled=show) as progress:

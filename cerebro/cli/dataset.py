@@ -28,8 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_manifest(args: argparse.Namespace) -> int:
     """Load the dataset in the chosen layout and write its manifest."""
-    from cerebro.datasets import LAYOUTS, load_paired_folders
+    from pathlib import Path
 
+    from cerebro.datasets import LAYOUTS, load_paired_folders
+    from cerebro.fsutil import check_outputs, require_writable
+
+    require_writable(args.output, "manifest")
     check = not args.no_check
     if args.layout == "paired":
         if not args.labels:
@@ -37,6 +41,10 @@ def run_manifest(args: argparse.Namespace) -> int:
         manifest = load_paired_folders(args.folder, args.labels, args.modality, check=check)
     else:
         manifest = LAYOUTS[args.layout](args.folder, check=check)
+    dataset_files = [Path(folder) / name for folder in (args.folder, args.labels) if folder
+                     for name in ("dataset.json", "manifest.csv", "manifest.json")]
+    case_files = [path for case in manifest for path in (case.image_path, case.label_path) if path]
+    check_outputs([*dataset_files, *case_files], [args.output])
     path = manifest.write(args.output)
     print(f"{len(manifest)} cases -> {path}")
     return 0

@@ -28,8 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its table (or JSON)."""
-    from cerebro.demo import run_demo
+    from pathlib import Path
 
+    from cerebro.demo import run_demo
+    from cerebro.errors import CerebroError
+    from cerebro.fsutil import require_writable
+
+    if args.out:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise CerebroError(f"--out {args.out} is a file; give a folder for the demo's files")
+        require_writable(Path(args.out) / "demo", "--out folder")
     with cli_progress("demo", enabled=not args.json) as progress:
         result = run_demo(args.out, size=args.size, modality=args.modality, seed=args.seed, device=args.device,
                           progress=progress)

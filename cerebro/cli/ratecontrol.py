@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cerebro.cli._common import cli_progress, print_json
 from cerebro.errors import CerebroError
+
+MISSED = 3
+"""Exit status of a search that missed its target (documented in the command's help)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="search a lossy codec's setting for a target compression ratio, PSNR or max error",
         description="Bisect the size/quality setting of CODEC's MODE (e.g. sz3 abs: tolerance) until the "
         "volume compresses to the target; prints the setting found and what it achieves.",
+        epilog=f"Exit status: 0 the target was hit within --tolerance; {MISSED} it was missed (the closest trial is "
+        "printed) or lies outside what the setting can reach; 2 a user error.",
     )
     parser.add_argument("input", help="input volume (NIfTI, NRRD, MHA, DICOM folder, ...)")
     parser.add_argument("--codec", required=True, help="codec name (see `cerebro codecs` / available_codecs())")
@@ -35,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the volume, search, print the result."""
     from cerebro.io import read_volume
-    from cerebro.ratecontrol import search_setting
+    from cerebro.ratecontrol import TargetUnreachable, search_setting
 
     if args.max_iter < 1:
         raise CerebroError(f"--max-iter must be at least 1, got {args.max_iter}")
@@ -44,13 +50,19 @@ def run(args: argparse.Namespace) -> int:
     fixed = dict(_parse_setting(text) for text in args.setting)
     volume = read_volume(args.input)
     with cli_progress(f"ratecontrol {args.codec}", enabled=not args.json) as progress:
-        result = search_setting(volume, args.codec, args.mode, target, value, tolerance=args.tolerance,
-                                max_iter=args.max_iter, settings=fixed, setting=args.search, progress=progress)
+        try:
+            result = search_setting(volume, args.codec, args.mode, target, value, tolerance=args.tolerance,
+                                    max_iter=args.max_iter, settings=fixed, setting=args.search, progress=progress)
+        except TargetUnreachable as unreachable:
+            print(f"missed: {unreachable}", file=sys.stderr)
+            if unreachable.closest is None:
+                return MISSED
+            result = unreachable.closest
     if args.json:
         print_json(result.as_dict())
     else:
         print(result.to_text())
-    return 0
+    return 0 if result.hit else MISSED
 
 
 def _parse_setting(text: str) -> tuple[str, str]:

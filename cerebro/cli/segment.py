@@ -6,7 +6,7 @@ import argparse
 import warnings
 
 from cerebro.cli._common import add_progress_format, command_progress, print_json_line
-from cerebro.fsutil import refuse_overwriting_input, require_input_file, require_output_suffix
+from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 from cerebro.segment.device import DEVICES
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for output, what in ((args.output, "output"), (args.probabilities, "--probabilities")):
         if output:
             require_output_suffix(output, VOLUME_SUFFIXES, what)
-            refuse_overwriting_input(args.input, output)
+    check_outputs([args.input], [args.output, *([args.probabilities] if args.probabilities else [])])
     volume = read_volume(args.input)
     as_json = args.progress_format == "json"
     with warnings.catch_warnings(record=True) as caught, command_progress(

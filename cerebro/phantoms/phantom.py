@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +13,16 @@ from cerebro.phantoms.appearance import MODALITIES, brain_region, render_image
 from cerebro.phantoms.render import centerline_samples, centerline_voxels, render_fraction
 from cerebro.phantoms.tree import BRAIN_SEMI_AXES_MM, SCALP_SKULL_MM, VesselTree, build_tree
 from cerebro.progress import Progress
+from cerebro.resources import require_memory
 from cerebro.volume import Volume
 
 DEFAULT_SPACING = {"mra": (0.35, 0.35, 0.5), "cta": (0.45, 0.45, 0.6)}
 # LPS position (mm) of the brain centre: a plausible scanner placement, so origins are not zero.
 BRAIN_CENTER_LPS = np.array([1.5, 18.0, 26.0])
+
+
+BYTES_PER_VOXEL = 40
+"""Peak memory of generating one phantom, per voxel (measured: about 34 bytes at 160^3)."""
 
 
 @dataclass(eq=False)
@@ -61,8 +67,12 @@ def generate_phantom(
         raise CerebroError(f"unknown phantom modality {modality!r}; use one of: {', '.join(MODALITIES)}")
     shape_kji = _shape3(shape)
     spacing_ijk = tuple(float(s) for s in (spacing if spacing is not None else DEFAULT_SPACING[modality]))
-    if len(spacing_ijk) != 3 or min(spacing_ijk) <= 0:
-        raise CerebroError(f"spacing must be three positive numbers in mm, got {spacing!r}")
+    if len(spacing_ijk) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing_ijk):
+        raise CerebroError(f"spacing must be three positive finite numbers in mm, got {spacing!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise CerebroError(f"the seed must be a whole number >= 0, got {seed!r}")
+    require_memory(BYTES_PER_VOXEL * math.prod(shape_kji), f"a {'x'.join(map(str, shape_kji))} phantom",
+                   "choose a smaller --size or --shape")
     if not 1 <= supersample <= 8:
         raise CerebroError(f"supersample must be 1..8 sub-samples per axis, got {supersample}")
     progress = progress or Progress()

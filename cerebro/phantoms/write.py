@@ -10,7 +10,7 @@ import numpy as np
 
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path
+from cerebro.fsutil import atomic_path, require_writable
 from cerebro.io import write_volume
 from cerebro.phantoms.appearance import MODALITIES
 from cerebro.phantoms.phantom import Phantom, generate_phantom
@@ -64,6 +64,7 @@ def write_phantom_dataset(
     progress = progress or Progress()
     out = Path(out_dir)
     modalities = list(MODALITIES) if modality == "both" else [modality]
+    _require_new_dataset(out, [out / m for m in modalities] if modality == "both" else [out])
     written: list[Case] = []
     steps = len(modalities) * cases
     for m_index, name in enumerate(modalities):
@@ -78,6 +79,19 @@ def write_phantom_dataset(
     manifest = Manifest(written)
     manifest.write(out / "manifest.csv")
     return manifest
+
+
+def _require_new_dataset(out: Path, datasets: list[Path]) -> None:
+    """Before any work: ``out`` is (or can become) a writable folder that holds no dataset yet (writing phantoms
+    into one would rewrite its dataset.json and manifest with other cases)."""
+    if out.exists() and not out.is_dir():
+        raise CerebroError(f"{out} is a file; give a folder for the phantom dataset")
+    for folder in (out, *datasets):
+        for name in ("dataset.json", "manifest.csv"):
+            if (folder / name).exists():
+                raise CerebroError(f"{folder} already holds a dataset ({name}); write the phantoms into a new "
+                                   "folder, they would replace its dataset.json and manifest")
+    require_writable(out / "manifest.csv", "phantom dataset")
 
 
 def _write_dataset_json(dataset: Path, modality: str, cases: int) -> None:
