@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -18,12 +20,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
     The temporary file keeps ``path``'s suffixes (or ``suffix`` when given) so that writers that pick
     a format by extension still work. On error the temporary file is removed and ``path`` is untouched.
+    The output gets the user's umask (or the permissions of the file it replaces). Temporaries are named
+    ``.<stem>-<pid>-*``; those of killed processes are removed by the next write into the folder.
     """
     target = Path(path)
     suffix = suffix or "".join(target.suffixes)
+    stem = target.name.split(".")[0]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name.split('.')[0]}-", suffix=suffix, dir=target.parent)
+        remove_stale_temporaries(target.parent, f".{stem}-")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-{os.getpid()}-", suffix=suffix, dir=target.parent)
     except OSError as error:
         raise CerebroError(f"cannot write {target}: {error.strerror or error}; check the folder and its "
                            "permissions") from None
@@ -31,6 +37,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _output_mode(target))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -45,13 +52,66 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target))
+    remove_stale_temporaries(target, ".tmp-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=target))
     try:
         yield tmp
         for item in sorted(tmp.iterdir(), key=lambda p: p.suffix in (".mhd", ".nhdr")):
             os.replace(item, target / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _output_mode(target: Path) -> int:
+    """Permissions of a new output: those of the file it replaces, else 0666 less the umask (as ``open`` gives);
+    temporary files start as 0600."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, prefix: str) -> None:
+    """Remove ``prefix<pid>-*`` temporaries (files or folders) that :func:`atomic_path` / :func:`atomic_dir` left in
+    ``folder`` when process ``pid`` was killed mid-write; those of live processes are left alone."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]{8}")
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def require_writable(path: str | os.PathLike[str], what: str = "output") -> Path:

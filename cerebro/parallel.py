@@ -12,6 +12,8 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,6 +27,7 @@ from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 
 T = TypeVar("T")
+PARENT_POLL_SECONDS = 0.5
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -64,19 +67,57 @@ def shared_scratch(shape: tuple[int, ...], dtype: np.dtype | str) -> Iterator[tu
         if stats.f_bavail * stats.f_frsize > 2 * nbytes:
             folder = "/dev/shm"
     fd, name = tempfile.mkstemp(prefix="cerebro-scratch-", suffix=".raw", dir=folder)
-    os.close(fd)
+    handle = os.fdopen(fd, "w+b")
+    path = name
+    proc_path = f"/proc/{os.getpid()}/fd/{fd}"
+    if os.path.exists(proc_path):
+        # Linux: the file is unlinked at once (a killed run leaves nothing in /dev/shm); workers open it through
+        # this process's descriptor, valid while the context is open.
+        os.unlink(name)
+        path = proc_path
     try:
-        yield np.memmap(name, dtype=dtype, mode="w+", shape=shape), name
+        yield np.memmap(handle, dtype=dtype, mode="w+", shape=shape), path
     finally:
         # The mapping itself is released when the last view is garbage-collected (closing it here would
         # crash views the caller still holds); POSIX allows unlinking a mapped file, Windows may not.
-        with suppress(PermissionError):
-            os.unlink(name)
+        handle.close()
+        if path == name:
+            with suppress(PermissionError, FileNotFoundError):
+                os.unlink(name)
 
 
 def open_scratch(path: str, shape: tuple[int, ...], dtype: str, writable: bool = False) -> np.ndarray:
     """Open a :func:`shared_scratch` array in a worker process."""
     return np.memmap(path, dtype=np.dtype(dtype), mode="r+" if writable else "r", shape=tuple(shape))
+
+
+def _exit_with(parent: int) -> None:
+    """Worker initialiser: end this worker as soon as process ``parent`` is gone (killed with SIGKILL included;
+    forkserver workers are not its children, so they would otherwise live on).
+
+    On Linux the kernel kills the worker when the process that forked it (the forkserver, which itself ends
+    with ``parent``) exits, even while the worker is busy in a C library; elsewhere a thread polls ``parent``.
+    """
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the forkserver ended before the call
+                os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="cerebro-worker-parent-watch", daemon=True).start()
 
 
 def _pool(workers: int, preload: str) -> ProcessPoolExecutor:
@@ -87,7 +128,8 @@ def _pool(workers: int, preload: str) -> ProcessPoolExecutor:
             context.set_forkserver_preload([preload])
         else:
             context = multiprocessing.get_context()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with,
+                                   initargs=(os.getpid(),))
         _POOLS[workers] = pool
     return pool
 

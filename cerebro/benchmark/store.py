@@ -235,13 +235,32 @@ class ResultStore:
         return mask if mask_digest(mask.array) == kept.get("sha256") else None
 
     def _drop_incomplete_tail(self) -> None:
-        """Cut a last line without its newline (an interrupted write) so the next record starts on its own line."""
+        """Cut an incomplete last record (an interrupted write: no newline, or a newline after a cut line) so the
+        next record starts on its own line after the last complete one; warns when it drops one."""
         if not self.results_path.exists() or self.results_path.stat().st_size == 0:
             return
         with open(self.results_path, "rb") as stream:
-            stream.seek(-1, os.SEEK_END)
-            if stream.read(1) == b"\n":
-                return
-        data = self.results_path.read_bytes()  # rare: only after an interrupted write
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, size - (1 << 16)))
+            tail = stream.read()
+        body = tail.rstrip(b"\n")
+        last = body[body.rfind(b"\n") + 1:]
+        if _complete(last):
+            if not tail.endswith(b"\n"):  # the record is whole, only its newline was not written
+                with open(self.results_path, "ab") as stream:
+                    stream.write(b"\n")
+            return
+        warnings.warn(f"{self.results_path}: dropped an incomplete last record (interrupted run); it is computed "
+                      "again", stacklevel=3)
         with open(self.results_path, "r+b") as stream:
-            stream.truncate(data.rfind(b"\n") + 1)
+            stream.truncate(size - len(tail) + len(body) - len(last))
+
+
+def _complete(line: bytes) -> bool:
+    """Whether ``line`` is one whole JSON record (an empty line counts as nothing to drop)."""
+    if not line.strip():
+        return True
+    try:
+        return isinstance(json.loads(line), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
