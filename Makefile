@@ -42,7 +42,7 @@ py39-gate: setup
 $(STAMP39): pyproject.toml
 	$(PY39) -m venv $(VENV39)
 	$(VENV39)/bin/python -m pip install -q --upgrade pip
-	$(VENV39)/bin/python -m pip install -q --prefer-binary -e ".[codecs,analysis]" "pytest>=8" "pytest-xdist>=3"
+	$(VENV39)/bin/python -m pip install -q --prefer-binary -e ".[codecs,analysis]" "pytest>=8" "pytest-xdist>=3" "hypothesis>=6.100"
 	rm -f $(VENV39)/.installed-* && touch $(STAMP39)
 
 ifeq ($(PY39),)

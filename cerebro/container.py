@@ -41,6 +41,9 @@ SUFFIX = ".cbv"
 HEADER_MEMBER = "header.json"
 HEADER_DIGEST_MEMBER = "header.sha256"
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
+DECODE_WORK_BYTES_PER_VOXEL = 12
+"""Working memory of the most demanding decoder beyond the output (an INR: float32 network output + float64
+intensities), checked against the memory available before a file is decoded."""
 
 
 _DICOM_TAG = re.compile(r"^[0-9a-fA-F]{4}\|[0-9a-fA-F]{4}$")
@@ -195,7 +198,9 @@ def read_compressed(path: str | os.PathLike[str]) -> CompressedVolume:
     p = require_input_file(path, "compressed file")
     with _open(p) as archive:
         header, fields = _validated(archive, p)
-        require_memory(2 * fields["original_nbytes"] + sum(n for _, n, _ in fields["chunks"]),
+        voxels = fields["original_nbytes"] // fields["dtype"].itemsize
+        require_memory(fields["original_nbytes"] + DECODE_WORK_BYTES_PER_VOXEL * voxels
+                       + sum(n for _, n, _ in fields["chunks"]),
                        f"decoding {p.name} ({'x'.join(map(str, fields['shape']))} {fields['dtype']})",
                        "decode it on a machine with more memory")
         chunks = []

@@ -94,10 +94,18 @@ def _as_3d_float(slab: np.ndarray, working: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([values, values]) if values.shape[0] == 1 else values)
 
 
+_STREAM_START = {"float32": bytes.fromhex("0060"), "float64": bytes.fromhex("0040")}
+"""SPERR's version and flags bytes of the one-chunk 3D streams its PWE encoder writes (checked before decoding:
+other flags crash SPERR's decoder with SIGFPE, found by scripts/fuzz_cbv.py)."""
+
+
 def _decode(chunk: bytes, shape: tuple[int, int, int], working: np.dtype) -> np.ndarray:
     """One SPERR stream into a new array of ``shape`` (2 slices for a 1-slice slab, see :func:`_as_3d_float`);
     a stream declaring another size or type is refused before it is decoded."""
     stored = (max(2, shape[0]), shape[1], shape[2])
+    if chunk[:2] != _STREAM_START[np.dtype(working).name]:
+        raise CerebroError(f"a sperr chunk does not start like the {np.dtype(working).name} 3D streams cerebro writes "
+                           f"({chunk[:2].hex()}); the file is corrupt")
     return imagecodecs.sperr_decode(chunk, numthreads=1, out=np.empty(stored, dtype=working))[: shape[0]]
 
 
