@@ -159,3 +159,27 @@ def test_decodes_with_nothing_but_zipfile_and_zfpy(tmp_path: Path) -> None:
                 slab = np.clip(np.rint(slab), info.min, info.max)
             out[start:stop] = slab
     assert len(h["chunks"]) == 3 and np.abs(out.astype(int) - array).max() <= 2
+
+
+def test_format_version_1_files_without_a_header_digest_are_still_read(cbv_file: Path, capsys) -> None:
+    from cerebro.cli.main import main
+
+    with zipfile.ZipFile(cbv_file) as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name != "header.sha256"}
+    members["header.json"] = json.dumps({**json.loads(members["header.json"]), "format_version": 1}).encode()
+    with zipfile.ZipFile(cbv_file, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert list(read_compressed(cbv_file).shape) == read_header(cbv_file)["shape"]
+    assert main(["info", "--verify", str(cbv_file)]) == 0
+    assert "the header has no digest (format version 1)" in capsys.readouterr().out
+
+
+def test_a_version_2_file_without_its_header_digest_is_corrupt(cbv_file: Path) -> None:
+    with zipfile.ZipFile(cbv_file) as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name != "header.sha256"}
+    with zipfile.ZipFile(cbv_file, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(CerebroError, match="missing the member header.sha256"):
+        read_header(cbv_file)

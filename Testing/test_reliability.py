@@ -501,3 +501,20 @@ def test_finding_22_ratecontrol_exits_3_when_it_misses(volume_file, capsys) -> N
                            "2", "--tolerance", "0.2")
     assert status == 0
 
+
+
+# -- Found by the fuzz target (scripts/fuzz_cbv.py) ------------------------------------------------------------
+
+CORPUS = Path(__file__).parent / "fuzz_corpus"
+
+
+def test_fuzz_a_sperr_stream_with_other_flags_is_refused_before_it_crashes_sperr(tmp_path) -> None:
+    done = subprocess.run([*CEREBRO, "decompress", str(CORPUS / "sperr-flags-sigfpe.cbv"), str(tmp_path / "o.nii")],
+                          capture_output=True, text=True, timeout=120)  # before the fix: SIGFPE (status -8)
+    assert done.returncode == 2 and "does not start like" in done.stderr, done.stderr
+
+
+def test_fuzz_a_j2k_image_offset_is_refused_before_openjph_spins_on_it(tmp_path, capsys) -> None:
+    # before the fix OpenJPH spent 3 min 22 s of CPU on this 12-slice file before failing
+    refused(capsys, "decompress", CORPUS / "htj2k-siz-offset-spin.cbv", tmp_path / "o.nii",
+            match="not the one-tile 9x10 single-component codestream")

@@ -7,6 +7,7 @@ Also replays Testing/fuzz_corpus/ (files found by scripts/fuzz_cbv.py, the cover
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -28,7 +29,11 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=8)
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = int(os.environ.get("CEREBRO_PROPERTY_EXAMPLES", "40"))
+"""Examples per property and codec: 40 in the suite, derandomised so that CI is reproducible; a developer hunting
+runs e.g. ``CEREBRO_PROPERTY_EXAMPLES=2000 CEREBRO_PROPERTY_RANDOM=1 pytest Testing/test_reliability_properties.py``."""
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("CEREBRO_PROPERTY_RANDOM") != "1",
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def _within_original(decoded: np.ndarray | None) -> None:

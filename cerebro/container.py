@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import struct
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,7 +121,8 @@ def write_compressed(compressed: CompressedVolume, path: str | os.PathLike[str])
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path, "r")
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, UnicodeDecodeError, struct.error):
+        # a damaged central directory: zipfile raises any of these ("zip file version 6.4" is NotImplementedError)
         raise CerebroError(
             f"{path} is not a CerebroBench .cbv file or is truncated/corrupted (no valid ZIP directory); "
             "re-create it from the original volume"

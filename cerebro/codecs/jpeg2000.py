@@ -14,6 +14,7 @@ depth, so its quality in dB is relative to the volume's value range.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import imagecodecs
@@ -21,6 +22,7 @@ import numpy as np
 
 from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, SliceCodec
 from cerebro.codecs.base import Encoded, Mode, Setting, register
+from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -33,6 +35,27 @@ def _built_with(codec: str) -> bool:
 
 if not _built_with("JPEG2K"):
     raise ModuleNotFoundError("imagecodecs was built without JPEG 2000", name="imagecodecs")
+
+
+_SIZ = struct.Struct(">HHHHIIIIIIIIH")  # SOC, SIZ, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, tiles, Csiz
+
+
+def require_codestream_layout(stream: bytes, out: np.ndarray) -> None:
+    """Raise CerebroError unless ``stream`` is laid out as cerebro writes it for an image like ``out``: one
+    component of at most 16 unsigned bits, no image or tile offset, one tile of the whole image. Checked before
+    the library decodes it (a changed offset field made OpenJPH spin for minutes, found by scripts/fuzz_cbv.py)."""
+    rows, cols = out.shape
+    try:
+        soc, siz, _, _, width, height, x0, y0, tile_w, tile_h, tx0, ty0, components = _SIZ.unpack_from(stream)
+        depth, sub_x, sub_y = struct.unpack_from(">BBB", stream, _SIZ.size)
+    except struct.error:
+        raise CerebroError("a JPEG 2000 slice is too short for its SIZ marker; the file is corrupt") from None
+    expected = (0xFF4F, 0xFF51, cols, rows, 0, 0, cols, rows, 0, 0, 1, 1, 1)
+    if (soc, siz, width, height, x0, y0, tile_w, tile_h, tx0, ty0, components, sub_x, sub_y) != expected or \
+            depth > 15:
+        raise CerebroError(f"a JPEG 2000 slice is not the one-tile {cols}x{rows} single-component codestream "
+                           f"cerebro writes (SIZ {width}x{height}, offset {x0},{y0}, tiles {tile_w}x{tile_h}, "
+                           f"{components} components); the file is corrupt")
 
 
 class JPEG2000Codec(SliceCodec):
@@ -70,6 +93,7 @@ class JPEG2000Codec(SliceCodec):
         return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
     def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        require_codestream_layout(stream, out)
         return imagecodecs.jpeg2k_decode(stream, out=out)
 
 
@@ -106,6 +130,7 @@ class HTJ2KCodec(SliceCodec):
         return self.encode_images(volume, mode, settings, encode_image, progress, bound)
 
     def decode_image(self, stream: bytes, out: np.ndarray) -> np.ndarray:
+        require_codestream_layout(stream, out)
         return imagecodecs.htj2k_decode(stream, out=out)
 
 
