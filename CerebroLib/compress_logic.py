@@ -17,11 +17,12 @@ import numpy as np
 import vtk
 
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
-from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume, decompress
+from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
 from cerebro.fsutil import require_output_suffix
 from cerebro.io import read_volume
+from cerebro.isolated import decompress_isolated
 from cerebro.progress import Progress
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job, start_on_volume
 from CerebroLib.mrml import copy_parent_transform, volume_from_node, volume_to_node
@@ -245,7 +246,7 @@ class CerebroCompressLogic:
 
     def read_file(self, path: str | Path, scene: vtk.vtkObject, name: str | None = None) -> vtk.vtkObject:
         """Decompress a .cbv file into a new node in this process (for the IO manager's synchronous reader)."""
-        volume = decompress(read_compressed(path), workers=self.workers)
+        volume = decompress_isolated(read_compressed(path), workers=self.workers)  # a crafted file cannot crash Slicer
         return volume_to_node(volume, scene, name or Path(path).name[: -len(COMPRESSED_SUFFIX)])
 
     def write_file(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,

@@ -20,6 +20,7 @@ import numpy as np
 from cerebro.compress import compress_volume, decompress
 from cerebro.container import container_bytes, read_compressed
 from cerebro.errors import CerebroError
+from cerebro.isolated import decompress_isolated
 from cerebro.volume import Volume
 
 SEED_CODECS = (("zfp", "rate", {"rate": 8}), ("zfp", "accuracy", {"tolerance": 2}), ("zstd", "lossless", {}),
@@ -94,12 +95,15 @@ def field_paths(header: Any, prefix: list[Any] | None = None) -> list[list[Any]]
     return paths
 
 
-def decode_file(data: bytes, folder: Path) -> np.ndarray | None:
+def decode_file(data: bytes, folder: Path, isolated: bool = False) -> np.ndarray | None:
     """Read and decode ``data`` as a .cbv file: the voxels, or None when it raised CerebroError. Any other
-    exception propagates (a bug the suite must catch)."""
+    exception propagates (a bug the suite must catch). ``isolated``: decode as the commands do, in a child
+    process (:mod:`cerebro.isolated`) where a codec library may crash; else in this process (fast; a library
+    crash kills it, which is what the fuzz target looks for)."""
     path = folder / "crafted.cbv"
     path.write_bytes(data)
     try:
-        return decompress(read_compressed(path), workers=1).array
+        compressed = read_compressed(path)
+        return (decompress_isolated(compressed, workers=1) if isolated else decompress(compressed, workers=1)).array
     except CerebroError:
         return None

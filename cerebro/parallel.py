@@ -91,7 +91,7 @@ def open_scratch(path: str, shape: tuple[int, ...], dtype: str, writable: bool =
     return np.memmap(path, dtype=np.dtype(dtype), mode="r+" if writable else "r", shape=tuple(shape))
 
 
-def _exit_with(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """Worker initialiser: end this worker as soon as process ``parent`` is gone (killed with SIGKILL included;
     forkserver workers are not its children, so they would otherwise live on).
 
@@ -128,7 +128,7 @@ def _pool(workers: int, preload: str) -> ProcessPoolExecutor:
             context.set_forkserver_preload([preload])
         else:
             context = multiprocessing.get_context()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with,
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=exit_with_parent,
                                    initargs=(os.getpid(),))
         _POOLS[workers] = pool
     return pool

@@ -54,9 +54,14 @@ def crafted(data: bytes) -> bytes:
     return rebuild(parts, header)
 
 
+ISOLATED = "--isolated" in sys.argv
+"""``--isolated``: decode as the commands do (a child process per input: slow, crashes of a codec library are
+contained); without it the decoders run in-process so that library crashes are found."""
+
+
 def test_one_input(data: bytes) -> None:
     """The atheris entry point: the crafted file decodes to something or refuses with CerebroError."""
-    decode_file(crafted(data), FOLDER)
+    decode_file(crafted(data), FOLDER, isolated=ISOLATED)
 
 
 def export(corpus: Path, target: Path) -> None:
@@ -70,5 +75,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--export"]:
         export(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
-        atheris.Setup(sys.argv, test_one_input)
+        atheris.Setup([a for a in sys.argv if a != "--isolated"], test_one_input)
         atheris.Fuzz()

@@ -195,6 +195,7 @@ def run_plot(args: argparse.Namespace) -> int:
     from cerebro.benchmark.plot import plot_ratio_vs_dice
     from cerebro.benchmark.summary import summarise
 
+    _check_output(args.output, _store_files(args.store))
     print(f"wrote {plot_ratio_vs_dice(summarise(_records(args.store)), args.output)}")
     return 0
 
@@ -273,6 +274,7 @@ def run_report(args: argparse.Namespace) -> int:
     from cerebro.benchmark.report import DEFAULT_BOUNDS, write_report
 
     _records(args.store)  # a missing or empty store is one error line
+    _check_output(args.output, _store_files(args.store))
     with command_progress("report", args.progress_format, enabled=not args.quiet) as progress:
         path = write_report(args.store, args.output, tuple(args.max_dice_loss or DEFAULT_BOUNDS), args.against,
                             args.overlay_dpi, progress)

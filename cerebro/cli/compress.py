@@ -9,11 +9,12 @@ from typing import Any
 
 from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
-from cerebro.compress import MB, compress_volume, decompress, round_trip
+from cerebro.compress import MB, compress_volume, round_trip
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
 from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
+from cerebro.isolated import decompress_isolated
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
 PROGRESS_MIN_VOXELS = 8_000_000
@@ -202,7 +203,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     compressed = read_compressed(args.input)
     show = not args.quiet and compressed.voxel_count >= PROGRESS_MIN_VOXELS
     with command_progress(f"decompress {Path(args.input).name}", args.progress_format, enabled=show) as progress:
-        volume = decompress(compressed, progress, args.workers)
+        volume = decompress_isolated(compressed, progress, args.workers)
     _write_volume(volume, args.output)
     summary = {"output": str(args.output), "dtype": volume.dtype.name, "shape": list(volume.shape),
                "spacing": list(volume.spacing), "origin": list(volume.origin)}
@@ -227,7 +228,7 @@ def run_info(args: argparse.Namespace) -> int:
     """``cerebro info FILE.cbv``"""
     header = read_header(args.file)
     if args.verify:
-        decompress(read_compressed(args.file), workers=1)
+        decompress_isolated(read_compressed(args.file), workers=1)
     size = Path(args.file).stat().st_size
     if args.json:
         print_json({"file_nbytes": size, "verified": bool(args.verify), "header": header})
