@@ -222,7 +222,7 @@ def test_target_ratio_settings_are_reached_per_case_by_rate_control(manifest, tm
             parse_setting(text)
 
 
-def test_an_edited_baseline_mask_is_not_trusted(manifest, tmp_path):
+def test_finding_11_an_edited_baseline_mask_is_not_trusted(manifest, tmp_path):
     pytest.importorskip("torch")  # segments with the default model
     from cerebro.io import read_volume, write_volume
 
