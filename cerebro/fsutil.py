@@ -144,18 +144,18 @@ def files_read(path: str | os.PathLike[str]) -> list[Path]:
     target = Path(path)
     files = [target]
     name = target.name.lower()
-    if name.endswith((".mhd", ".nhdr")) and target.is_file():
-        key = "elementdatafile" if name.endswith(".mhd") else ("data file", "datafile")
-        try:
-            lines = target.read_text(encoding="latin-1", errors="replace").splitlines()[:200]
-        except OSError:
-            lines = []
-        for line in lines:
-            field, sep, value = line.partition("=" if name.endswith(".mhd") else ":")
-            if sep and field.strip().lower() in (key if isinstance(key, tuple) else (key,)):
-                value = value.strip()
-                if value and value.upper() not in ("LOCAL", "LIST") and not value.upper().startswith("LIST"):
-                    files.append(target.parent / value)
+    if not (name.endswith((".mhd", ".nhdr")) and target.is_file()):
+        return files
+    separator, keys = ("=", {"elementdatafile"}) if name.endswith(".mhd") else (":", {"data file", "datafile"})
+    try:
+        lines = target.read_text(encoding="latin-1", errors="replace").splitlines()[:200]
+    except OSError:
+        return files
+    for line in lines:
+        field, sep, value = line.partition(separator)
+        value = value.strip()
+        if sep and field.strip().lower() in keys and value and not value.upper().startswith(("LOCAL", "LIST")):
+            files.append(target.parent / value)
     return files
 
 
