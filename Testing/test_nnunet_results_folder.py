@@ -188,3 +188,16 @@ def test_sliding_window_covers_and_mirroring_is_consistent():
         shifty.weight[:, :, 0] += 1.0
     assert not torch.allclose(sliding_window_logits(shifty, data, (16, 32, 16), 2, mirror_axes=(0,)),
                               sliding_window_logits(shifty, data, (16, 32, 16), 2), atol=1e-3)
+
+
+@pytest.mark.parametrize("tiles_per_batch", [1, 3])
+def test_sliding_window_batches_tiles_without_changing_logits(monkeypatch, tiles_per_batch):
+    import cerebro.segment.nnunet.sliding_window as sliding
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.InstanceNorm3d(4), nn.Conv3d(4, 2, 3, padding=1))
+    data = torch.randn(1, 45, 20, 37)  # 3 x 1 x 3 = 9 tiles: an odd last batch
+    batched = sliding_window_logits(network, data, (16, 32, 16), 2, mirror_axes=(0,))
+    monkeypatch.setattr(sliding, "TILES_PER_BATCH", tiles_per_batch)
+    other = sliding_window_logits(network, data, (16, 32, 16), 2, mirror_axes=(0,))
+    torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)

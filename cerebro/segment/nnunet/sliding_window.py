@@ -1,5 +1,9 @@
 """nnU-Net's sliding-window inference: tiles of the patch size at nnU-Net's step positions (half-patch
-overlap), Gaussian importance weighting (sigma = patch / 8), optional mirroring test-time augmentation."""
+overlap), Gaussian importance weighting (sigma = patch / 8), optional mirroring test-time augmentation.
+
+Tiles go through the network two at a time: on the CPU, PyTorch runs a 3D convolution of a single small input
+(the deep, low-resolution stages) on its slow reference kernel and a batch on oneDNN, ~2x faster per tile
+(bench/RESULTS.md); stock nnU-Net feeds one tile at a time. The logits agree to ~1e-5."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from cerebro.progress import Progress
+
+TILES_PER_BATCH = 2  # tiles per network call (an odd last tile is paired with a copy of itself)
 
 
 def window_starts(image_size: Sequence[int], tile_size: Sequence[int], step_fraction: float = 0.5) -> list[list[int]]:
@@ -42,7 +48,7 @@ def gaussian_importance(tile_size: tuple[int, ...], sigma_scale: float = 1.0 / 8
 
 def mirrored_prediction(network: Callable[[torch.Tensor], torch.Tensor], tile: torch.Tensor,
                         mirror_axes: Sequence[int] | None) -> torch.Tensor:
-    """Network output on ``tile`` (1, C, x, y, z), averaged over every flip combination of ``mirror_axes``
+    """Network output on ``tile`` (B, C, x, y, z), averaged over every flip combination of ``mirror_axes``
     (spatial axis indices 0..2) when given."""
     prediction = network(tile)
     if not mirror_axes:
@@ -74,28 +80,33 @@ def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data:
     weight_sum = torch.zeros(padded, dtype=torch.float32)
     tiles = list(itertools.product(*window_starts(padded, patch, step_fraction)))
     regions = [tuple(slice(s, s + p) for s, p in zip(start, patch)) for start in tiles]
+    batches = [regions[n:n + TILES_PER_BATCH] for n in range(0, len(regions), TILES_PER_BATCH)]
     prefetched: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def copy_tiles() -> None:
         # nnU-Net's producer thread: contiguous copies of the next tiles while the network runs (measured ~1.5x
         # less CPU time on a 2-core machine than slicing views in the network's thread).
-        for region in regions:
+        for batch in batches:
             if stop.is_set():
                 return
-            prefetched.put(torch.clone(data[(slice(None), *region)][None], memory_format=torch.contiguous_format))
+            tiles = [data[(slice(None), *region)] for region in batch]
+            tiles += tiles[-1:] * (TILES_PER_BATCH - len(tiles))
+            prefetched.put(torch.stack(tiles).contiguous())
 
     producer = threading.Thread(target=copy_tiles, daemon=True)
     producer.start()
+    done = 0
     try:
         with torch.inference_mode():
-            for n, region in enumerate(regions):
-                tile = prefetched.get().to(device)
-                prediction = mirrored_prediction(network, tile, mirror_axes)[0].float().cpu()
-                logits[(slice(None), *region)] += prediction * weights
-                weight_sum[region] += weights
+            for batch in batches:
+                predictions = mirrored_prediction(network, prefetched.get().to(device), mirror_axes).float().cpu()
+                for region, prediction in zip(batch, predictions):
+                    logits[(slice(None), *region)] += prediction * weights
+                    weight_sum[region] += weights
+                done += len(batch)
                 if progress is not None:
-                    progress.update((n + 1) / len(regions), f"window {n + 1}/{len(regions)}")
+                    progress.update(done / len(regions), f"window {done}/{len(regions)}")
     finally:
         stop.set()
         while producer.is_alive():
