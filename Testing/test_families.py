@@ -193,3 +193,25 @@ def test_cancellation_stops_a_running_segmentation():
     progress = Progress(on_update=lambda fraction, message: progress.cancel() if fraction > 0 else None)
     with pytest.raises(Cancelled):
         segment(volume, "vesselness", progress=progress)
+
+
+def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path):
+    from cerebro.segment.catalog import ModelEntry, load_catalog
+    from cerebro.segment.registry import FAMILY_MODULES, SegmentationModel, build_model, family_names, register_family
+
+    catalog = load_catalog()
+    assert set(family_names()) == set(FAMILY_MODULES) >= {entry.family for entry in catalog.values()}
+    for family in ("vesselness", "spockmip", "mambavesselnet"):  # random weights: interface only
+        entry = next(e for e in catalog.values() if e.family == family)
+        if family == "mambavesselnet":
+            entry = ModelEntry(**{**entry.as_dict(), "labels": entry.labels,
+                                  "options": {**entry.options, "architecture": {"feature_dims": [4, 8, 8, 8, 16]}}})
+        model = build_model(entry, None, torch.device("cpu"))
+        assert isinstance(model, SegmentationModel)
+        assert model.labels[0] == "background" and isinstance(model.input_recipe, dict)
+    nnunet = load_model("cerebro-default", device="cpu")
+    assert isinstance(nnunet, SegmentationModel) and nnunet.input_recipe["patch_size"] == [64, 64, 64]
+    with pytest.raises(CerebroError, match="unknown family 'nope'"):
+        build_model(ModelEntry(id="x", family="nope"), None, "cpu")
+    with pytest.raises(ValueError, match="FAMILY_MODULES"):
+        register_family("nope")

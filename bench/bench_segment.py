@@ -78,8 +78,9 @@ def run_case(family: str, size: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from cerebro.segment.api import build_model, load_model
+    from cerebro.segment.api import load_model
     from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
+    from cerebro.segment.registry import build_model
     from cerebro.volume import Volume
 
     model_id, spacing = FAMILY_MODELS[family]

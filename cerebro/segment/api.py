@@ -4,50 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry
 from cerebro.segment.device import resolve_device
 from cerebro.segment.download import fetch_model
+from cerebro.segment.registry import SegmentationModel, build_model
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
-
-
-def build_model(entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False) -> Any:
-    """A model of ``entry``'s family with ``weights`` (a file, or the extracted folder for nnU-Net).
-
-    For the network families ``weights=None`` gives randomly initialised weights (timing only).
-    """
-    if entry.family == "vesselness":
-        from cerebro.segment.families.vesselness import VesselnessModel
-
-        return VesselnessModel(entry)
-    if entry.family == "nnunet":
-        if weights is None:
-            raise CerebroError(f"model '{entry.id}' needs its nnU-Net results folder")
-        from cerebro.segment.nnunet import load_nnunet_model
-
-        opts = entry.options
-        return load_nnunet_model(weights, folds=tuple(opts.get("folds", (0,))),
-                                 checkpoint=opts.get("checkpoint", "checkpoint_final.pth"), device=device,
-                                 allow_unsafe_pickle=allow_pickle)
-    if entry.family == "mambavesselnet":
-        from cerebro.segment.families.mambavesselnet import MambaVesselNetModel as family
-    elif entry.family == "spockmip":
-        from cerebro.segment.families.spockmip import SpockmipModel as family
-    elif entry.family == "unetpp":
-        from cerebro.segment.families.unetpp import UnetPlusPlusModel as family
-    else:
-        raise CerebroError(f"model '{entry.id}' has unknown family '{entry.family}'; fix the catalog")
-    return family.load(entry, weights, device, allow_pickle=allow_pickle)
 
 
 def load_model(model_id: str, device: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
                weights: str | os.PathLike[str] | None = None, offline: bool | None = None,
                allow_unpinned: bool = False, allow_pickle: bool = False, progress: Progress | None = None,
-               catalog: dict[str, ModelEntry] | None = None) -> Any:
+               catalog: dict[str, ModelEntry] | None = None) -> SegmentationModel:
     """Fetch (or find in the cache) the weights of catalog model ``model_id`` and load it on ``device``.
 
     ``weights`` overrides the catalog download with a local file (or results folder/zip for nnU-Net);

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cerebro.errors import CerebroError
+from cerebro.segment.registry import family_names
 
-FAMILIES = ("nnunet", "mambavesselnet", "unetpp", "spockmip", "vesselness")
 USER_CATALOG_ENV = "CEREBRO_CATALOG"
 DEFAULT_MODEL_ID = "cerebro-default"  # shipped with the package: segmentation works offline out of the box
 
@@ -67,9 +67,10 @@ def entry_from_dict(data: dict[str, Any], source: str = "catalog") -> ModelEntry
     unknown = set(data) - set(ModelEntry.__dataclass_fields__)
     if unknown:
         raise CerebroError(f"{source}: model '{data['id']}' has unknown fields {sorted(unknown)}; remove them")
-    if data["family"] not in FAMILIES:
+    if data["family"] not in family_names():
         raise CerebroError(
-            f"{source}: model '{data['id']}' has unknown family '{data['family']}'; use one of {', '.join(FAMILIES)}"
+            f"{source}: model '{data['id']}' has unknown family '{data['family']}'; "
+            f"use one of {', '.join(family_names())}"
         )
     sha = data.get("sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):

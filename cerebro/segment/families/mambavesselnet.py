@@ -25,9 +25,8 @@ from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
-from cerebro.segment.families.sliding import sliding_window_predict
 from cerebro.segment.mamba import Mamba
-from cerebro.segment.result import SegmentationResult
+from cerebro.segment.registry import register_family
 from cerebro.volume import Volume
 
 
@@ -157,6 +156,8 @@ class MambaVesselNetModel(NetworkModel):
     """MambaVesselNet++ with the seed's MONAI inference recipe (see module doc)."""
 
     half_precision = False  # the Mamba scan runs in float32, as upstream
+    default_overlap = 0.25
+    default_batch = 4
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False
@@ -169,26 +170,33 @@ class MambaVesselNetModel(NetworkModel):
             load_weights_into(network, state, "MambaVesselNet++")
         return cls(entry, network, device)
 
-    def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
-        progress = progress or Progress()
-        opts = self.entry.options
-        progress.update(0.0, "resampling to the network grid")
+    def to_network(self, volume: Volume) -> tuple[np.ndarray, Any]:
         grid, image = network_input(volume, self.entry.input)
-        n_classes = int(opts.get("architecture", {}).get("out_chans", 2))
+        return image, grid
+
+    def windows(self, image: np.ndarray, tta: bool, progress: Progress) -> np.ndarray:
+        """Windows over the foreground box only (MONAI CropForeground); background elsewhere."""
+        n_classes = int(self.entry.options.get("architecture", {}).get("out_chans", 2))
         probs = np.zeros((n_classes, *image.shape[1:]), dtype=np.float32)
         probs[0] = 1.0
-        box = _foreground_box(image[0]) if opts.get("crop_foreground", True) else tuple(
+        box = _foreground_box(image[0]) if self.entry.options.get("crop_foreground", True) else tuple(
             slice(0, n) for n in image.shape[1:])
         if box is not None:
-            crop = image[(slice(None), *box)]
-            probs[(slice(None), *box)] = sliding_window_predict(
-                self.network, crop, opts.get("window", [64, 64, 64]), opts.get("overlap", 0.25),
-                opts.get("sw_batch_size", 4), self.device, lambda y: torch.softmax(y, dim=1), tta=tta,
-                half_precision=self.half_precision, progress=progress.sub(0.05, 0.9))
-        progress.update(0.9, "resampling back to the input grid")
-        back = back_to_input(probs, grid, volume, default=[1.0] + [0.0] * (n_classes - 1))
-        return _result(volume, back, self.labels, return_probabilities, progress)
+            probs[(slice(None), *box)] = super().windows(image[(slice(None), *box)], tta, progress)
+        return probs
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits, dim=1)
+
+    def to_input(self, probs: np.ndarray, context: Any, volume: Volume) -> np.ndarray:
+        return back_to_input(probs, context, volume, default=[1.0] + [0.0] * (probs.shape[0] - 1))
+
+    def decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Argmax over the classes; foreground probability = 1 - p(background)."""
+        return np.argmax(probs, axis=0), 1.0 - probs[0]
+
+
+register_family("mambavesselnet")(MambaVesselNetModel.load)
 
 
 def _foreground_box(image: np.ndarray) -> tuple[slice, ...] | None:
@@ -197,12 +205,3 @@ def _foreground_box(image: np.ndarray) -> tuple[slice, ...] | None:
     if nonzero[0].size == 0:
         return None
     return tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in nonzero)
-
-
-def _result(volume: Volume, probs: np.ndarray, labels: dict[int, str], return_probabilities: bool,
-            progress: Progress) -> SegmentationResult:
-    """Argmax over class probabilities (C, k, j, i) -> uint8 mask; foreground probability = 1 - p(background)."""
-    mask = volume.with_array(np.argmax(probs, axis=0).astype(np.uint8))
-    probabilities = volume.with_array((1.0 - probs[0]).astype(np.float32)) if return_probabilities else None
-    progress.update(1.0, "done")
-    return SegmentationResult(mask=mask, probabilities=probabilities, labels=labels)

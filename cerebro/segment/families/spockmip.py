@@ -20,12 +20,10 @@ import torch
 from skimage.filters import threshold_otsu
 from torch import nn
 
-from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import NetworkModel
-from cerebro.segment.families.sliding import sliding_window_predict
-from cerebro.segment.result import SegmentationResult
+from cerebro.segment.registry import register_family
 from cerebro.volume import Volume
 
 
@@ -102,6 +100,8 @@ class SpockmipModel(NetworkModel):
     """SPOCKMIP UNet3D with its published patch-based inference (see module doc)."""
 
     half_precision = True
+    default_batch = 4
+    patch_transform = staticmethod(max_normalise)
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False) -> SpockmipModel:
@@ -113,24 +113,24 @@ class SpockmipModel(NetworkModel):
             load_weights_into(network, state, "SPOCKMIP UNet3D")
         return cls(entry, network, device)
 
-    def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
-        progress = progress or Progress()
-        volume.require_finite()
-        opts = self.entry.options
-        window = list(opts.get("window", [64, 64, 64]))
-        strides_ijk = opts.get("strides_ijk", [32, 32, 16])
+    def overlap(self) -> list[float]:
         # network axes (k, i, j): window entries are equal, overlaps follow the strides of (i, j, k)
-        overlap_kij = [1.0 - strides_ijk[2] / window[0], 1.0 - strides_ijk[0] / window[1],
-                       1.0 - strides_ijk[1] / window[2]]
-        image = np.ascontiguousarray(volume.array.astype(np.float32).transpose(0, 2, 1)[None])  # (1, k, i, j)
-        probs = sliding_window_predict(
-            self.network, image, window, overlap_kij, opts.get("sw_batch_size", 4), self.device, torch.sigmoid,
-            tta=tta, half_precision=self.half_precision, patch_transform=max_normalise,
-            progress=progress.sub(0.0, 0.95))[0].transpose(0, 2, 1)  # back to (k, j, i)
-        probs = np.ascontiguousarray(probs, dtype=np.float32)
-        threshold = threshold_otsu(probs) if probs.max() > probs.min() else 0.5
-        mask = volume.with_array((probs > threshold).astype(np.uint8))
-        progress.update(1.0, "done")
-        return SegmentationResult(mask=mask, probabilities=volume.with_array(probs) if return_probabilities else None,
-                                  labels=self.labels)
+        window = list(self.entry.options.get("window", self.default_window))
+        strides_ijk = self.entry.options.get("strides_ijk", [32, 32, 16])
+        return [1.0 - strides_ijk[2] / window[0], 1.0 - strides_ijk[0] / window[1], 1.0 - strides_ijk[1] / window[2]]
+
+    def to_network(self, volume: Volume) -> tuple[np.ndarray, Any]:
+        return np.ascontiguousarray(volume.array.astype(np.float32).transpose(0, 2, 1)[None]), None  # (1, k, i, j)
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+    def to_input(self, probs: np.ndarray, context: Any, volume: Volume) -> np.ndarray:
+        return np.ascontiguousarray(probs[:1].transpose(0, 1, 3, 2), dtype=np.float32)  # back to (k, j, i)
+
+    def decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        threshold = threshold_otsu(probs[0]) if probs.max() > probs.min() else 0.5
+        return probs[0] > threshold, probs[0]
+
+
+register_family("spockmip")(SpockmipModel.load)

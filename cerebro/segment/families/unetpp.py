@@ -22,13 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
-from cerebro.segment.families.sliding import sliding_window_predict
-from cerebro.segment.result import SegmentationResult
+from cerebro.segment.registry import register_family
 from cerebro.volume import Volume
 
 # name: (width multiplier, depth multiplier, nominal image size, upstream stage_idxs (the first three split the
@@ -217,6 +215,7 @@ class UnetPlusPlusModel(NetworkModel):
     """UNet++ (EfficientNet encoder) with the seed-001 MONAI inference recipe (see module doc)."""
 
     half_precision = True
+    default_window = (96, 96, 96)
 
     @classmethod
     def load(cls, entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False
@@ -227,19 +226,18 @@ class UnetPlusPlusModel(NetworkModel):
             load_weights_into(network, load_state_dict(weights, allow_pickle=allow_pickle), "UNet++")
         return cls(entry, network, device)
 
-    def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
-        progress = progress or Progress()
-        opts = self.entry.options
-        progress.update(0.0, "resampling to the network grid")
+    def to_network(self, volume: Volume) -> tuple[np.ndarray, Any]:
         grid, image = network_input(volume, self.entry.input)
-        probs = sliding_window_predict(
-            self.network, image, opts.get("window", [96, 96, 96]), opts.get("overlap", 0.5),
-            opts.get("sw_batch_size", 1), self.device, torch.sigmoid, tta=tta, half_precision=self.half_precision,
-            progress=progress.sub(0.05, 0.9))
-        progress.update(0.9, "resampling back to the input grid")
-        back = back_to_input(probs[:1], grid, volume, default=[0.0])[0]
-        mask = volume.with_array((back > float(opts.get("threshold", 0.5))).astype(np.uint8))
-        progress.update(1.0, "done")
-        return SegmentationResult(mask=mask, probabilities=volume.with_array(back) if return_probabilities else None,
-                                  labels=self.labels)
+        return image, grid
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+    def to_input(self, probs: np.ndarray, context: Any, volume: Volume) -> np.ndarray:
+        return back_to_input(probs[:1], context, volume, default=[0.0])
+
+    def decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return probs[0] > float(self.entry.options.get("threshold", 0.5)), probs[0]
+
+
+register_family("unetpp")(UnetPlusPlusModel.load)

@@ -16,7 +16,8 @@ from cerebro.errors import CerebroError
 from cerebro.io import volume_to_sitk
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.families.base import SegmentationModel
+from cerebro.segment.families.base import CatalogModel
+from cerebro.segment.registry import register_family
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 
@@ -54,11 +55,8 @@ def vesselness(volume: Volume, sigmas_mm: list[float], method: str = "frangi",
     return (result / peak if peak > 0 else result).astype(np.float32)
 
 
-class VesselnessModel(SegmentationModel):
+class VesselnessModel(CatalogModel):
     """The classical baseline as a SegmentationModel (options: method, sigmas_mm, percentiles, threshold)."""
-
-    def __init__(self, entry: ModelEntry) -> None:
-        super().__init__(entry)
 
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
                 return_probabilities: bool = False) -> SegmentationResult:
@@ -75,3 +73,9 @@ class VesselnessModel(SegmentationModel):
         progress.update(1.0, "done")
         return SegmentationResult(mask=mask, probabilities=volume.with_array(response) if return_probabilities
                                   else None, labels=self.labels)
+
+
+@register_family("vesselness")
+def load(entry: ModelEntry, weights: object, device: object, allow_pickle: bool = False) -> VesselnessModel:
+    """The filter has no weights and runs with NumPy on the CPU."""
+    return VesselnessModel(entry)

@@ -91,6 +91,13 @@ class NnUNetModel:
         """Label value -> name from dataset.json."""
         return self.plans.labels
 
+    @property
+    def input_recipe(self) -> dict[str, Any]:
+        """What the plans expect: spacing (mm, nnU-Net axis order), patch size, normalisation, channels."""
+        return {"spacing": list(self.plans.spacing), "patch_size": list(self.plans.patch_size),
+                "normalization": list(self.plans.normalization_schemes),
+                "channels": int(self.plans.num_input_channels)}
+
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
                 return_probabilities: bool = False) -> SegmentationResult:
         """Segment ``volume`` exactly like ``nnUNetv2_predict`` (mirroring when ``tta``); mask on its grid."""
