@@ -17,13 +17,15 @@ import numpy as np
 import vtk
 
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
-from cerebro.compress import CompressedVolume, RoundTripReport, compress_volume
+from cerebro.compress import compress_volume
+from cerebro.compressed import CompressedVolume
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
 from cerebro.fsutil import require_output_suffix
 from cerebro.io import read_volume
 from cerebro.isolated import decompress_isolated
 from cerebro.progress import Progress
+from cerebro.roundtrip import RoundTripReport
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job, start_on_volume
 from CerebroLib.mrml import copy_parent_transform, volume_from_node, volume_to_node
 

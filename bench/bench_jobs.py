@@ -19,8 +19,8 @@ import time
 
 import slicer
 
-from cerebro.compress import round_trip
 from cerebro.phantoms import generate_phantom
+from cerebro.roundtrip import round_trip
 from CerebroLib.compress_logic import CerebroCompressLogic
 from CerebroLib.jobs import CliJob
 from CerebroLib.mrml import volume_from_node, volume_to_node

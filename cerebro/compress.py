@@ -1,59 +1,19 @@
-"""Compress a Volume with any registered codec, decompress it, and measure a full round trip.
-
-:class:`CompressedVolume` is the in-memory form of a ``.cbv`` file (see :mod:`cerebro.container`):
-the codec's :class:`~cerebro.codecs.base.Encoded` plus everything needed to rebuild the Volume
-(dtype, shape, geometry) and the timings of the encode.
-"""
+"""Compress a Volume with any registered codec and decompress it (the in-memory form of a ``.cbv`` file is
+:class:`cerebro.compressed.CompressedVolume`; a measured round trip is :mod:`cerebro.roundtrip`)."""
 
 from __future__ import annotations
 
 import inspect
-import math
 import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import cerebro
-from cerebro.codecs.base import Codec, Encoded, get_codec
+from cerebro.codecs.base import Codec, get_codec
+from cerebro.compressed import CompressedVolume
 from cerebro.errors import CerebroError
-from cerebro.metrics.quality import default_data_range, max_abs_error, psnr, rmse, ssim3d_details
 from cerebro.progress import Progress
 from cerebro.volume import Volume
-
-MB = 1e6  # throughputs are in MB/s of the original's native bytes, 1 MB = 10^6 bytes
-
-
-@dataclass
-class CompressedVolume:
-    """A compressed volume: codec output plus dtype, shape and LPS geometry of the original."""
-
-    encoded: Encoded
-    dtype: str
-    shape: tuple[int, int, int]
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-    direction: np.ndarray
-    metadata: dict[str, Any] = field(default_factory=dict)
-    cerebro_version: str = cerebro.__version__
-    encode_seconds: float = 0.0
-
-    @property
-    def original_nbytes(self) -> int:
-        """Size of the original voxels in their native dtype (bytes)."""
-        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
-
-    @property
-    def voxel_count(self) -> int:
-        """Number of voxels."""
-        return int(np.prod(self.shape))
-
-    @property
-    def payload_nbytes(self) -> int:
-        """Bytes of codec payload (all chunks, without the file container)."""
-        return self.encoded.nbytes
 
 
 def _with_workers(function: Any, workers: int | None) -> dict[str, Any]:
@@ -111,142 +71,3 @@ def decompress(compressed: CompressedVolume, progress: Progress | None = None, w
                            "its header declares; the file is corrupt")
     return Volume(array, spacing=compressed.spacing, origin=compressed.origin, direction=compressed.direction,
                   metadata=dict(compressed.metadata))
-
-
-@dataclass
-class RoundTripReport:
-    """Sizes, quality and speed of one compress -> (file) -> decompress round trip.
-
-    ``compression_ratio`` = original native bytes / ``compressed_nbytes``; ``size_basis`` says whether
-    that is the real file on disk or the .cbv container serialised in memory. PSNR uses
-    ``psnr_data_range`` (the original's max - min). Throughputs are MB/s (10^6 bytes) of native data.
-    """
-
-    codec: str
-    mode: str
-    settings: dict[str, Any]
-    dtype: str
-    shape: tuple[int, int, int]
-    original_nbytes: int
-    compressed_nbytes: int
-    size_basis: str
-    compression_ratio: float
-    bits_per_voxel: float
-    psnr_db: float
-    psnr_data_range: float
-    ssim: float
-    ssim_method: str
-    max_abs_error: float
-    rmse: float
-    error_bound: str
-    encode_seconds: float
-    decode_seconds: float
-    encode_mb_s: float
-    decode_mb_s: float
-    write_seconds: float | None = None
-    read_seconds: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict; a non-finite PSNR (identical volumes: inf) or SSIM (n/a: nan) becomes ``None``."""
-        data = asdict(self)
-        data["shape"] = list(self.shape)
-        for key in ("psnr_db", "ssim"):
-            if not math.isfinite(data[key]):
-                data[key] = None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RoundTripReport:
-        """The report back from :meth:`as_dict` (e.g. read from a ``cerebro compress --report`` JSON result)."""
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["shape"] = tuple(values["shape"])
-        if values.get("psnr_db") is None:
-            values["psnr_db"] = math.inf if values.get("max_abs_error") == 0 else math.nan
-        if values.get("ssim") is None:
-            values["ssim"] = math.nan
-        return cls(**values)
-
-    def to_text(self) -> str:
-        """A short human-readable table."""
-        psnr_text = "inf (identical)" if math.isinf(self.psnr_db) else f"{self.psnr_db:.2f} dB"
-        rows = [
-            ("codec", f"{self.codec} / {self.mode} {_settings_text(self.settings)}".rstrip()),
-            ("volume", f"{'x'.join(map(str, self.shape))} {self.dtype}, {self.original_nbytes / MB:.2f} MB native"),
-            ("compressed", f"{self.compressed_nbytes / MB:.3f} MB ({self.size_basis})"),
-            ("compression ratio", f"{self.compression_ratio:.2f} : 1"),
-            ("bits per voxel", f"{self.bits_per_voxel:.3f}"),
-            ("PSNR", f"{psnr_text} (data range {self.psnr_data_range:g} = original max - min)"),
-            ("SSIM (3D)", f"{self.ssim:.5f} ({self.ssim_method})"),
-            ("max abs error", f"{self.max_abs_error:g} (bound: {self.error_bound})"),
-            ("RMSE", f"{self.rmse:.4g}"),
-            ("encode", f"{self.encode_seconds:.3f} s, {self.encode_mb_s:.1f} MB/s"),
-            ("decode", f"{self.decode_seconds:.3f} s, {self.decode_mb_s:.1f} MB/s"),
-        ]
-        if self.write_seconds is not None:
-            rows.append(("file write / read", f"{self.write_seconds:.3f} s / {self.read_seconds:.3f} s"))
-        width = max(len(name) for name, _ in rows)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-
-
-def _settings_text(settings: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in settings.items())
-
-
-def _rate(nbytes: int, seconds: float) -> float:
-    return nbytes / MB / seconds if seconds > 0 else math.inf
-
-
-def round_trip(
-    volume: Volume,
-    codec: str | Codec,
-    mode: str,
-    settings: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-    workers: int | None = None,
-    path: str | Path | None = None,
-) -> tuple[Volume, RoundTripReport, CompressedVolume]:
-    """Compress, (write ``path`` and read it back,) decompress and measure; returns (decoded, report, compressed).
-
-    Without ``path`` the compressed size is that of the .cbv container serialised in memory.
-    """
-    from cerebro.container import container_bytes, read_compressed, write_compressed
-
-    progress = progress or Progress()
-    compressed = compress_volume(volume, codec, mode, settings, progress.sub(0.0, 0.4), workers)
-    write_seconds = read_seconds = None
-    if path is not None:
-        start = time.perf_counter()
-        write_compressed(compressed, path)
-        write_seconds = time.perf_counter() - start
-        size, basis = Path(path).stat().st_size, f"file on disk: {Path(path).name}"
-        start = time.perf_counter()
-        to_decode = read_compressed(path)
-        read_seconds = time.perf_counter() - start
-    else:
-        size, basis, to_decode = len(container_bytes(compressed)), ".cbv container serialised in memory", compressed
-    progress.update(0.45, "decoding")
-    start = time.perf_counter()
-    decoded = decompress(to_decode, progress.sub(0.45, 0.8), workers)
-    decode_seconds = time.perf_counter() - start
-    progress.update(0.8, "measuring quality")
-    reference, test = volume.array, decoded.array
-    data_range = default_data_range(reference)
-    peak = data_range if data_range > 0 else 1.0  # a constant volume: PSNR/SSIM relative to 1 intensity unit
-    ssim_value, ssim_method = ssim3d_details(reference, test, peak) if min(volume.shape) >= 3 else (math.nan, "n/a")
-    progress.update(0.95, "measuring quality")
-    report = RoundTripReport(
-        codec=compressed.encoded.codec, mode=compressed.encoded.mode, settings=dict(compressed.encoded.settings),
-        dtype=compressed.dtype, shape=tuple(compressed.shape), original_nbytes=compressed.original_nbytes,
-        compressed_nbytes=size, size_basis=basis, compression_ratio=compressed.original_nbytes / size,
-        bits_per_voxel=8.0 * size / compressed.voxel_count, psnr_db=psnr(reference, test, peak),
-        psnr_data_range=peak, ssim=ssim_value, ssim_method=ssim_method,
-        max_abs_error=max_abs_error(reference, test), rmse=rmse(reference, test),
-        error_bound=str(compressed.encoded.meta.get("error_bound", "not stated by the codec")),
-        encode_seconds=compressed.encode_seconds, decode_seconds=decode_seconds,
-        encode_mb_s=_rate(compressed.original_nbytes, compressed.encode_seconds),
-        decode_mb_s=_rate(compressed.original_nbytes, decode_seconds),
-        write_seconds=write_seconds, read_seconds=read_seconds,
-    )
-    progress.update(1.0, "done")
-    return decoded, report, compressed

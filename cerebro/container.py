@@ -29,11 +29,12 @@ import numpy as np
 
 import cerebro
 from cerebro.codecs.base import Encoded
-from cerebro.compress import CompressedVolume
+from cerebro.compressed import CompressedVolume
 from cerebro.container_header import chunk_member, validate_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path, require_input_file
 from cerebro.resources import require_memory
+from cerebro.volume import Volume
 
 FORMAT_NAME = "cerebrobench-compressed-volume"
 FORMAT_VERSION = 2
@@ -106,6 +107,16 @@ def container_bytes(compressed: CompressedVolume) -> bytes:
     buffer = io.BytesIO()
     _write_zip(compressed, buffer)
     return buffer.getvalue()
+
+
+def overhead_nbytes(volume: Volume, codec: str, mode: str, settings: dict[str, Any], meta: dict[str, Any],
+                    encode_seconds: float = 1e6 + 1 / 3) -> int:
+    """Bytes of a .cbv file of ``volume`` beyond its payload: header (with this codec meta), digest and ZIP
+    records, for one chunk (what a codec that must fit a file size budget subtracts first)."""
+    empty = CompressedVolume(Encoded(codec, mode, dict(settings), [b""], meta), volume.dtype.name, volume.shape,
+                             volume.spacing, volume.origin, volume.direction, dict(volume.metadata),
+                             encode_seconds=encode_seconds)
+    return len(container_bytes(empty))
 
 
 def write_compressed(compressed: CompressedVolume, path: str | os.PathLike[str]) -> Path:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cerebro.compress import RoundTripReport, round_trip
 from cerebro.io import write_volume
 from cerebro.metrics.overlap import dice
 from cerebro.metrics.topology import cldice
 from cerebro.phantoms import generate_phantom
 from cerebro.progress import Progress
+from cerebro.roundtrip import RoundTripReport, round_trip
 from cerebro.segment.api import load_model
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 

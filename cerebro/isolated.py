@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from cerebro.compress import CompressedVolume, decompress
+from cerebro.compress import decompress
+from cerebro.compressed import CompressedVolume
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.parallel import exit_with_parent, open_scratch, shared_scratch
 from cerebro.progress import Progress

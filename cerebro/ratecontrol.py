@@ -12,7 +12,7 @@ rates, steps), on integers for integer settings.
 Targets and what "hit" means (``tolerance`` is relative, default 5 %):
 
 - ``ratio``: compression ratio = original native bytes / .cbv container bytes (the same number as
-  :class:`cerebro.compress.RoundTripReport`); hit when ``|achieved / target - 1| <= tolerance``.
+  :class:`cerebro.roundtrip.RoundTripReport`); hit when ``|achieved / target - 1| <= tolerance``.
 - ``psnr``: PSNR in dB over the original's max - min; hit when ``|achieved - target| <= tolerance * target``.
 - ``max_error``: max absolute error (image units); must not exceed the target, hit when
   ``achieved >= (1 - tolerance) * target`` (integer volumes: ``achieved >= floor(target)`` also counts).

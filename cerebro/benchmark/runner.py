@@ -11,7 +11,7 @@ from typing import Any
 
 from cerebro.benchmark.store import ResultStore, mask_digest, record_key
 from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
-from cerebro.compress import round_trip
+from cerebro.roundtrip import round_trip
 from cerebro.datasets.labels import load_label
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cerebro.benchmark.sweep import UNCOMPRESSED
-from cerebro.compress import MB
+from cerebro.compressed import MB
 from cerebro.errors import CerebroError
 from cerebro.metrics.overlap import Confusion
 

@@ -161,16 +161,12 @@ class _INRCodec(Codec):
     def _file_overhead(self, volume: Volume, mode: str, settings: dict[str, Any], meta: dict[str, Any]) -> int:
         """Bytes of a .cbv file of ``volume`` beyond the weight blob (header JSON, ZIP records), estimated with
         a long architecture and training record so the real file does not exceed the target size."""
-        from cerebro.compress import CompressedVolume
-        from cerebro.container import container_bytes
+        from cerebro.container import overhead_nbytes
 
         example = dict(meta, arch={"kind": "hashgrid", "levels": 24, "features": 8, "table_size": 16777216,
                                    "max_resolution": 100000, "width": 1024, "depth": 8},
                        quant_levels=127, steps_done=10000000, train_psnr_db=-999.999)
-        empty = CompressedVolume(Encoded(self.name, mode, dict(settings), [b""], example), volume.dtype.name,
-                                 volume.shape, volume.spacing, volume.origin, volume.direction,
-                                 dict(volume.metadata), encode_seconds=1e6 + 1 / 3)
-        return len(container_bytes(empty))
+        return overhead_nbytes(volume, self.name, mode, settings, example)
 
 
 class SirenCodec(_INRCodec):
