@@ -1,177 +1,203 @@
 """Run a benchmark sweep: every case is compressed once per setting, every model segments the original and each
 decoded volume, and each (case, setting, model) becomes one stored record with the compression report and the
-segmentation metrics against the ground truth and against the model's prediction on the original volume."""
+segmentation metrics against the ground truth and against the model's prediction on the original volume.
+
+The runner schedules the stages of :mod:`cerebro.benchmark.stages` on an executor (:mod:`executors`: this
+process, this machine's cores, or a Ray cluster) as a pipeline: the next cases are compressed and decoded while
+the current ones are segmented, with a bounded number of volumes in flight. It alone writes the store."""
 
 from __future__ import annotations
 
-import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from cerebro.benchmark import stages
+from cerebro.benchmark.executors import CPU, SEGMENT, Executor, InlineExecutor
 from cerebro.benchmark.store import ResultStore, mask_digest, record_key
 from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
-from cerebro.roundtrip import round_trip
-from cerebro.datasets.labels import load_label
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
-from cerebro.io import read_volume, write_volume
-from cerebro.metrics.segmentation import segmentation_metrics
+from cerebro.io import write_volume
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
 METRIC_SETS = ("all", "overlap")  # overlap: skip surface distances and topology (faster)
+QUEUE_PER_SLOT = 2  # prepared volumes waiting per segmenting slot: keeps the workers busy, memory flat
 
 
 def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], model_ids: Sequence[str],
                   store: ResultStore, device: str = "auto", tta: bool = False, metrics: str = "all",
                   cache_dir: str | None = None, allow_unpinned: bool = False,
-                  progress: Progress | None = None) -> int:
+                  progress: Progress | None = None, executor: Executor | None = None) -> int:
     """Compute every record of the sweep that ``store`` does not hold yet; returns how many were added.
 
     A case without a label is scored against the model's own prediction on its uncompressed volume (then
-    'vs_truth' equals 'vs_uncompressed' and the record's ``reference`` says so). Models are loaded once, on first
-    need. The store is locked for the run (a second run on it is refused). Cancelling (``progress``) stops after
-    the record in progress; what was stored stays, and the next run continues from there."""
-    with store.writer():
-        return _run(manifest, settings, model_ids, store, device, tta, metrics, cache_dir, allow_unpinned, progress)
-
-
-def _run(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], model_ids: Sequence[str],
-         store: ResultStore, device: str, tta: bool, metrics: str, cache_dir: str | None, allow_unpinned: bool,
-         progress: Progress | None) -> int:
-    """:func:`run_benchmark`'s work, under the store's writer lock."""
-    from cerebro.segment.api import load_model
-
+    'vs_truth' equals 'vs_uncompressed' and the record's ``reference`` says so). Each worker loads a model once,
+    on first need. ``executor``: where the stages run (default: in this process). The store is locked for the
+    run (a second run on it is refused). Cancelling (``progress``) stops after the calls in progress; what was
+    stored stays, and the next run continues from there."""
     if metrics not in METRIC_SETS:
         raise CerebroError(f"unknown metric set {metrics!r}; use one of: {', '.join(METRIC_SETS)}")
-    progress = progress or Progress()
-    cases = list(manifest)
-    duplicated = sorted(case_id for case_id, n in Counter(c.case_id for c in cases).items() if n > 1)
-    if duplicated:
-        raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
-    settings = list({s.key: s for s in settings}.values())
-    model_ids = list(dict.fromkeys(model_ids))
-    store.check_options({"tta": bool(tta), "metrics": metrics})
-    store.remember_cases(cases)
-    stored = {record["key"]: record for record in store.records() if "key" in record}  # read once
-    done = set(stored)
-    models: dict[str, Any] = {}
-    added = 0
-    for index, case in enumerate(cases):
-        part = progress.sub(index / max(len(cases), 1), (index + 1) / max(len(cases), 1))
-        wanted = [(s, m) for s in (None, *settings) for m in model_ids
-                  if record_key(case.case_id, s.key if s else UNCOMPRESSED, m) not in done]
-        if not wanted:
-            continue
-        part.update(0.0, f"case {case.case_id}: reading")
-        image = read_volume(case.image_path)
-        label = load_label(case) if case.label_path is not None else None
-        for model_id in dict.fromkeys(m for _, m in wanted):
-            if model_id not in models:
-                part.update(0.0, f"loading model {model_id}")
-                models[model_id] = load_model(model_id, device=device, cache_dir=cache_dir,
-                                              allow_unpinned=allow_unpinned)
-        first = part.sub(0.0, 1 / (len(settings) + 1))
-        baselines = {m: _baseline_mask(case, image, label, models[m], m, store, tta, metrics,
-                                       stored.get(record_key(case.case_id, UNCOMPRESSED, m)), first)
-                     for m in dict.fromkeys(m for _, m in wanted)}
-        added += sum((None, m) in wanted for m in model_ids)
-        for number, setting in enumerate(settings):
-            todo = [m for m in model_ids if (setting, m) in wanted]
-            if not todo:
-                continue
-            step = part.sub((number + 1) / (len(settings) + 1), (number + 2) / (len(settings) + 1))
-            step.update(0.0, f"case {case.case_id}: {setting.key}")
-            codec_settings, control = _settings_for(image, setting, step.sub(0.0, 0.15))
-            decoded, report, _ = round_trip(image, setting.codec, setting.mode, codec_settings, step.sub(0.15, 0.3))
-            compression = {**report.as_dict(), **control}
-            for model_id in todo:
-                started = time.perf_counter()
-                mask = models[model_id].predict(decoded, tta=tta, progress=step.sub(0.3, 0.9)).mask
-                truth = label if label is not None else baselines[model_id]
-                record = _record(case, setting.key, model_id, compression, time.perf_counter() - started,
-                                 image, truth, mask, baselines[model_id], metrics)
-                store.append(_keep_prediction(store, record, mask))
-                added += 1
-                _log_record(progress, record)
-    progress.update(1.0, f"{added} new records in {store.results_path}")
-    return added
+    options = stages.ModelOptions(device, bool(tta), None if cache_dir is None else str(cache_dir), allow_unpinned)
+    with store.writer():
+        return _Sweep(manifest, settings, model_ids, store, options, metrics, progress or Progress(),
+                      executor or InlineExecutor()).run()
 
 
-def _settings_for(image: Volume, setting: SweepSetting, progress: Progress) -> tuple[dict[str, Any], dict]:
-    """The codec settings of ``setting`` on ``image``: fixed ones as given; for ``target_ratio``, the ones rate
-    control finds on this image (the closest reachable when the target lies outside the setting's range), with
-    what it found recorded under ``rate_control``."""
-    from cerebro.ratecontrol import TargetUnreachable, search_setting
+@dataclass
+class _Job:
+    """One case at one setting (None: the original) and the models still to segment it."""
 
-    if setting.target_ratio is None:
-        return setting.settings_dict(), {}
-    try:
-        found = search_setting(image, setting.codec, setting.mode, "ratio", setting.target_ratio,
-                               settings=setting.settings_dict(), progress=progress)
-    except TargetUnreachable as error:
-        if error.closest is None:
+    case: Case
+    setting: SweepSetting | None
+    models: list[str]
+    records: set[str]  # models whose record is wanted (for the original: not just its kept mask)
+    prepared: Any = None  # the handle of its prepare call
+    open_segments: int = 0
+
+
+@dataclass
+class _Sweep:
+    manifest: Manifest | Sequence[Case]
+    settings: Sequence[SweepSetting]
+    model_ids: Sequence[str]
+    store: ResultStore
+    options: stages.ModelOptions
+    metrics: str
+    progress: Progress
+    executor: Executor
+    baselines: dict[tuple[str, str], Any] = field(default_factory=dict)  # (case, model) -> shared mask
+    waiting: dict[tuple[str, str], list[tuple[_Job, str, Volume, float]]] = field(default_factory=dict)
+    in_flight: dict[Any, tuple[str, Any]] = field(default_factory=dict)
+    order: deque = field(default_factory=deque)  # record keys in the order of the plan: the store's order
+    finished_records: dict[str, tuple[dict[str, Any], Volume, bool]] = field(default_factory=dict)
+    added: int = 0
+    finished: int = 0
+    total: int = 0
+
+    def run(self) -> int:
+        jobs = self._plan()
+        self.order.extend(record_key(job.case.case_id, job.setting.key if job.setting else UNCOMPRESSED, m)
+                          for job in jobs for m in job.models if m in job.records)
+        self.total = sum(len(job.models) for job in jobs) or 1
+        queue, open_jobs = deque(jobs), 0
+        depth = QUEUE_PER_SLOT * self.executor.segment_slots
+        try:
+            while queue or self.in_flight:
+                while queue and open_jobs < depth:
+                    job = queue.popleft()
+                    job.prepared = self._submit(CPU, "prepare", job, stages.prepare, job.case, job.setting,
+                                                None if self.executor.in_process else 1)
+                    open_jobs += 1
+                for handle in self.executor.wait(list(self.in_flight)):
+                    kind, job = self.in_flight.pop(handle)
+                    if kind == "prepare":
+                        self._prepared(job)
+                    elif kind == "segment":
+                        self._segmented(job, *self.executor.result(handle))
+                        job[0].open_segments -= 1
+                        open_jobs -= job[0].open_segments == 0
+                    else:
+                        self._scored(job, self.executor.result(handle))
+        except BaseException:
+            self.executor.close(cancel=True)
             raise
-        found = error.closest
-    return found.settings, {"rate_control": {"target_ratio": setting.target_ratio, "setting": found.setting,
-                                             "value": found.settings[found.setting], "achieved": found.ratio,
-                                             "hit": found.hit, "trials": len(found.evaluations)}}
+        self.executor.close()
+        self.progress.update(1.0, f"{self.added} new records in {self.store.results_path}")
+        return self.added
 
+    def _plan(self) -> list[_Job]:
+        """The jobs of the records the store lacks, case after case, each case's original first; kept masks of
+        stored uncompressed records become baselines without any work."""
+        cases = list(self.manifest)
+        duplicated = sorted(case_id for case_id, n in Counter(c.case_id for c in cases).items() if n > 1)
+        if duplicated:
+            raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
+        settings = list({s.key: s for s in self.settings}.values())
+        model_ids = list(dict.fromkeys(self.model_ids))
+        self.store.check_options({"tta": self.options.tta, "metrics": self.metrics})
+        self.store.remember_cases(cases)
+        stored = {record["key"]: record for record in self.store.records() if "key" in record}  # read once
+        jobs = []
+        for case in cases:
+            wanted = {s.key: [m for m in model_ids if record_key(case.case_id, s.key, m) not in stored]
+                      for s in settings}
+            need_baseline = {m for todo in wanted.values() for m in todo}
+            originals, records = [], set()
+            for model_id in model_ids:
+                record = stored.get(record_key(case.case_id, UNCOMPRESSED, model_id))
+                kept = self.store.read_prediction(record) if record is not None else None
+                if kept is not None and model_id in need_baseline:
+                    self.baselines[(case.case_id, model_id)] = self.executor.share(kept)
+                elif record is None or model_id in need_baseline:
+                    # no record; or one whose kept mask is missing, edited (its digest no longer matches) or from
+                    # an older store: the same model on the same volume gives the same mask, so predict it again
+                    originals.append(model_id)
+                    if record is None:
+                        records.add(model_id)
+            if originals:
+                jobs.append(_Job(case, None, originals, records))
+            jobs += [_Job(case, s, wanted[s.key], set(wanted[s.key])) for s in settings if wanted[s.key]]
+        return jobs
 
-def _baseline_mask(case: Case, image: Volume, truth: Volume | None, model: Any, model_id: str, store: ResultStore,
-                   tta: bool, metrics: str, stored: dict[str, Any] | None, progress: Progress) -> Volume:
-    """The model's mask on the original image: the kept one of the ``stored`` uncompressed record when its digest
-    still matches, or predicted (then kept; and recorded when there was no record)."""
-    path = store.mask_path(case.case_id, model_id)
-    record = stored is None
-    if not record:
-        kept = store.read_prediction(stored)
-        if kept is not None:
-            return kept
-        # Missing, edited (its digest no longer matches) or from an older store: the same model on the same volume
-        # gives the same mask again, so predict it and keep it; the stored record stays as it is.
-    progress.update(0.0, f"case {case.case_id}: {model_id} on the original volume")
-    started = time.perf_counter()
-    mask = model.predict(image, tta=tta, progress=progress).mask
-    seconds = time.perf_counter() - started
-    write_volume(mask, path)
-    if record:
-        original = {"compression_ratio": 1.0, "original_nbytes": int(image.array.nbytes),
-                    "compressed_nbytes": int(image.array.nbytes), "bits_per_voxel": 8.0 * image.array.itemsize}
-        record = _record(case, UNCOMPRESSED, model_id, original, seconds, image, mask if truth is None else truth,
-                         mask, mask, metrics)
-        store.append(_keep_prediction(store, record, mask, written=True))
-        _log_record(progress, record)
-    return mask
+    def _submit(self, kind: str, name: str, job: _Job, function: Any, *args: Any) -> Any:
+        if self.executor.in_process:  # fine-grained progress (and cancellation) inside the call
+            args = (*args, self.progress.sub(self.finished / self.total, (self.finished + 1) / self.total))
+        handle = self.executor.submit(SEGMENT if kind == SEGMENT else CPU, function, *args)
+        self.in_flight[handle] = (name, job)
+        return handle
 
+    def _prepared(self, job: _Job) -> None:
+        job.open_segments = len(job.models)
+        for model_id in job.models:
+            self._submit(SEGMENT, "segment", (job, model_id), stages.segment, model_id, job.prepared, self.options)
 
-def _log_record(progress: Progress, record: dict[str, Any]) -> None:
-    """One short line per finished record (what a log file shows instead of a progress bar)."""
-    dice = record["vs_truth"].get("dice")
-    progress.log(f"{record['case_id']} {record['setting']} {record['model']}: CR "
-                 f"{record['compression']['compression_ratio']:.2f}, Dice "
-                 + ("-" if dice is None else f"{dice:.4f}"))
+    def _segmented(self, item: tuple[_Job, str], mask: Volume, seconds: float) -> None:
+        job, model_id = item
+        key = (job.case.case_id, model_id)
+        if job.setting is None:
+            path = self.store.mask_path(job.case.case_id, model_id)
+            write_volume(mask, path)
+            self.baselines[key] = self.executor.share(mask)
+            if model_id in job.records:
+                self._score(job, model_id, mask, seconds, written=True)
+            else:
+                self._step(f"case {job.case.case_id}: kept mask of {model_id} predicted again")
+            for waiting in self.waiting.pop(key, []):
+                self._score(*waiting)
+        elif key in self.baselines:
+            self._score(job, model_id, mask, seconds)
+        else:
+            self.waiting.setdefault(key, []).append((job, model_id, mask, seconds))
 
+    def _score(self, job: _Job, model_id: str, mask: Volume, seconds: float, written: bool = False) -> None:
+        baseline = self.baselines[(job.case.case_id, model_id)]
+        self._submit(CPU, "score", (mask, written), stages.score, job.prepared, model_id, mask, seconds, baseline,
+                     self.metrics)
 
-def _keep_prediction(store: ResultStore, record: dict[str, Any], mask: Volume, written: bool = False) -> dict:
-    """Write the record's predicted mask into the store (unless ``written``) and note its path and digest."""
-    path = store.prediction_path(record["case_id"], record["setting"], record["model"])
-    if not written:
-        write_volume(mask, path)
-    record["prediction"] = {"path": path.relative_to(store.folder).as_posix(), "sha256": mask_digest(mask.array)}
-    return record
+    def _scored(self, item: tuple[Volume, bool], record: dict[str, Any]) -> None:
+        """Keep a finished record until those planned before it are stored too: the store's order (and so every
+        table's) is the same with any executor and any number of workers."""
+        self.finished_records[record["key"]] = (record, *item)
+        while self.order and self.order[0] in self.finished_records:
+            self._store(*self.finished_records.pop(self.order.popleft()))
 
+    def _store(self, record: dict[str, Any], mask: Volume, written: bool) -> None:
+        path = self.store.prediction_path(record["case_id"], record["setting"], record["model"])
+        if not written:
+            write_volume(mask, path)
+        record["prediction"] = {"path": path.relative_to(self.store.folder).as_posix(),
+                                "sha256": mask_digest(mask.array)}
+        self.store.append(record)
+        self.added += 1
+        dice = record["vs_truth"].get("dice")
+        line = (f"{record['case_id']} {record['setting']} {record['model']}: CR "
+                f"{record['compression']['compression_ratio']:.2f}, Dice " + ("-" if dice is None else f"{dice:.4f}"))
+        self.progress.log(line)
+        self._step(line)
 
-def _record(case: Case, setting_key: str, model_id: str, compression: dict[str, Any], predict_seconds: float,
-            image: Volume, truth: Volume, mask: Volume, baseline: Volume, metrics: str) -> dict[str, Any]:
-    """One stored result: identity, compression report and both comparisons (arrays on the image's grid)."""
-    detailed = metrics == "all"
-    return {
-        "key": record_key(case.case_id, setting_key, model_id), "case_id": case.case_id, "modality": case.modality,
-        "setting": setting_key, "model": model_id, "compression": compression,
-        "predict_seconds": round(predict_seconds, 3),
-        "reference": "truth" if case.label_path is not None else "uncompressed prediction",
-        "vs_truth": segmentation_metrics(truth.array, mask.array, image.spacing, detailed, detailed),
-        "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, image.spacing, detailed, detailed),
-    }
+    def _step(self, message: str) -> None:
+        self.finished += 1
+        self.progress.update(min(self.finished / self.total, 1.0), message)

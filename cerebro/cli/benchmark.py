@@ -13,6 +13,7 @@ from cerebro.segment.catalog import DEFAULT_MODEL_ID
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` sub-command and its actions."""
+    from cerebro.benchmark.executors import EXECUTORS
     from cerebro.benchmark.runner import METRIC_SETS
     from cerebro.benchmark.summary import FORMATS
     from cerebro.benchmark.sweep import PAPER_SETTINGS, PRESET_TITLES, PRESETS
@@ -34,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--preset", action="append", choices=sorted(PRESETS), help="named settings (repeatable, "
                      "with --setting): " + "; ".join(f"{k}: {PRESET_TITLES[k]}" for k in sorted(PRESETS)))
     _add_model_arguments(run, METRIC_SETS)
+    run.add_argument("--executor", choices=EXECUTORS, default="local",
+                     help="local (default): a pipeline on this machine's cores; ray: tasks on a Ray cluster")
+    run.add_argument("--workers", type=int, default=0, metavar="N",
+                     help="local: worker processes (default 0 = all cores; 1 = in this process); ray without "
+                     "--address: CPUs of the local Ray runtime")
+    run.add_argument("--address", metavar="ADDR", help="ray: the cluster to join (e.g. ray://head:10001 or auto); "
+                     "default: start a local Ray runtime")
     run.set_defaults(func=run_benchmark_command)
     table = actions.add_parser("table", help="the paper's tables from a result folder")
     table.add_argument("store", help="result folder of `cerebro benchmark run`")
@@ -158,6 +166,7 @@ def _records(store_dir: str) -> list[dict]:
 
 def run_benchmark_command(args: argparse.Namespace) -> int:
     """``cerebro benchmark run``"""
+    from cerebro.benchmark.executors import make_executor
     from cerebro.benchmark.runner import run_benchmark
     from cerebro.benchmark.store import ResultStore
     from cerebro.benchmark.summary import render, summarise
@@ -168,10 +177,11 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
+    executor = make_executor(args.executor, args.workers, args.address, gpu=_uses_cuda(args.device))
     with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
                               metrics=args.metrics, cache_dir=args.cache_dir, allow_unpinned=args.allow_unpinned,
-                              progress=progress)
+                              progress=progress, executor=executor)
     if args.progress_format == "json":
         print_json_line({"result": {"added": added, "store": str(store.folder), "results": str(store.results_path)}})
         return 0
@@ -179,6 +189,13 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
           f"{len(models)} models) in {store.results_path}")
     print(render(summarise(store.records())), end="")
     return 0
+
+
+def _uses_cuda(device: str) -> bool:
+    """Whether models given ``device`` run on a CUDA GPU here (then one segmenting worker owns it)."""
+    from cerebro.segment.device import resolve_device
+
+    return resolve_device(device).type == "cuda"
 
 
 def run_table(args: argparse.Namespace) -> int:

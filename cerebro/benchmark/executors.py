@@ -1,0 +1,197 @@
+"""Where the stages of a benchmark sweep run (:mod:`cerebro.benchmark.stages`): in this process, on this machine's
+cores, or on a Ray cluster. The runner drives all three the same way: it submits stage calls, waits for any to
+finish and alone writes the store.
+
+- ``inline``: one call after another in this process (the runner's fine-grained progress and cancellation).
+- ``local``: a pipeline on worker processes: CPU workers compress, decode and score while segmenting workers (one
+  per core slice on the CPU, each with ``cores / workers`` torch threads; one owning the GPU on CUDA) segment.
+- ``ray``: the same calls as Ray tasks (``ray.init(address=...)``): large arrays stay in Ray's object store,
+  segmenting tasks ask for a GPU when the models run on CUDA; a task whose worker dies is retried.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from cerebro.errors import CerebroError
+from cerebro.parallel import available_cores, exit_with_parent, resolve_workers
+from cerebro.progress import Progress
+
+EXECUTORS = ("local", "ray")
+CPU, SEGMENT = "cpu", "segment"  # the two kinds of stage calls
+RAY_TASK_RETRIES = 3  # a task whose worker process or node dies is run again (its result is stored once)
+
+
+class Executor(ABC):
+    """Runs stage calls; handles are opaque. Arguments may be handles of finished calls (passed on as values, or
+    as object references where the executor has an object store)."""
+
+    segment_slots = 1  # segmentations that run at the same time (the runner keeps about twice as many queued)
+    in_process = False  # True: calls run in this process, so they may take the runner's Progress
+
+    @abstractmethod
+    def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:
+        """Start ``function(*args)`` as a ``kind`` (CPU or SEGMENT) call; returns its handle."""
+
+    @abstractmethod
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        """Block until at least one of ``handles`` has finished; returns the finished ones."""
+
+    @abstractmethod
+    def result(self, handle: Any) -> Any:
+        """The value of a finished call (its exception is raised here)."""
+
+    def share(self, value: Any) -> Any:
+        """``value`` as an argument for many calls (put into the object store once, where there is one)."""
+        return value
+
+    def close(self, cancel: bool = False) -> None:  # noqa: B027 - the in-process executor has nothing to close
+        """Release the workers; ``cancel`` drops calls that have not started."""
+
+
+class InlineExecutor(Executor):
+    """Every call runs at once, in this process."""
+
+    in_process = True
+
+    def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(function(*[_value(a) for a in args]))
+        except Exception as exc:  # noqa: BLE001 - raised again by result(), as from a worker
+            future.set_exception(exc)
+        return future
+
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        return list(handles)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+
+def _value(argument: Any) -> Any:
+    return argument.result() if isinstance(argument, Future) else argument
+
+
+def start_worker(parent: int, torch_threads: int) -> None:
+    """Pool initialiser: die with the parent; a segmenting worker uses ``torch_threads`` threads (0: leave)."""
+    exit_with_parent(parent)
+    if torch_threads:
+        os.environ["OMP_NUM_THREADS"] = str(torch_threads)
+        import torch
+
+        torch.set_num_threads(torch_threads)
+
+
+class LocalExecutor(Executor):
+    """``workers`` CPU processes for compression and scoring and the segmenting processes beside them."""
+
+    def __init__(self, workers: int | None = None, gpu: bool = False) -> None:
+        self.workers = resolve_workers(workers)
+        self.segment_slots = 1 if gpu else self.workers
+        threads = 0 if gpu else max(1, available_cores() // self.segment_slots)
+        if sys.platform.startswith("linux"):
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["cerebro.benchmark.stages"])
+        else:
+            context = multiprocessing.get_context()
+        self._pools = {
+            CPU: ProcessPoolExecutor(self.workers, mp_context=context, initializer=start_worker,
+                                     initargs=(os.getpid(), 0)),
+            SEGMENT: ProcessPoolExecutor(self.segment_slots, mp_context=context, initializer=start_worker,
+                                         initargs=(os.getpid(), threads)),
+        }
+
+    def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Future:
+        return self._pools[kind].submit(function, *[_value(a) for a in args])
+
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        done, _ = wait(list(handles), return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+    def close(self, cancel: bool = False) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+class RayExecutor(Executor):
+    """Stage calls as Ray tasks on the cluster at ``address`` (None: a local Ray runtime with ``workers`` CPUs)."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None, gpu: bool = False) -> None:
+        ray = import_ray()
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
+            if address is None:
+                options["num_cpus"] = resolve_workers(workers)
+            try:
+                ray.init(**options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise CerebroError(f"cannot connect to a Ray cluster at {address!r} ({str(exc)[:160]}); start one "
+                                   "with 'ray start --head' and pass its address") from None
+        self._ray = ray
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if gpu else 0
+        cpus = max(1, int(resources.get("CPU", 1)))
+        self.segment_slots = gpus or cpus
+        self._options = {
+            CPU: {"num_cpus": 1, "max_retries": RAY_TASK_RETRIES},
+            SEGMENT: {"num_cpus": 1, "num_gpus": 1 if gpus else 0, "max_retries": RAY_TASK_RETRIES},
+        }
+        self._remote: dict[tuple[str, Callable[..., Any]], Any] = {}
+
+    def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:
+        key = (kind, function)
+        if key not in self._remote:
+            self._remote[key] = self._ray.remote(**self._options[kind])(function)
+        return self._remote[key].remote(*args)
+
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        done, _ = self._ray.wait(list(handles), num_returns=1)
+        return done
+
+    def result(self, handle: Any) -> Any:
+        try:
+            return self._ray.get(handle)
+        except self._ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, CerebroError):  # a user error inside a task: the same one line as locally
+                raise CerebroError(str(cause)) from None
+            raise
+
+    def share(self, value: Any) -> Any:
+        return self._ray.put(value)
+
+    def close(self, cancel: bool = False) -> None:
+        pass  # the cluster outlives the run; a local runtime ends with this process
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a CerebroError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise CerebroError("--executor ray needs Ray; install it with: pip install 'cerebrobench[ray]'") from None
+    return ray
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None, gpu: bool = False,
+                  progress: Progress | None = None) -> Executor:
+    """The executor ``name`` ("local" or "ray"); ``local`` with one worker runs in this process."""
+    if name not in EXECUTORS:
+        raise CerebroError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
+    if address is not None and name != "ray":
+        raise CerebroError("--address is for --executor ray; add --executor ray or leave out --address")
+    if name == "ray":
+        return RayExecutor(address, workers, gpu)
+    if resolve_workers(workers) == 1:
+        return InlineExecutor()
+    return LocalExecutor(workers, gpu)
