@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cerebro.fsutil import sha256_file
 from cerebro.segment.catalog import load_catalog
-from cerebro.segment.download import sha256_file
 from cerebro.volume import Volume
 
 FAKE_REVISION = "0123456789abcdef0123456789abcdef01234567"

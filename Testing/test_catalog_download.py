@@ -12,11 +12,11 @@ import torch
 from segzoo_helpers import local_entry, write_catalog
 
 from cerebro.errors import CerebroError
-from cerebro.segment.catalog import get_model_entry, load_catalog
-from cerebro.segment.checkpoints import load_checkpoint, load_state_dict
+from cerebro.fsutil import sha256_file
+from cerebro.segment.catalog import FAMILY_MODULES, get_model_entry, load_catalog
 from cerebro.segment.device import resolve_device, run_with_fallback
-from cerebro.segment.download import expected_path, fetch_model, safe_extract_zip, sha256_file
-from cerebro.segment.registry import family_names
+from cerebro.segment.weights.checkpoints import load_checkpoint, load_state_dict
+from cerebro.segment.weights.download import expected_path, fetch_model, safe_extract_zip
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def _one_thread():
 def test_builtin_catalog_is_complete_and_honest():
     catalog = load_catalog()
     families = {e.family for e in catalog.values()}
-    assert families == set(family_names())
+    assert families == set(FAMILY_MODULES)
     for entry in catalog.values():
         if entry.family == "vesselness":
             assert not entry.needs_weights and entry.pinned

@@ -16,11 +16,11 @@ from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.segment.api import segment
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
-from cerebro.segment.download import fetch_model
-from cerebro.segment.fast_conv_grad import fast_conv3d_weight_grad
-from cerebro.segment.model_digest import folder_sha256
 from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.segment.train_default import RESULTS_FOLDER_NAME, TrainingConfig, train_default_model
+from cerebro.segment.weights.digest import folder_sha256
+from cerebro.segment.weights.download import fetch_model
+from cerebro.train.default_model import RESULTS_FOLDER_NAME, TrainingConfig, train_default_model
+from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.volume import same_geometry
 
 # Held-out Dice measured with scripts/evaluate_default_model.py is in docs/default-model.md; these thresholds

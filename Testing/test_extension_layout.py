@@ -115,3 +115,12 @@ def test_extensions_index_entry_matches_the_cmake_metadata():
     assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text(encoding="utf-8")
     icon = setting("EXTENSION_ICONURL").split("/main/", 1)[1]
     assert (ROOT / icon).is_file()
+
+
+def test_training_code_is_left_out_of_the_slicer_install_and_nothing_installed_needs_it():
+    cmake = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert 'list(FILTER CEREBRO_CORE_PYTHON_SCRIPTS EXCLUDE REGEX "^cerebro/train/")' in cmake
+    installed = [p for p in (ROOT / "cerebro").rglob("*.py") if "train" not in p.relative_to(ROOT / "cerebro").parts]
+    for path in [*installed, *(ROOT / "CerebroLib").glob("*.py"), *(ROOT / m / f"{m}.py" for m in MODULES)]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bcerebro\.train\b|from cerebro import train\b", text), path

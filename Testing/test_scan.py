@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cerebro.segment.mamba import Mamba
-from cerebro.segment.scan import selective_scan, selective_scan_reference
+from cerebro.segment.mamba.layer import Mamba
+from cerebro.segment.mamba.selective_scan import selective_scan, selective_scan_reference
 
 torch.set_num_threads(1)
 

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from cerebro.segment.scan import selective_scan, selective_scan_reference
+from cerebro.segment.mamba.selective_scan import selective_scan, selective_scan_reference
 
 
 def _inputs(d_inner: int, length: int, dstate: int = 16, seed: int = 0):

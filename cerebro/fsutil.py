@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cerebro.errors import CerebroError
+from cerebro.progress import Progress
 
 
 @contextmanager
@@ -208,3 +210,17 @@ def require_output_suffix(output: str | os.PathLike[str], suffixes: tuple[str, .
     """Raise CerebroError unless ``output``'s name ends with one of ``suffixes`` (checked before any work)."""
     if not Path(output).name.lower().endswith(suffixes):
         raise CerebroError(f"{what} {output} must end with one of: {', '.join(suffixes)}; rename it")
+
+
+def sha256_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
+    """Hex sha256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    size = max(os.path.getsize(path), 1)
+    done = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress.update(done / size, "checking sha256")
+    return digest.hexdigest()

@@ -15,7 +15,7 @@ import torch
 
 from cerebro.cli._common import cli_progress, print_json
 from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.segment.train_default import MODALITIES, evaluate_on_phantoms
+from cerebro.train.default_model import MODALITIES, evaluate_on_phantoms
 
 
 def main(argv: list[str] | None = None) -> int:

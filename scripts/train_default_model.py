@@ -20,7 +20,7 @@ import sys
 import time
 
 from cerebro.cli._common import cli_progress
-from cerebro.segment.train_default import TrainingConfig, train_default_model
+from cerebro.train.default_model import TrainingConfig, train_default_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with cli_progress("train default model") as progress:
         folder = train_default_model(args.out, config, progress)
-    from cerebro.segment.model_digest import folder_sha256
+    from cerebro.segment.weights.digest import folder_sha256
 
     print(f"wrote {folder} in {time.perf_counter() - started:.0f} s")
     print(f"sha256 (folder digest for the catalog): {folder_sha256(folder)}")

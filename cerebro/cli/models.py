@@ -49,7 +49,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_download(args: argparse.Namespace) -> int:
     """Fetch the weights into the cache (sha256-checked) and print where they are."""
     from cerebro.segment.catalog import get_model_entry
-    from cerebro.segment.download import fetch_model
+    from cerebro.segment.weights.download import fetch_model
 
     entry = get_model_entry(args.model)
     as_json = args.progress_format == "json"

@@ -9,9 +9,9 @@ from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry
 from cerebro.segment.device import resolve_device
-from cerebro.segment.download import fetch_model
 from cerebro.segment.registry import SegmentationModel, build_model
 from cerebro.segment.result import SegmentationResult
+from cerebro.segment.weights.download import fetch_model
 from cerebro.volume import Volume
 
 
@@ -34,7 +34,8 @@ def load_model(model_id: str, device: str = "auto", cache_dir: str | os.PathLike
             if not path.exists():
                 raise CerebroError(f"weights not found: {path}; check the path")
             if entry.family == "nnunet" and path.is_file():
-                from cerebro.segment.download import cache_root, extract_once, sha256_file
+                from cerebro.fsutil import sha256_file
+                from cerebro.segment.weights.download import cache_root, extract_once
 
                 digest = sha256_file(path)
                 path = extract_once(path, digest, cache_root(cache_dir) / entry.id / f"local-{digest[:16]}")

@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from cerebro.errors import CerebroError
-from cerebro.segment.registry import family_names
 
+# Every family a catalog entry may name, and the module that registers its loader (cerebro.segment.registry).
+FAMILY_MODULES = {
+    "nnunet": "cerebro.segment.nnunet.family",
+    "mambavesselnet": "cerebro.segment.families.mambavesselnet",
+    "unetpp": "cerebro.segment.families.unetpp",
+    "spockmip": "cerebro.segment.families.spockmip",
+    "vesselness": "cerebro.segment.families.vesselness",
+}
 USER_CATALOG_ENV = "CEREBRO_CATALOG"
 DEFAULT_MODEL_ID = "cerebro-default"  # shipped with the package: segmentation works offline out of the box
 
@@ -28,7 +35,7 @@ class ModelEntry:
     """One catalog entry (see module doc). ``labels`` maps label value -> name (None: read from the model).
 
     ``local``: a model folder shipped inside the ``cerebro`` package (path relative to ``cerebro/``), used
-    instead of a download; its ``sha256`` is the folder digest of :mod:`cerebro.segment.model_digest`.
+    instead of a download; its ``sha256`` is the folder digest of :mod:`cerebro.segment.weights.digest`.
     """
 
     id: str
@@ -67,10 +74,10 @@ def entry_from_dict(data: dict[str, Any], source: str = "catalog") -> ModelEntry
     unknown = set(data) - set(ModelEntry.__dataclass_fields__)
     if unknown:
         raise CerebroError(f"{source}: model '{data['id']}' has unknown fields {sorted(unknown)}; remove them")
-    if data["family"] not in family_names():
+    if data["family"] not in FAMILY_MODULES:
         raise CerebroError(
             f"{source}: model '{data['id']}' has unknown family '{data['family']}'; "
-            f"use one of {', '.join(family_names())}"
+            f"use one of {', '.join(FAMILY_MODULES)}"
         )
     sha = data.get("sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):

@@ -2,7 +2,8 @@
 
 A family (nnU-Net results folders, MambaVesselNet++, UNet++, SPOCKMIP, the vesselness baseline) is a module that
 registers its loader with :func:`register_family` when imported, as codecs do with ``register``. The modules are
-imported on first use only (they pull in PyTorch / MONAI), so :data:`FAMILY_MODULES` says where each one lives.
+imported on first use only (they pull in PyTorch / MONAI), so the catalog's ``FAMILY_MODULES`` says where each one
+lives.
 """
 
 from __future__ import annotations
@@ -10,23 +11,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
+from cerebro.segment.catalog import FAMILY_MODULES, ModelEntry
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
-
-if TYPE_CHECKING:
-    from cerebro.segment.catalog import ModelEntry
-
-FAMILY_MODULES = {
-    "nnunet": "cerebro.segment.nnunet.family",
-    "mambavesselnet": "cerebro.segment.families.mambavesselnet",
-    "unetpp": "cerebro.segment.families.unetpp",
-    "spockmip": "cerebro.segment.families.spockmip",
-    "vesselness": "cerebro.segment.families.vesselness",
-}
 
 
 @runtime_checkable
@@ -52,7 +43,7 @@ class SegmentationModel(Protocol):
 
 
 # (entry, weights file or folder or None, torch device, allow_pickle) -> model
-FamilyLoader = Callable[["ModelEntry", "Path | None", Any, bool], SegmentationModel]
+FamilyLoader = Callable[[ModelEntry, "Path | None", Any, bool], SegmentationModel]
 Loader = TypeVar("Loader", bound=Callable[..., SegmentationModel])
 _LOADERS: dict[str, FamilyLoader] = {}
 
@@ -67,11 +58,6 @@ def register_family(name: str) -> Callable[[Loader], Loader]:
         return loader
 
     return add
-
-
-def family_names() -> tuple[str, ...]:
-    """Every family a catalog entry may name."""
-    return tuple(FAMILY_MODULES)
 
 
 def build_model(entry: ModelEntry, weights: Path | None, device: Any, allow_pickle: bool = False

@@ -22,11 +22,11 @@ from torch import nn
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.checkpoints import load_state_dict, load_weights_into
 from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
-from cerebro.segment.mamba import Mamba
+from cerebro.segment.mamba.layer import Mamba
 from cerebro.segment.registry import register_family
+from cerebro.segment.weights.checkpoints import load_state_dict, load_weights_into
 from cerebro.volume import Volume
 
 

@@ -6,7 +6,7 @@ resample logits back -> argmax -> uncrop -> transpose back. The image is read in
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -14,18 +14,30 @@ import torch
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.device import autocast_for, run_with_fallback
+from cerebro.segment.nnunet.plans import NnUNetPlans
 from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.segment.nnunet.sliding_window import sliding_window_logits
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 
-if TYPE_CHECKING:
-    from cerebro.segment.nnunet.results_folder import NnUNetModel
-
 _REORIENTING_READERS = ("NibabelIOWithReorient",)
 
 
-def predict_volume(model: NnUNetModel, volume: Volume, tta: bool = True, progress: Progress | None = None,
+class LoadedNnUNet(Protocol):
+    """What prediction needs of a loaded results folder (:class:`results_folder.NnUNetModel` has it)."""
+
+    plans: NnUNetPlans
+    network: torch.nn.Module
+    fold_weights: list[dict[str, torch.Tensor]]
+    mirror_axes: tuple[int, ...] | None
+    device: torch.device
+    info: dict[str, Any]
+
+    @property
+    def labels(self) -> dict[int, str]: ...
+
+
+def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progress: Progress | None = None,
                    return_probabilities: bool = False) -> SegmentationResult:
     """Label mask (uint8, on ``volume``'s grid) and optionally the foreground probability (1 - P(background))."""
     plans = model.plans

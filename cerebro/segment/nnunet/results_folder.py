@@ -14,12 +14,13 @@ from torch import nn
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment import checkpoints
 from cerebro.segment.device import resolve_device
-from cerebro.segment.download import safe_extract_zip
 from cerebro.segment.nnunet.networks import build_network, network_kind
 from cerebro.segment.nnunet.plans import NnUNetPlans, load_plans
+from cerebro.segment.nnunet.predict import predict_volume
 from cerebro.segment.result import SegmentationResult
+from cerebro.segment.weights import checkpoints
+from cerebro.segment.weights.download import safe_extract_zip
 from cerebro.volume import Volume
 
 
@@ -101,8 +102,6 @@ class NnUNetModel:
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
                 return_probabilities: bool = False) -> SegmentationResult:
         """Segment ``volume`` exactly like ``nnUNetv2_predict`` (mirroring when ``tta``); mask on its grid."""
-        from cerebro.segment.nnunet.predict import predict_volume
-
         return predict_volume(self, volume, tta=tta, progress=progress, return_probabilities=return_probabilities)
 
 

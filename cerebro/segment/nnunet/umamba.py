@@ -1,7 +1,7 @@
 """U-Mamba Bot and Enc 3D networks (Ma et al. 2024), with the module tree and parameter names of the
 U-Mamba repository (``umamba/nnunetv2/nets/UMambaBot_3d.py`` / ``UMambaEnc_3d.py``), so that published
 ``checkpoint_final.pth`` weights load with ``strict=True``. Mamba layers run on CPU through
-:mod:`cerebro.segment.mamba`. Inference only: the decoder returns the full-resolution logits.
+:mod:`cerebro.segment.mamba.layer`. Inference only: the decoder returns the full-resolution logits.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual import BasicBlockD
 from torch import nn
 
-from cerebro.segment.mamba import Mamba
+from cerebro.segment.mamba.layer import Mamba
 from cerebro.segment.nnunet.plans import Architecture
 
 _NORM_KWARGS = {"eps": 1e-5, "affine": True}

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cerebro.segment.scan import selective_scan
+from cerebro.segment.mamba.selective_scan import selective_scan
 
 
 class Mamba(nn.Module):

@@ -8,7 +8,6 @@ is ``cache_dir``, else ``$CEREBRO_CACHE``, else ``~/.cache/cerebrobench``. Offli
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -17,7 +16,9 @@ import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import cerebro
 from cerebro.errors import CerebroError
+from cerebro.fsutil import sha256_file
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 
@@ -51,20 +52,6 @@ def is_offline(offline: bool | None = None) -> bool:
     import huggingface_hub.constants as hf_constants
 
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE or bool(hf_constants.HF_HUB_OFFLINE)
-
-
-def sha256_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
-    """Hex sha256 of a file, read in 8 MiB blocks."""
-    digest = hashlib.sha256()
-    size = max(os.path.getsize(path), 1)
-    done = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-            done += len(block)
-            if progress is not None:
-                progress.update(done / size, "checking sha256")
-    return digest.hexdigest()
 
 
 def download_url(entry: ModelEntry) -> str:
@@ -116,9 +103,9 @@ def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = No
 
 def shipped_model(entry: ModelEntry, progress: Progress | None = None) -> Path:
     """The model folder shipped inside the package for ``entry.local``, after checking its folder sha256."""
-    from cerebro.segment.model_digest import folder_sha256
+    from cerebro.segment.weights.digest import folder_sha256
 
-    folder = Path(__file__).resolve().parent.parent / entry.local
+    folder = Path(cerebro.__file__).resolve().parent / entry.local  # entry.local is relative to cerebro/
     if not folder.is_dir():
         raise CerebroError(f"the shipped model folder of '{entry.id}' is missing ({folder}); reinstall CerebroBench")
     if entry.sha256 is None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from cerebro.errors import CerebroError
-from cerebro.segment.download import sha256_file
+from cerebro.fsutil import sha256_file
 
 
 def folder_files(folder: str | os.PathLike[str]) -> list[str]:

@@ -4,7 +4,7 @@
 
 :func:`fast_conv3d_weight_grad` swaps that backward into every ``nn.Conv3d`` of a network for the duration of a
 ``with`` block. Parameters, state-dict keys and forward results are unchanged; only the backward differs (same
-gradient up to float rounding). Used by :mod:`cerebro.segment.train_default` only.
+gradient up to float rounding). Used by :mod:`cerebro.train.default_model` only.
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ from torch import nn
 
 from cerebro.phantoms import DEFAULT_SPACING, generate_phantom
 from cerebro.progress import Progress
-from cerebro.segment.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.segment.nnunet.networks import build_network
 from cerebro.segment.nnunet.plans import NnUNetPlans
 from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.segment.nnunet.results_folder import find_results_folder, load_checkpoint
+from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.volume import Volume
 
 DATASET_NAME = "Dataset900_CerebroPhantoms"
