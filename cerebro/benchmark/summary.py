@@ -77,8 +77,19 @@ def _row(model: str, setting: str, group: list[dict[str, Any]]) -> dict[str, Any
     return row
 
 
-def render(rows: list[dict[str, Any]], fmt: str = "text") -> str:
-    """The summary as a fixed-width text table, a Markdown table, or CSV (every field of every row)."""
+# The demo's table: one case, so no overall-vs-mean pairs; the compression side in more detail.
+DEMO_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("setting", "ZFP setting", "s"), ("ratio", "ratio", ".1f"), ("bits_per_voxel", "bits/vx", ".2f"),
+    ("psnr_db", "PSNR dB", ".1f"), ("ssim", "SSIM", ".4f"), ("max_abs_error", "max err", ".0f"),
+    ("dice_mean", "Dice/truth", ".4f"), ("cldice_mean", "clDice/truth", ".4f"),
+    ("dice_vs_uncompressed_mean", "Dice/uncomp.", ".4f"),
+)
+
+
+def render(rows: list[dict[str, Any]], fmt: str = "text",
+           columns: tuple[tuple[str, str, str], ...] = COLUMNS) -> str:
+    """The summary as a fixed-width text table, a Markdown table, or CSV (every field of every row); ``columns``:
+    (row key, header, format) of each text/Markdown column."""
     if fmt not in FORMATS:
         raise CerebroError(f"unknown table format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -87,15 +98,15 @@ def render(rows: list[dict[str, Any]], fmt: str = "text") -> str:
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
-    cells = [[header for _, header, _ in COLUMNS]]
+    cells = [[header for _, header, _ in columns]]
     for row in rows:
-        cells.append(["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in COLUMNS])
+        cells.append(["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in columns])
     if fmt == "markdown":
         lines = ["| " + " | ".join(line) + " |" for line in cells]
-        lines.insert(1, "|" + "|".join("---" if spec == "s" else "---:" for _, _, spec in COLUMNS) + "|")
+        lines.insert(1, "|" + "|".join("---" if spec == "s" else "---:" for _, _, spec in columns) + "|")
         return "\n".join(lines) + "\n"
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) if spec == "s" else c.rjust(w)
-                       for c, w, (_, _, spec) in zip(line, widths, COLUMNS)) for line in cells]
+                       for c, w, (_, _, spec) in zip(line, widths, columns)) for line in cells]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines) + "\n"

@@ -14,14 +14,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="offline demo: how ZFP compression changes vessel segmentation on a synthetic angiogram",
         description="Generate a CTA-like (or TOF-MRA-like) phantom with an exact vessel mask, compress it with ZFP "
         "at growing error tolerances and rates, segment every decoded volume with the shipped default model and "
-        "print compression ratio, PSNR, SSIM, max error and Dice (vs truth and vs the uncompressed prediction). "
-        "Runs offline on a CPU in about a minute.",
+        "print compression ratio, PSNR, SSIM, max error and Dice (vs truth and vs the uncompressed prediction), "
+        "through the benchmark runner and its table. Runs offline on a CPU in about a minute.",
     )
-    parser.add_argument("--out", default=None, help="also write the phantom, masks and .cbv files to this folder")
+    parser.add_argument("--out", default=None, help="keep the phantom (image, truth) and the result store (masks, "
+                        "records; `cerebro benchmark table|plot|report OUT/store`) in this folder")
     parser.add_argument("--size", type=int, default=96, help="phantom edge length in voxels (default 96)")
     parser.add_argument("--modality", choices=("cta", "mra"), default="cta", help="phantom appearance (default cta)")
     parser.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda or mps")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="worker processes (default 0 = all cores; 1 = in this process)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=run)
 
@@ -40,14 +43,10 @@ def run(args: argparse.Namespace) -> int:
         require_writable(Path(args.out) / "demo", "--out folder")
     with cli_progress("demo", enabled=not args.json) as progress:
         result = run_demo(args.out, size=args.size, modality=args.modality, seed=args.seed, device=args.device,
-                          progress=progress)
+                          workers=args.workers, progress=progress)
     if args.json:
         print_json({"modality": result.modality, "shape": list(result.shape), "model": result.model_id,
-                    "baseline_dice": result.baseline_dice, "baseline_cldice": result.baseline_cldice,
-                    "rows": [{"setting": row.label, "dice_vs_truth": row.dice_vs_truth,
-                              "cldice_vs_truth": row.cldice_vs_truth,
-                              "dice_vs_uncompressed": row.dice_vs_uncompressed, **row.report.as_dict()}
-                             for row in result.rows]})
+                    "store": None if result.store is None else str(result.store), "rows": result.rows})
     else:
         print(result.to_text())
     return 0
