@@ -4,6 +4,11 @@ as tasks on a local Ray runtime with 2 CPUs; the store's order does not depend o
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -116,3 +121,52 @@ def test_executor_choices_are_checked(monkeypatch, capsys, manifest, tmp_path):
                  "--executor", "ray", "--device", "cpu", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == ("error: --executor ray needs Ray; install it with: "
                                                "pip install 'cerebrobench[ray]'")
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, todo = [], [root]
+    while todo:
+        children = [pid for pid, parent in parents.items() if parent == todo[-1]]
+        todo.pop()
+        found += children
+        todo += children
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_leaves_no_workers(manifest, tmp_path):
+    manifest.write(tmp_path / "manifest.csv")
+    run = subprocess.Popen([sys.executable, "-m", "cerebro.cli.main", "benchmark", "run",
+                            str(tmp_path / "manifest.csv"), "--store", str(tmp_path / "store"), "--device", "cpu",
+                            "--workers", "2", "--quiet"],
+                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 5 and run.poll() is None:  # forkserver + 2 + 2 workers
+        workers = _descendants(run.pid)
+        time.sleep(0.1)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) >= 5 and not _alive(workers)

@@ -4,7 +4,8 @@ finish and alone writes the store.
 
 - ``inline``: one call after another in this process (the runner's fine-grained progress and cancellation).
 - ``local``: a pipeline on worker processes: CPU workers compress, decode and score while segmenting workers (one
-  per core slice on the CPU, each with ``cores / workers`` torch threads; one owning the GPU on CUDA) segment.
+  per worker on the CPU as far as memory allows, each with ``cores / workers`` torch threads; one owning the GPU on
+  CUDA) segment.
 - ``ray``: the same calls as Ray tasks (``ray.init(address=...)``): large arrays stay in Ray's object store,
   segmenting tasks ask for a GPU when the models run on CUDA; a task whose worker dies is retried.
 """
@@ -21,11 +22,12 @@ from typing import Any
 
 from cerebro.errors import CerebroError
 from cerebro.parallel import available_cores, exit_with_parent, resolve_workers
-from cerebro.progress import Progress
+from cerebro.resources import available_memory
 
 EXECUTORS = ("local", "ray")
 CPU, SEGMENT = "cpu", "segment"  # the two kinds of stage calls
 RAY_TASK_RETRIES = 3  # a task whose worker process or node dies is run again (its result is stored once)
+SEGMENT_WORKER_BYTES = 2 << 30  # memory budgeted per local segmenting worker (torch, the model, a volume's logits)
 
 
 class Executor(ABC):
@@ -94,7 +96,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int | None = None, gpu: bool = False) -> None:
         self.workers = resolve_workers(workers)
-        self.segment_slots = 1 if gpu else self.workers
+        self.segment_slots = 1 if gpu else segmenting_workers(self.workers)
         threads = 0 if gpu else max(1, available_cores() // self.segment_slots)
         if sys.platform.startswith("linux"):
             context = multiprocessing.get_context("forkserver")
@@ -121,6 +123,13 @@ class LocalExecutor(Executor):
     def close(self, cancel: bool = False) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def segmenting_workers(workers: int) -> int:
+    """Segmenting processes beside ``workers`` CPU workers: one per worker, as many as the free memory holds at
+    :data:`SEGMENT_WORKER_BYTES` each (at least one)."""
+    free = available_memory()
+    return max(1, min(workers, workers if free is None else free // SEGMENT_WORKER_BYTES))
 
 
 class RayExecutor(Executor):
@@ -174,6 +183,13 @@ class RayExecutor(Executor):
         pass  # the cluster outlives the run; a local runtime ends with this process
 
 
+def uses_cuda(device: str) -> bool:
+    """Whether models given ``device`` run on a CUDA GPU here (then one segmenting worker owns it)."""
+    from cerebro.segment.device import resolve_device
+
+    return resolve_device(device).type == "cuda"
+
+
 def import_ray() -> Any:
     """The ``ray`` module, or a CerebroError saying how to install it."""
     try:
@@ -183,15 +199,17 @@ def import_ray() -> Any:
     return ray
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None, gpu: bool = False,
-                  progress: Progress | None = None) -> Executor:
-    """The executor ``name`` ("local" or "ray"); ``local`` with one worker runs in this process."""
+def make_executor(name: str, workers: int | None = None, address: str | None = None, device: str = "auto"
+                  ) -> Executor:
+    """The executor ``name`` ("local" or "ray") for models run on ``device``; ``local`` with one worker runs in
+    this process."""
     if name not in EXECUTORS:
         raise CerebroError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
         raise CerebroError("--address is for --executor ray; add --executor ray or leave out --address")
-    if name == "ray":
-        return RayExecutor(address, workers, gpu)
+    if name == "ray":  # the cluster's GPUs, not this machine's: "auto" and "cuda" use them where there are some
+        return RayExecutor(address, workers, gpu=device.split(":")[0] in ("auto", "cuda"))
+    gpu = uses_cuda(device)
     if resolve_workers(workers) == 1:
         return InlineExecutor()
     return LocalExecutor(workers, gpu)

@@ -177,7 +177,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
-    executor = make_executor(args.executor, args.workers, args.address, gpu=_uses_cuda(args.device))
+    executor = make_executor(args.executor, args.workers, args.address, args.device)
     with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
                               metrics=args.metrics, cache_dir=args.cache_dir, allow_unpinned=args.allow_unpinned,
@@ -189,13 +189,6 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
           f"{len(models)} models) in {store.results_path}")
     print(render(summarise(store.records())), end="")
     return 0
-
-
-def _uses_cuda(device: str) -> bool:
-    """Whether models given ``device`` run on a CUDA GPU here (then one segmenting worker owns it)."""
-    from cerebro.segment.device import resolve_device
-
-    return resolve_device(device).type == "cuda"
 
 
 def run_table(args: argparse.Namespace) -> int:
