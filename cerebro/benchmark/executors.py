@@ -12,6 +12,7 @@ finish and alone writes the store.
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import sys
@@ -184,7 +185,10 @@ class RayExecutor(Executor):
 
 
 def uses_cuda(device: str) -> bool:
-    """Whether models given ``device`` run on a CUDA GPU here (then one segmenting worker owns it)."""
+    """Whether models given ``device`` run on a CUDA GPU here (then one segmenting worker owns it). Imports
+    PyTorch only for "auto" and "cuda", and a machine without it has no GPU to use."""
+    if device.split(":")[0] not in ("auto", "cuda") or importlib.util.find_spec("torch") is None:
+        return False
     from cerebro.segment.device import resolve_device
 
     return resolve_device(device).type == "cuda"
