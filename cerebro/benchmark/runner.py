@@ -142,10 +142,12 @@ class _Sweep:
             jobs += [_Job(case, s, wanted[s.key], set(wanted[s.key])) for s in settings if wanted[s.key]]
         return jobs
 
-    def _submit(self, kind: str, name: str, job: _Job, function: Any, *args: Any) -> Any:
+    def _submit(self, kind: str, name: str, job: Any, function: Any, *args: Any) -> Any:
+        """Start ``function(*args)`` as a ``kind`` call; its result comes back to the handler of ``name`` with
+        ``job`` (what that handler needs besides the result)."""
         if self.executor.in_process:  # fine-grained progress (and cancellation) inside the call
             args = (*args, self.progress.sub(self.finished / self.total, (self.finished + 1) / self.total))
-        handle = self.executor.submit(SEGMENT if kind == SEGMENT else CPU, function, *args)
+        handle = self.executor.submit(kind, function, *args)
         self.in_flight[handle] = (name, job)
         return handle
 
