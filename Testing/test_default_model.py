@@ -19,7 +19,7 @@ from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
 from cerebro.segment.nnunet import load_nnunet_model
 from cerebro.segment.weights.digest import folder_sha256
 from cerebro.segment.weights.download import fetch_model
-from cerebro.train.default_model import RESULTS_FOLDER_NAME, TrainingConfig, train_default_model
+from cerebro.train.default_model import RESULTS_FOLDER_NAME, TrainingConfig, export, train_default_model
 from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.volume import same_geometry
 
@@ -65,15 +65,21 @@ def test_cli_segment_uses_the_default_model(tmp_path, capsys):
     assert mask.array.any()
 
 
-def test_training_writes_a_loadable_results_folder(tmp_path):
-    config = TrainingConfig(iterations=2, cases_per_modality=1, case_shape=32, train_patch_size=(32, 32, 32),
-                            features_per_stage=(2, 4, 4), threads=1)
+def test_training_recipe_writes_a_loadable_results_folder(tmp_path):
+    config = TrainingConfig(iterations=2, synthetic_cases=1, phantoms_per_modality=1, cta_phantom_shape=32,
+                            mra_phantom_shape=32, validation_cases=1, validate_every=2, calibration_patches=1,
+                            train_patch_size=(16, 16, 16), patch_size=(16, 16, 16), features_per_stage=(2, 4, 4),
+                            threads=1)
     folder = train_default_model(tmp_path, config)
     model = load_nnunet_model(folder, device="cpu")  # strict load of network_weights, weights_only checkpoint
     assert model.info["network"] == "PlainConvUNet" and model.mirror_axes == (0, 1, 2)
     assert model.labels == {0: "background", 1: "vessel"}
     checkpoint = torch.load(folder / "fold_0" / "checkpoint_final.pth", weights_only=True)
     assert checkpoint["trainer_name"] == "nnUNetTrainer" and checkpoint["init_args"]["configuration"] == "3d_fullres"
+    assert 0.05 <= checkpoint["cerebro_training"]["threshold"] <= 0.95
+    shipped = export(folder, tmp_path / "package")
+    assert sorted(str(p.relative_to(shipped)) for p in shipped.rglob("*") if p.is_file()) == [
+        "dataset.json", "fold_0/checkpoint_final.pth", "plans.json"]
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -1,46 +1,66 @@
-"""Dice of a default-model results folder on held-out phantoms (new seeds, CTA and TOF-MRA), run through
-CerebroBench's own nnU-Net inference pipeline:
+"""Dice and clDice of a model on the held-out families (generators kept out of training) and on the held-out
+phantoms of our generator, through CerebroBench's own inference pipeline:
 
     PYTHONPATH=. python scripts/evaluate_default_model.py \
         cerebro/segment/default_model/Dataset900_CerebroPhantoms/nnUNetTrainer__nnUNetPlans__3d_fullres
+    PYTHONPATH=. python scripts/evaluate_default_model.py vesselness --families ct-tubes mr-tubes --no-phantoms
+
+MODEL is an nnU-Net results folder or a catalog model id (e.g. ``vesselness``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-import numpy as np
 import torch
 
-from cerebro.cli._common import cli_progress, print_json
-from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.train.default_model import MODALITIES, evaluate_on_phantoms
+from cerebro.cli._common import cli_progress
+from cerebro.train.default_model import evaluate_on_phantoms
+from cerebro.train.evaluate import evaluate_families, summarise
+from cerebro.train.heldout import FAMILIES
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Evaluate and print one row per case plus the mean Dice per modality."""
+    """Evaluate and print one row per case, then the mean / minimum per family."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", help="the nnU-Net results folder (Trainer__Plans__3d_fullres)")
-    parser.add_argument("--shape", type=int, default=128, help="phantom cube size in voxels")
-    parser.add_argument("--cases", type=int, default=2, help="held-out phantoms per modality")
-    parser.add_argument("--no-tta", action="store_true", help="disable mirroring test-time augmentation")
+    parser.add_argument("model", help="an nnU-Net results folder or a catalog model id")
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=FAMILIES, help="held-out families")
+    parser.add_argument("--cases", type=int, default=3, help="cases per family")
+    parser.add_argument("--phantoms", type=int, default=4, help="held-out phantoms per modality (0: none)")
+    parser.add_argument("--phantom-shape", type=int, default=128, help="phantom cube size in voxels")
+    parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load_nnunet_model(args.folder, device="cpu")
+    if Path(args.model).is_dir():
+        from cerebro.segment.nnunet import load_nnunet_model
+
+        model = load_nnunet_model(args.model, device="cpu")
+    else:
+        from cerebro.segment.api import load_model
+
+        model = load_model(args.model, device="cpu")
     with cli_progress("evaluate") as progress:
-        rows = evaluate_on_phantoms(model, args.shape, args.cases, tta=not args.no_tta, progress=progress)
-    if args.json:
-        print_json(rows)
-        return 0
-    print(f"{'modality':8} {'seed':>7} {'shape':>5} {'tta':>5} {'dice':>6} {'seconds':>8}")
+        rows = evaluate_families(model, args.families, args.cases, args.tta, progress.sub(0.0, 0.7))
+        phantom_rows = evaluate_on_phantoms(model, args.phantom_shape, args.phantoms, args.tta,
+                                            progress.sub(0.7, 1.0)) if args.phantoms else []
+    for r in phantom_rows:
+        rows.append({"family": f"phantom-{r['modality']}", "case": r["seed"], "dice": r["dice"],
+                     "cldice": r["cldice"], "seconds": round(r["seconds"], 1)})
+    print(f"{'family':16} {'case':>7} {'dice':>6} {'cldice':>6} {'seconds':>8}")
     for r in rows:
-        print(f"{r['modality']:8} {r['seed']:7d} {r['shape']:5d} {r['tta']!s:>5} {r['dice']:6.3f} {r['seconds']:8.1f}")
-    for modality in MODALITIES:
-        values = [r["dice"] for r in rows if r["modality"] == modality]
-        print(f"mean Dice {modality}: {np.mean(values):.3f} (n={len(values)})")
+        print(f"{r['family']:16} {r['case']:7d} {r['dice']:6.3f} {r['cldice']:6.3f} {r['seconds']:8.1f}")
+    print()
+    print(f"{'family':16} {'n':>3} {'Dice':>6} {'min':>6} {'clDice':>6} {'min':>6}")
+    for s in summarise(rows):
+        print(f"{s['family']:16} {s['cases']:3d} {s['dice']:6.3f} {s['dice_min']:6.3f} {s['cldice']:6.3f} "
+              f"{s['cldice_min']:6.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -115,13 +115,20 @@ def selective_scan(
 
     # Pass 2: rerun every chunk from its true start state and read out y = C . h.
     c_steps = per_step_bc(C)
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
     y_steps = u.new_empty((step, batch, groups, heads, n_chunks))
+    outputs = []  # with autograd (training) the read-outs are stacked: out= does not differentiate
     state = starts
     for t in range(step):
         dt_t = dt_steps[t].unsqueeze(-1)
         state = torch.exp(dt_t * a) * state + dtu_steps[t].unsqueeze(-1) * b_steps[t]
-        torch.sum(state * c_steps[t], dim=-1, out=y_steps[t])
-    del dt_steps, dtu_steps, b_steps, c_steps, state
+        if training:
+            outputs.append((state * c_steps[t]).sum(-1))
+        else:
+            torch.sum(state * c_steps[t], dim=-1, out=y_steps[t])
+    if training:
+        y_steps = torch.stack(outputs)
+    del dt_steps, dtu_steps, b_steps, c_steps, state, outputs
 
     y = y_steps.permute(1, 2, 3, 4, 0).reshape(batch, dim, padded)[..., :length]
     if D is not None:

@@ -15,6 +15,9 @@ from cerebro.errors import CerebroError
 _DEFAULT_DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
 _DEFAULT_PROBABILITY_RESAMPLING = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
 SUPPORTED_NORMALIZATIONS = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization")
+CENTRELINE_CHANNEL = "centreline_prior"
+"""dataset.json name of the second input channel of models trained with ``cerebro train --centreline-channel``
+(the skeleton of the vesselness mask, which inference computes from the image)."""
 
 
 @dataclass(frozen=True)

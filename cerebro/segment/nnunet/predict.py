@@ -14,7 +14,7 @@ import torch
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.device import autocast_for, run_with_fallback
-from cerebro.segment.nnunet.plans import NnUNetPlans
+from cerebro.segment.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
 from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.segment.nnunet.sliding_window import sliding_window_logits
 from cerebro.segment.result import SegmentationResult
@@ -41,8 +41,11 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
                    return_probabilities: bool = False) -> SegmentationResult:
     """Label mask (uint8, on ``volume``'s grid) and optionally the foreground probability (1 - P(background))."""
     plans = model.plans
-    if plans.num_input_channels != 1:
-        raise CerebroError(f"this model takes {plans.num_input_channels} image channels; CerebroBench gives one")
+    channels = [str(v) for v in dict(plans.dataset.get("channel_names", {})).values()]
+    with_prior = channels[1:] == [CENTRELINE_CHANNEL]
+    if plans.num_input_channels != 1 and not with_prior:
+        raise CerebroError(f"this model takes {plans.num_input_channels} image channels; CerebroBench gives one "
+                           f"(or the angiogram plus the '{CENTRELINE_CHANNEL}' channel it computes)")
     reader = str(plans.plans.get("image_reader_writer", "SimpleITKIO"))
     if reader in _REORIENTING_READERS:
         raise CerebroError(f"the model was trained with {reader} (reorients to RAS), which is not supported; "
@@ -51,7 +54,13 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
     progress = progress or Progress()
     forward, backward = plans.transpose_forward, plans.transpose_backward
 
-    data = volume.array.astype(np.float32)[None].transpose([0, *[a + 1 for a in forward]])
+    data = volume.array.astype(np.float32)[None]
+    if with_prior:  # the centreline prior made exactly as in training (cerebro train --centreline-channel)
+        from cerebro.segment.families.vesselness import centreline_prior
+
+        progress.update(0.0, "centreline prior (vesselness skeleton)")
+        data = np.concatenate([data, centreline_prior(volume).array[None]])
+    data = data.transpose([0, *[a + 1 for a in forward]])
     spacing_kji = volume.spacing[::-1]
     spacing = [spacing_kji[a] for a in forward]
     full_shape = data.shape[1:]

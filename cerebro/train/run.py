@@ -1,0 +1,167 @@
+"""``cerebro train``: train a catalog family's network on a labelled dataset with one of the recipes and write an
+nnU-Net v2 results folder (see :mod:`cerebro.train.results`).
+
+The last ``validation`` share of the cases (at least one; the only case itself when there is one) is kept out
+of training and scored by sliding window every ``validate_every`` iterations; the best checkpoint is kept. The
+plans' spacing is the median of the training cases' spacings, as nnU-Net's planner chooses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cerebro.errors import CerebroError
+from cerebro.progress import Progress
+from cerebro.train.augment import BatchMaker, CompressionAugment
+from cerebro.train.cases import dataset_cases
+from cerebro.train.losses import LOSSES, NEEDS_SKELETON, make_loss, tubed_skeleton
+from cerebro.train.results import (
+    TRAINERS,
+    build_training_network,
+    checkpoint_extra,
+    init_weights,
+    intensity_stats,
+    make_dataset_json,
+    make_plans,
+    results_dir,
+    write_json_files,
+)
+from cerebro.train.sampling import SAMPLING_MODES, PatchSampler
+from cerebro.train.trainer import LoopSettings, Trainer, write_log
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The recipe and budget of a ``cerebro train`` run (stored in every checkpoint)."""
+
+    family: str = "nnunet"
+    loss: str = "ce+dice"
+    sampling: str = "foreground-fraction"
+    foreground_fraction: float = 0.33
+    centreline_channel: bool = False
+    compression_probability: float = 0.0
+    compression_ratios: tuple[float, float] = (4.0, 64.0)
+    iterations: int = 1000
+    batch_size: int = 2
+    patch_size: tuple[int, int, int] = (48, 48, 48)
+    inference_patch_size: tuple[int, int, int] = (64, 64, 64)
+    features: tuple[int, ...] = (8, 16, 32, 64, 128)
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    validation: float = 0.2
+    validate_every: int = 100
+    checkpoint_every: int = 50
+    seed: int = 0
+    dataset_name: str = "Dataset901_Vessels"
+    init: str | None = None
+
+    def check(self) -> None:
+        """Refuse settings out of range with one line naming the fix."""
+        if self.family not in TRAINERS:
+            raise CerebroError(f"family '{self.family}' has no training form; choose one of: {', '.join(TRAINERS)}")
+        if self.loss not in LOSSES:
+            raise CerebroError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
+        if self.sampling not in SAMPLING_MODES:
+            raise CerebroError(f"unknown sampling '{self.sampling}'; choose one of: {', '.join(SAMPLING_MODES)}")
+        for name, value in (("--iterations", self.iterations), ("--batch-size", self.batch_size),
+                            ("--validate-every", self.validate_every), ("--checkpoint-every", self.checkpoint_every)):
+            if value < 1:
+                raise CerebroError(f"{name} must be at least 1, got {value}")
+        divisor = 2 ** (len(self.features) - 1)
+        for name, size in (("--patch-size", self.patch_size), ("--inference-patch-size", self.inference_patch_size)):
+            if len(size) != 3 or any(s < divisor or s % divisor for s in size):
+                raise CerebroError(f"{name} must be three multiples of {divisor} (the network downsamples "
+                                   f"{len(self.features) - 1} times), got {list(size)}")
+        if not 0 <= self.validation < 1:
+            raise CerebroError(f"--validation must be a share in [0, 1), got {self.validation}")
+        if not self.dataset_name.startswith("Dataset") or "/" in self.dataset_name:
+            raise CerebroError(f"--dataset-name must look like Dataset901_Name, got {self.dataset_name!r}")
+
+
+def split_cases(cases: list, share: float) -> tuple[list, list]:
+    """(training, validation): the last ``share`` of the cases (at least one) validate; one case does both."""
+    if len(cases) == 1:
+        return cases, cases
+    count = max(1, int(round(share * len(cases)))) if share > 0 else 0
+    return (cases[:-count], cases[-count:]) if count else (cases, [])
+
+
+def resolve_device(device: str) -> str:
+    """'cpu' or 'cuda' for ``device`` 'auto' | 'cpu' | 'cuda' (auto: CUDA when present)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise CerebroError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CerebroError("--device cuda: no CUDA device is available; use --device cpu")
+    return device
+
+
+def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: bool = False, device: str = "auto",
+          progress: Progress | None = None) -> Path:
+    """Train on the labelled ``manifest_cases`` (``cerebro.datasets.Case``) and write the results folder under
+    ``out``; returns it. ``resume`` continues from its ``checkpoint_latest.pth``."""
+    options.check()
+    progress = progress or Progress()
+    device = resolve_device(device)
+    folder = results_dir(Path(out), options.dataset_name, options.family)
+    latest = folder / "fold_0" / "checkpoint_latest.pth"
+    if resume and not latest.is_file():
+        raise CerebroError(f"--resume: no checkpoint to resume in {folder}; run without --resume first")
+    if not resume and latest.is_file():
+        raise CerebroError(f"{folder} already holds a training run; pass --resume to continue it or choose "
+                           "another --out")
+    checkpoint = torch.load(latest, map_location="cpu", weights_only=True) if resume else None
+    if checkpoint is not None and checkpoint.get("cerebro_options") != _options_dict(options):
+        raise CerebroError(f"--resume: the run in {folder} was started with other options; give the same "
+                           "options or choose another --out")
+    if not manifest_cases:
+        raise CerebroError("the dataset has no cases; check the folder and --layout")
+    from cerebro.io import read_volume
+
+    train_cases, val_cases = split_cases(list(manifest_cases), options.validation)
+    spacing = [float(v) for v in np.median([read_volume(c.image_path).spacing[::-1] for c in train_cases], axis=0)]
+    cases = dataset_cases(train_cases, spacing, options.centreline_channel, progress.sub(0.0, 0.08))
+    validation = dataset_cases(val_cases, spacing, options.centreline_channel, progress.sub(0.08, 0.1)) \
+        if val_cases is not train_cases else cases
+    if not any(len(c.foreground) for c in cases):
+        raise CerebroError("no training case has any vessel voxel in its label; check the labels")
+    foreground = np.concatenate([c.raw[c.label > 0] for c in cases if len(c.foreground)])
+    median_shape = [int(np.median([c.shape[d] for c in cases])) for d in range(3)]
+    channels = 2 if options.centreline_channel else 1
+    plans = make_plans(options.dataset_name, spacing, options.inference_patch_size, median_shape, options.features,
+                       intensity_stats(foreground), channels, options.batch_size)
+    if options.centreline_channel:
+        plans["configurations"]["3d_fullres"]["normalization_schemes"][1] = "NoNormalization"
+    dataset = make_dataset_json(options.dataset_name, len(cases), "trained with cerebro train",
+                                options.centreline_channel)
+    write_json_files(folder, plans, dataset)
+    torch.manual_seed(options.seed)
+    network = build_training_network(options.family, plans, dataset)
+    if options.init and checkpoint is None:
+        init_weights(network, options.init)
+    skeletons = [tubed_skeleton(c.label) for c in cases] if options.loss in NEEDS_SKELETON else None
+    sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction)
+    compression = CompressionAugment(options.compression_probability, options.compression_ratios)
+    batches = BatchMaker(cases, sampler, options.batch_size, compression, skeletons)
+    settings = LoopSettings(iterations=options.iterations, learning_rate=options.learning_rate,
+                            weight_decay=options.weight_decay, checkpoint_every=options.checkpoint_every,
+                            validate_every=options.validate_every, seed=options.seed)
+    extra = {**checkpoint_extra(options.family), "cerebro_options": _options_dict(options)}
+    trainer = Trainer(network, batches, make_loss(options.loss), settings, folder / "fold_0", extra, validation,
+                      options.inference_patch_size, device)
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    state = trainer.run(progress.sub(0.1, 1.0))
+    trainer.save("checkpoint_final.pth")
+    write_log(folder / "fold_0", state.log)
+    return folder
+
+
+def _options_dict(options: TrainOptions) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()}

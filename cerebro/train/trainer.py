@@ -1,0 +1,192 @@
+"""The training loop shared by ``cerebro train`` and the default model: AdamW with polynomial learning-rate
+decay, gradient clipping, a checkpoint every ``checkpoint_every`` iterations (network, optimizer, schedule and
+random-generator states: a killed run resumes exactly where its last checkpoint was), validation by sliding
+window every ``validate_every`` iterations with the best checkpoint kept, a CSV log and a loss / Dice plot.
+Progress is reported per iteration and the run can be cancelled between iterations.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cerebro.fsutil import atomic_path
+from cerebro.progress import Progress
+from cerebro.train.augment import BatchMaker
+from cerebro.train.cases import FixedCase
+from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
+from cerebro.train.losses import LossFunction
+
+LOG_FIELDS = ("iteration", "loss", "learning_rate", "seconds", "val_dice", "compressed_patches")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How long and how the optimiser runs (stored in the checkpoints)."""
+
+    iterations: int = 1000
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    checkpoint_every: int = 50
+    validate_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds besides the weights."""
+
+    iteration: int
+    log: list[dict[str, Any]]
+    best_dice: float
+
+
+def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tuple[int, ...]) -> float:
+    """Mean Dice of the network's argmax over whole validation cases (Gaussian sliding window, no mirroring)."""
+    from cerebro.metrics.overlap import dice
+    from cerebro.segment.nnunet.sliding_window import sliding_window_logits
+
+    network.eval()
+    scores = []
+    with torch.inference_mode():
+        for case in cases:
+            logits = sliding_window_logits(network, torch.from_numpy(case.normalized()), list(patch_size), 2, None)
+            mask = torch.argmax(logits, 0).numpy()
+            scores.append(dice(case.label, mask.astype(np.uint8)))
+    network.train()
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+class Trainer:
+    """Trains ``network`` on batches from ``batches``; writes checkpoints into ``fold_dir``."""
+
+    def __init__(self, network: nn.Module, batches: BatchMaker, loss: LossFunction, settings: LoopSettings,
+                 fold_dir: Path, checkpoint_extra: dict[str, Any], validation: list[FixedCase] | None = None,
+                 patch_size: tuple[int, ...] = (64, 64, 64), device: str = "cpu") -> None:
+        self.network, self.batches, self.loss, self.settings = network.to(device), batches, loss, settings
+        self.fold_dir, self.extra, self.validation = fold_dir, checkpoint_extra, validation or []
+        self.patch_size, self.device = patch_size, device
+        self.optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate,
+                                           weight_decay=settings.weight_decay)
+        total = max(settings.iterations, 1)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                          lambda it: max(1 - it / total, 0.0) ** 0.9)
+        self.rng = np.random.default_rng(settings.seed)
+        self.state = TrainingState(0, [], -1.0)
+
+    def resume(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a ``checkpoint_latest.pth`` dict written by this trainer."""
+        self.network.load_state_dict(checkpoint["network_weights"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.schedule.load_state_dict(checkpoint["scheduler_state"])
+        self.rng.bit_generator.state = checkpoint["cerebro_rng"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.state = TrainingState(int(checkpoint["current_epoch"]), list(checkpoint["cerebro_log"]),
+                                   float(checkpoint["cerebro_best_dice"]))
+        self.batches.compressed = int(checkpoint["cerebro_log"][-1]["compressed_patches"]) if self.state.log else 0
+
+    def run(self, progress: Progress | None = None) -> TrainingState:
+        """Train up to ``settings.iterations``; returns the final state (the log holds every row)."""
+        progress = progress or Progress()
+        settings, state = self.settings, self.state
+        self.network.train()
+        losses: list[float] = []
+        started = time.perf_counter() - (state.log[-1]["seconds"] if state.log else 0.0)
+        with fast_conv3d_weight_grad(self.network):
+            while state.iteration < settings.iterations:
+                progress.check_cancelled()
+                images, labels, skeletons = self.batches.batch(self.rng)
+                images, labels = images.to(self.device), labels.to(self.device)
+                skeletons = skeletons.to(self.device) if skeletons is not None else None
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.loss(self.network(images), labels, skeletons)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.network.parameters(), 12.0)
+                self.optimizer.step()
+                self.schedule.step()
+                state.iteration += 1
+                losses.append(float(loss.detach()))
+                it = state.iteration
+                val = float("nan")
+                if self.validation and (it % settings.validate_every == 0 or it == settings.iterations):
+                    val = validation_dice(self.network, self.validation, self.patch_size)
+                text = f"iteration {it}/{settings.iterations}, loss {np.mean(losses):.3f}"
+                text += "" if np.isnan(val) else f", validation Dice {val:.3f}"
+                progress.update(it / settings.iterations, text)
+                if it % settings.log_every == 0 or it == settings.iterations or not np.isnan(val):
+                    state.log.append({"iteration": it, "loss": float(np.mean(losses)),
+                                      "learning_rate": self.optimizer.param_groups[0]["lr"],
+                                      "seconds": round(time.perf_counter() - started, 2),
+                                      "val_dice": val, "compressed_patches": self.batches.compressed})
+                    losses = []
+                    if it % settings.checkpoint_every == 0 or not np.isnan(val):
+                        progress.log(text)
+                if not np.isnan(val) and val > state.best_dice:
+                    state.best_dice = val
+                    self.save("checkpoint_best.pth")
+                if it % settings.checkpoint_every == 0 or it == settings.iterations:
+                    self.save("checkpoint_latest.pth", full=True)
+                    write_log(self.fold_dir, state.log)
+        self.network.eval()
+        return state
+
+    def save(self, name: str, full: bool = False) -> Path:
+        """Write a checkpoint atomically (stock nnU-Net's keys; ``full`` adds what resuming needs)."""
+        checkpoint = {"network_weights": self.network.state_dict(), "current_epoch": self.state.iteration,
+                      **self.extra, "cerebro_loop": asdict(self.settings)}
+        if full:
+            checkpoint.update({"optimizer_state": self.optimizer.state_dict(),
+                               "scheduler_state": self.schedule.state_dict(),
+                               "cerebro_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                               "cerebro_log": list(self.state.log), "cerebro_best_dice": self.state.best_dice})
+        path = self.fold_dir / name
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+        return path
+
+
+def write_log(fold_dir: Path, log: list[dict[str, Any]]) -> None:
+    """``training_log.csv`` (one row per logged iteration) and ``progress.png`` (loss and validation Dice)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    for row in log:
+        writer.writerow({k: ("" if isinstance(row.get(k), float) and np.isnan(row[k]) else row.get(k, ""))
+                         for k in LOG_FIELDS})
+    with atomic_path(fold_dir / "training_log.csv") as tmp:
+        Path(tmp).write_text(buffer.getvalue(), encoding="utf-8")
+    plot_log(log, fold_dir / "progress.png")
+
+
+def plot_log(log: list[dict[str, Any]], path: Path) -> None:
+    """Loss (left axis) and validation Dice (right axis) against the iteration, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, left = plt.subplots(figsize=(7, 4))
+    iterations = [r["iteration"] for r in log]
+    left.plot(iterations, [r["loss"] for r in log], color="tab:blue", label="training loss")
+    left.set_xlabel("iteration")
+    left.set_ylabel("training loss", color="tab:blue")
+    validated = [(r["iteration"], r["val_dice"]) for r in log if not np.isnan(r["val_dice"])]
+    if validated:
+        right = left.twinx()
+        right.plot(*zip(*validated), "o-", color="tab:green", label="validation Dice")
+        right.set_ylabel("validation Dice", color="tab:green")
+        right.set_ylim(0, 1)
+    left.set_title("training progress")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
