@@ -215,3 +215,16 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
         build_model(ModelEntry(id="x", family="nope"), None, "cpu")
     with pytest.raises(ValueError, match="FAMILY_MODULES"):
         register_family("nope")
+
+
+def test_vesselness_rules_scales_from_the_spacing_and_the_ct_window():
+    from cerebro.segment.families.vesselness import default_sigmas, threshold_response, window_for
+    from cerebro.volume import Volume
+
+    assert default_sigmas((0.4, 0.4, 0.6)) == pytest.approx(list(np.geomspace(0.4, 2.0, 4)))
+    assert default_sigmas((1.0, 1.0, 1.0))[-1] == pytest.approx(3.0)  # at least three voxels
+    ct = Volume(np.full((4, 4, 4), -1000, np.int16))
+    mr = Volume(np.full((4, 4, 4), 10, np.uint16))
+    assert window_for(ct) == (0.0, 600.0) and window_for(mr) is None and window_for(ct, None) is None
+    response = np.r_[np.zeros(50), np.full(50, 0.1), np.full(10, 0.9)]
+    assert 0.1 <= threshold_response(response) < 0.9 and threshold_response(response, 0.3) == 0.3
