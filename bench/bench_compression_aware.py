@@ -28,7 +28,8 @@ from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.ratecontrol import TargetUnreachable, search_setting
 from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.train.default_model import EVAL_SEED_BASE, TrainingConfig, train_default_model
+from cerebro.train.default_model import TrainingConfig, train_default_model
+from cerebro.train.evaluate import EVAL_SEED_BASE
 from cerebro.train.heldout import make_case
 
 CODECS = (("zfp", "rate"), ("sz3", "abs"), ("jpeg2000", "quality"))

@@ -18,8 +18,7 @@ from pathlib import Path
 import torch
 
 from cerebro.cli._common import cli_progress
-from cerebro.train.default_model import evaluate_on_phantoms
-from cerebro.train.evaluate import evaluate_families, summarise
+from cerebro.train.evaluate import evaluate, family_cases, phantom_cases, summarise
 from cerebro.train.heldout import FAMILIES
 
 
@@ -44,16 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         from cerebro.segment.api import load_model
 
         model = load_model(args.model, device="cpu")
+    makers = family_cases(args.families, args.cases) + phantom_cases(args.phantom_shape, args.phantoms)
+    print(f"{'family':16} {'seed':>7} {'dice':>6} {'cldice':>6} {'seconds':>8}")
+    rows = []
     with cli_progress("evaluate") as progress:
-        rows = evaluate_families(model, args.families, args.cases, args.tta, progress.sub(0.0, 0.7))
-        phantom_rows = evaluate_on_phantoms(model, args.phantom_shape, args.phantoms, args.tta,
-                                            progress.sub(0.7, 1.0)) if args.phantoms else []
-    for r in phantom_rows:
-        rows.append({"family": f"phantom-{r['modality']}", "case": r["seed"], "dice": r["dice"],
-                     "cldice": r["cldice"], "seconds": round(r["seconds"], 1)})
-    print(f"{'family':16} {'case':>7} {'dice':>6} {'cldice':>6} {'seconds':>8}")
-    for r in rows:
-        print(f"{r['family']:16} {r['case']:7d} {r['dice']:6.3f} {r['cldice']:6.3f} {r['seconds']:8.1f}")
+        for r in evaluate(model, makers, args.tta, progress):
+            rows.append(r)
+            print(f"{r['family']:16} {r['seed']:7d} {r['dice']:6.3f} {r['cldice']:6.3f} {r['seconds']:8.1f}",
+                  flush=True)
     print()
     print(f"{'family':16} {'n':>3} {'Dice':>6} {'min':>6} {'clDice':>6} {'min':>6}")
     for s in summarise(rows):

@@ -47,11 +47,10 @@ RESULTS_FOLDER_NAME = f"{TRAINER}__{PLANS_NAME}__{CONFIGURATION}"
 MODALITIES = ("cta", "mra")
 PLAN_SPACING = [0.55, 0.4, 0.4]  # (k, j, i) mm: the median spacing of the first model's phantoms, kept
 # Seeds: phantoms TRAIN_SEED_BASE[modality] + n; synthetic cases SYNTHETIC_SEED_BASE + n, validation
-# VALIDATION_SEED_BASE + n; held-out phantoms EVAL_SEED_BASE + n (never trained on).
+# VALIDATION_SEED_BASE + n (held-out phantoms use cerebro.train.evaluate.EVAL_SEED_BASE + n, never trained on).
 TRAIN_SEED_BASE = {"cta": 10_000, "mra": 20_000}
 SYNTHETIC_SEED_BASE = 100_000
 VALIDATION_SEED_BASE = 500_000
-EVAL_SEED_BASE = 900_000
 SHIPPED_FILES = ("plans.json", "dataset.json", "fold_0/checkpoint_final.pth")
 
 
@@ -220,30 +219,3 @@ def export(folder: Path, target: Path) -> Path:
 
 def _config_dict(config: TrainingConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
-
-
-def evaluate_on_phantoms(model: Any, shape: int = 128, cases_per_modality: int = 2, tta: bool = True,
-                         progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Dice of ``model.predict`` (any loaded segmentation model) against the exact masks of held-out phantoms.
-
-    The phantoms use seeds ``EVAL_SEED_BASE + n`` (never used for training), both modalities, cubes of ``shape``
-    voxels at the phantoms' default spacing. Returns one dict per case: modality, seed, dice, cldice, seconds.
-    """
-    from cerebro.metrics.overlap import dice
-    from cerebro.metrics.topology import cldice
-
-    progress = progress or Progress()
-    rows = []
-    total = len(MODALITIES) * cases_per_modality
-    for m, modality in enumerate(MODALITIES):
-        for n in range(cases_per_modality):
-            index = m * cases_per_modality + n
-            part = progress.sub(index / total, (index + 1) / total)
-            seed = EVAL_SEED_BASE + n
-            phantom = generate_phantom(shape, modality, seed, progress=part.sub(0.0, 0.3))
-            started = time.perf_counter()
-            result = model.predict(phantom.image, tta=tta, progress=part.sub(0.3, 1.0))
-            rows.append({"modality": modality, "seed": seed, "shape": shape, "tta": tta,
-                         "dice": dice(phantom.mask, result.mask), "cldice": cldice(phantom.mask, result.mask),
-                         "seconds": time.perf_counter() - started})
-    return rows

@@ -1,41 +1,55 @@
-"""Dice and clDice of any segmentation model on the held-out families (:mod:`cerebro.train.heldout`) and on the
-held-out phantoms of our generator, one row per case."""
+"""Dice and clDice of any segmentation model on evaluation cases, one row per case: the held-out families
+(:mod:`cerebro.train.heldout`) and the held-out phantoms of our generator (seeds never used in training)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from cerebro.progress import Progress
-from cerebro.train.heldout import make_case
+from cerebro.train.heldout import HeldOutCase, make_case
+
+EVAL_SEED_BASE = 900_000  # held-out phantoms: seeds EVAL_SEED_BASE + n (training phantoms use 10000 / 20000 + n)
 
 
-def evaluate_families(model: Any, families: list[str], cases: int = 3, tta: bool = False,
-                      progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Predict every case of ``families`` (``cases`` each) with ``model.predict``; rows of family, case, Dice,
-    clDice, predicted and true voxels, seconds."""
+def family_cases(families: list[str], cases: int) -> list[Callable[[], HeldOutCase]]:
+    """Makers of ``cases`` cases of each held-out family (built when called, one at a time)."""
+    return [lambda f=family, n=n: make_case(f, n) for family in families for n in range(cases)]
+
+
+def phantom_cases(shape: int, cases: int) -> list[Callable[[], HeldOutCase]]:
+    """Makers of the held-out phantoms: ``cases`` per modality, cubes of ``shape`` voxels at default spacing."""
+    from cerebro.phantoms import generate_phantom
+
+    def make(modality: str, n: int) -> HeldOutCase:
+        phantom = generate_phantom(shape, modality, EVAL_SEED_BASE + n)
+        return HeldOutCase(f"phantom-{modality}", EVAL_SEED_BASE + n, phantom.image, phantom.mask)
+
+    return [lambda m=modality, n=n: make(m, n) for modality in ("cta", "mra") for n in range(cases)]
+
+
+def evaluate(model: Any, makers: list[Callable[[], HeldOutCase]], tta: bool = False,
+             progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+    """Predict every case with ``model.predict``; yields rows of family, seed, shape, Dice, clDice, predicted and
+    true voxels, seconds (prediction only)."""
     from cerebro.metrics.overlap import dice
     from cerebro.metrics.topology import cldice
 
     progress = progress or Progress()
-    rows = []
-    total = len(families) * cases
-    for f, family in enumerate(families):
-        for n in range(cases):
-            index = f * cases + n
-            part = progress.sub(index / total, (index + 1) / total)
-            part.update(0.0, f"{family} case {n + 1}/{cases}")
-            case = make_case(family, n)
-            started = time.perf_counter()
-            mask = model.predict(case.image, tta=tta, progress=part).mask
-            seconds = time.perf_counter() - started
-            rows.append({"family": family, "case": n, "seed": case.seed, "shape": list(case.image.shape),
-                         "dice": dice(case.mask, mask), "cldice": cldice(case.mask, mask),
-                         "predicted_voxels": int(np.count_nonzero(mask.array)),
-                         "true_voxels": int(np.count_nonzero(case.mask.array)), "seconds": round(seconds, 1)})
-    return rows
+    for index, make in enumerate(makers):
+        part = progress.sub(index / len(makers), (index + 1) / len(makers))
+        case = make()
+        part.update(0.0, f"{case.family} seed {case.seed}")
+        started = time.perf_counter()
+        mask = model.predict(case.image, tta=tta, progress=part).mask
+        seconds = time.perf_counter() - started
+        yield {"family": case.family, "seed": case.seed, "shape": list(case.image.shape),
+               "dice": dice(case.mask, mask), "cldice": cldice(case.mask, mask),
+               "predicted_voxels": int(np.count_nonzero(mask.array)),
+               "true_voxels": int(np.count_nonzero(case.mask.array)), "seconds": round(seconds, 1)}
 
 
 def summarise(rows: list[dict[str, Any]], key: str = "family") -> list[dict[str, Any]]:
