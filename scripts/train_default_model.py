@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", default=d.loss, help="training loss (see cerebro train --help)")
     parser.add_argument("--compression-probability", type=float, default=d.compression_probability,
                         help="share of patches replaced by a codec round trip")
+    parser.add_argument("--wider-view", type=float, default=d.wider_view,
+                        help="share of synthetic draws normalised as if seen in a larger field of view")
     parser.add_argument("--validate-every", type=int, default=d.validate_every, help="iterations between validations")
     parser.add_argument("--init", metavar="FOLDER", help="start from the weights of this results folder (fine-tune)")
     parser.add_argument("--resume", action="store_true", help="continue from fold_0/checkpoint_latest.pth")
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                             synthetic_cases=args.synthetic_cases, phantoms_per_modality=args.phantoms,
                             phantom_share=args.phantom_share, learning_rate=args.learning_rate, loss=args.loss,
                             compression_probability=args.compression_probability,
-                            validate_every=args.validate_every, init_from=init)
+                            validate_every=args.validate_every, wider_view=args.wider_view, init_from=init)
     started = time.perf_counter()
     with cli_progress("train default model") as progress:
         folder = train_default_model(args.out, config, resume=args.resume, progress=progress)

@@ -78,6 +78,7 @@ class TrainingConfig:
     bone_fraction: float = 0.2
     compression_probability: float = 0.0
     validate_every: int = 250
+    wider_view: float = 0.0  # share of synthetic draws normalised as if in a larger field of view
     init_from: str | None = None  # results folder whose fold_0 weights start the training (fine-tuning)
     calibration_patches: int = 32
 
@@ -89,7 +90,9 @@ def make_cases(config: TrainingConfig, progress: Progress | None = None
     cases: list[Any] = []
     for n in range(config.synthetic_cases):
         progress.update(n / (config.synthetic_cases + 2 * config.phantoms_per_modality), f"synthetic case {n + 1}")
-        cases.append(generate_case(SYNTHETIC_SEED_BASE + config.seed * 1000 + n, PLAN_SPACING))
+        case = generate_case(SYNTHETIC_SEED_BASE + config.seed * 1000 + n, PLAN_SPACING)
+        case.wider_view = config.wider_view
+        cases.append(case)
     values = []
     phantoms = []
     for modality in MODALITIES:

@@ -14,7 +14,8 @@ composed on the acquisition grid. Every time a patch is drawn, a new *appearance
 - texture from the MNI152 T1 template (nilearn's wheel) or from random waves, a smooth modulation of the vessel
   intensity, blur.
 The z-score of the inference preprocessing uses the statistics of the whole composed case (from every second
-voxel), so a patch is normalised as the full volume would be.
+voxel), so a patch is normalised as the full volume would be; optionally (``wider_view``) as if the case were
+part of a larger field of view with more air and tissue around it.
 
 Geometry sources: tube fields (:mod:`cerebro.train.tubes`; tortuous, branching, stenoses, aneurysm-like blobs)
 and our vessel tree (:mod:`cerebro.phantoms.tree`) seen through a 40 mm field of view at a random place and
@@ -117,16 +118,29 @@ class SyntheticCase:
     foreground: np.ndarray  # (n, 3) label voxels
     bone: np.ndarray  # (n, 3) voxels mostly bone (hard-negative patch centres)
     spacing: tuple[float, float, float]  # acquisition spacing (k, j, i) mm
+    wider_view: float = 0.0  # probability that a draw normalises as if seen in a larger field of view
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.label.shape)  # type: ignore[return-value]
 
     def draw(self, rng: np.random.Generator) -> tuple[Appearance, float, float]:
-        """A new appearance for the whole case and the z-score statistics (mean, std) of the composed case."""
+        """A new appearance for the whole case and the z-score statistics (mean, std) of the composed case.
+
+        With probability ``wider_view``, the statistics are those of a larger field of view around the case
+        (a whole head with air around it, say): 0.2-3x the case's voxel count more of air and 0-2x more of
+        tissue (each with the noise) join the case's voxels, as the per-case z-score of inference would see them.
+        """
         look = draw_appearance(rng)
         sample = compose(self.channels[:, ::2, ::2, ::2], look, rng)
-        return look, float(sample.mean()), max(float(sample.std()), 1e-6)
+        mean, square = float(sample.mean()), float(np.mean(sample.astype(np.float64) ** 2))
+        if rng.random() < self.wider_view:
+            shares = np.array([1.0, rng.uniform(0.2, 3.0), rng.uniform(0.0, 2.0)])
+            values = np.array([mean, look.air, look.tissue])
+            squares = np.array([square, look.air**2 + look.noise**2, look.tissue**2 + look.noise**2])
+            mean = float(shares @ values / shares.sum())
+            square = float(shares @ squares / shares.sum())
+        return look, mean, max(float(np.sqrt(max(square - mean**2, 0.0))), 1e-6)
 
     def raw_patch(self, box: tuple[slice, ...], look: Appearance, rng: np.random.Generator) -> np.ndarray:
         """The composed raw image inside ``box`` (before normalisation)."""
