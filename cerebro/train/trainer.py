@@ -178,9 +178,10 @@ def plot_log(log: list[dict[str, Any]], path: Path) -> None:
     iterations = [r["iteration"] for r in log]
     losses = np.asarray([r["loss"] for r in log], dtype=np.float64)
     left.plot(iterations, losses, color="tab:blue", alpha=0.3, lw=0.8)
-    window = max(1, len(losses) // 25)  # a running mean over about 4 % of the run
-    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-    left.plot(iterations[window - 1:], smooth, color="tab:blue", label="training loss (running mean)")
+    if len(losses):
+        window = max(1, len(losses) // 25)  # a running mean over about 4 % of the run
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        left.plot(iterations[window - 1:], smooth, color="tab:blue", label="training loss (running mean)")
     left.set_xlabel("iteration")
     left.set_ylabel("training loss", color="tab:blue")
     validated = [(r["iteration"], r["val_dice"]) for r in log if not np.isnan(r["val_dice"])]
