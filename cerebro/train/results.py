@@ -20,14 +20,14 @@ from torch import nn
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path
 from cerebro.segment.nnunet.plans import CENTRELINE_CHANNEL
+from cerebro.train.cases import DATA_RESAMPLING, LABEL_RESAMPLING
 
 PLANS_NAME = "nnUNetPlans"
 CONFIGURATION = "3d_fullres"
 TRAINERS = {"nnunet": "nnUNetTrainer", "umamba": "nnUNetTrainerUMambaBot"}
 MIRROR_AXES = (0, 1, 2)
-DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
 SEG_RESAMPLING = {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None}
-PROBABILITY_RESAMPLING = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
+PROBABILITY_RESAMPLING = LABEL_RESAMPLING  # linear, as the training labels are resampled
 
 
 def results_dir(out: Path, dataset_name: str, family: str) -> Path:

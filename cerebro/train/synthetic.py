@@ -36,6 +36,7 @@ from scipy.spatial.transform import Rotation
 from cerebro.phantoms.render import render_fraction
 from cerebro.phantoms.tree import VesselTree, build_tree
 from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, resample
+from cerebro.train.cases import MAX_BONE_CENTRES
 from cerebro.train.tubes import random_direction, tube_field
 
 FIELD_OF_VIEW_MM = np.array([40.0, 38.4, 38.4])  # (k, j, i)
@@ -43,7 +44,6 @@ SPACING_RANGE_MM = (0.25, 1.0)
 TREE_SPACING_RANGE_MM = (0.3, 0.8)  # the vessel-tree source; held-out tree cases lie outside it
 CHANNELS = ("vessel", "bone", "air", "texture", "field1", "field2", "field3")
 STYLES = ("ct", "mr", "random")
-MAX_BONE_CENTRES = 50_000
 
 
 @dataclass
