@@ -134,7 +134,7 @@ class SyntheticCase:
         look = draw_appearance(rng)
         sample = compose(self.channels[:, ::2, ::2, ::2], look, rng)
         mean, square = float(sample.mean()), float(np.mean(sample.astype(np.float64) ** 2))
-        if rng.random() < self.wider_view:
+        if self.wider_view > 0 and rng.random() < self.wider_view:  # no draw when off: stage A's stream
             shares = np.array([1.0, rng.uniform(0.2, 3.0), rng.uniform(0.0, 2.0)])
             values = np.array([mean, look.air, look.tissue])
             squares = np.array([square, look.air**2 + look.noise**2, look.tissue**2 + look.noise**2])
