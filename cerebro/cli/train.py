@@ -12,9 +12,7 @@ from cerebro.errors import CerebroError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
-    from cerebro.train.losses import LOSSES
-    from cerebro.train.run import TrainOptions
-    from cerebro.train.sampling import SAMPLING_MODES
+    from cerebro.train.options import LOSSES, SAMPLING_MODES, TrainOptions
 
     d = TrainOptions()
     parser = subparsers.add_parser(
@@ -72,11 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, train, print where the results folder is."""
-    import torch
-
     from cerebro.datasets import LAYOUTS, Manifest
     from cerebro.fsutil import require_writable
-    from cerebro.train.run import TrainOptions, train
+    from cerebro.train.options import TrainOptions
 
     options = TrainOptions(
         family=args.family, loss=args.loss, sampling=args.sampling, foreground_fraction=args.foreground_fraction,
@@ -100,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
         if args.max_cases < 1:
             raise CerebroError(f"--max-cases must be at least 1, got {args.max_cases}")
         cases = cases[: args.max_cases]
+    try:
+        import torch
+
+        from cerebro.train.run import train
+    except ImportError as error:
+        raise CerebroError(f"cerebro train needs PyTorch and MONAI ({error.name} is missing); install them with: "
+                           "pip install 'cerebrobench[ml,train]'") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     with command_progress("train", args.progress_format, enabled=not args.quiet) as progress:

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from cerebro.errors import CerebroError
+from cerebro.train.options import LOSSES
 
-LOSSES = ("ce+dice", "bce+dice", "cldice", "skeleton-recall", "mip")
 NEEDS_SKELETON = ("skeleton-recall",)
 LossFunction = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 

@@ -21,10 +21,10 @@ from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path
 from cerebro.segment.nnunet.plans import CENTRELINE_CHANNEL
 from cerebro.train.cases import DATA_RESAMPLING, LABEL_RESAMPLING
+from cerebro.train.options import TRAINERS
 
 PLANS_NAME = "nnUNetPlans"
 CONFIGURATION = "3d_fullres"
-TRAINERS = {"nnunet": "nnUNetTrainer", "umamba": "nnUNetTrainerUMambaBot"}
 MIRROR_AXES = (0, 1, 2)
 SEG_RESAMPLING = {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None}
 PROBABILITY_RESAMPLING = LABEL_RESAMPLING  # linear, as the training labels are resampled

@@ -8,7 +8,7 @@ plans' spacing is the median of the training cases' spacings, as nnU-Net's plann
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker, CompressionAugment
 from cerebro.train.cases import dataset_cases
-from cerebro.train.losses import LOSSES, NEEDS_SKELETON, make_loss, tubed_skeleton
+from cerebro.train.losses import NEEDS_SKELETON, make_loss, tubed_skeleton
+from cerebro.train.options import TrainOptions
 from cerebro.train.results import (
-    TRAINERS,
     build_training_network,
     checkpoint_extra,
     init_weights,
@@ -31,56 +31,8 @@ from cerebro.train.results import (
     results_dir,
     write_json_files,
 )
-from cerebro.train.sampling import SAMPLING_MODES, PatchSampler
+from cerebro.train.sampling import PatchSampler
 from cerebro.train.trainer import LoopSettings, Trainer, write_log
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """The recipe and budget of a ``cerebro train`` run (stored in every checkpoint)."""
-
-    family: str = "nnunet"
-    loss: str = "ce+dice"
-    sampling: str = "foreground-fraction"
-    foreground_fraction: float = 0.33
-    centreline_channel: bool = False
-    compression_probability: float = 0.0
-    compression_ratios: tuple[float, float] = (4.0, 64.0)
-    iterations: int = 1000
-    batch_size: int = 2
-    patch_size: tuple[int, int, int] = (48, 48, 48)
-    inference_patch_size: tuple[int, int, int] = (64, 64, 64)
-    features: tuple[int, ...] = (8, 16, 32, 64, 128)
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
-    validation: float = 0.2
-    validate_every: int = 100
-    checkpoint_every: int = 50
-    seed: int = 0
-    dataset_name: str = "Dataset901_Vessels"
-    init: str | None = None
-
-    def check(self) -> None:
-        """Refuse settings out of range with one line naming the fix."""
-        if self.family not in TRAINERS:
-            raise CerebroError(f"family '{self.family}' has no training form; choose one of: {', '.join(TRAINERS)}")
-        if self.loss not in LOSSES:
-            raise CerebroError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
-        if self.sampling not in SAMPLING_MODES:
-            raise CerebroError(f"unknown sampling '{self.sampling}'; choose one of: {', '.join(SAMPLING_MODES)}")
-        for name, value in (("--iterations", self.iterations), ("--batch-size", self.batch_size),
-                            ("--validate-every", self.validate_every), ("--checkpoint-every", self.checkpoint_every)):
-            if value < 1:
-                raise CerebroError(f"{name} must be at least 1, got {value}")
-        divisor = 2 ** (len(self.features) - 1)
-        for name, size in (("--patch-size", self.patch_size), ("--inference-patch-size", self.inference_patch_size)):
-            if len(size) != 3 or any(s < divisor or s % divisor for s in size):
-                raise CerebroError(f"{name} must be three multiples of {divisor} (the network downsamples "
-                                   f"{len(self.features) - 1} times), got {list(size)}")
-        if not 0 <= self.validation < 1:
-            raise CerebroError(f"--validation must be a share in [0, 1), got {self.validation}")
-        if not self.dataset_name.startswith("Dataset") or "/" in self.dataset_name:
-            raise CerebroError(f"--dataset-name must look like Dataset901_Name, got {self.dataset_name!r}")
 
 
 def split_cases(cases: list, share: float) -> tuple[list, list]:

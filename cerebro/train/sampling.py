@@ -12,8 +12,8 @@ import numpy as np
 
 from cerebro.errors import CerebroError
 from cerebro.train.cases import Case
+from cerebro.train.options import SAMPLING_MODES
 
-SAMPLING_MODES = ("uniform", "foreground-fraction", "centreline")
 CLUSTERS_PER_CASE = 32
 
 
