@@ -28,6 +28,7 @@ from scipy.spatial.transform import Rotation
 from cerebro.errors import CerebroError
 from cerebro.phantoms import generate_phantom
 from cerebro.phantoms.render import render_fraction
+from cerebro.train.synthetic import grid_coordinates
 from cerebro.train.tubes import Segments
 from cerebro.volume import Volume
 
@@ -69,11 +70,6 @@ def _analytic_tubes(extent_xyz: np.ndarray, rng: np.random.Generator, radii_mm: 
     return segments
 
 
-def _grid(shape: tuple[int, int, int], spacing_kji: np.ndarray) -> list[np.ndarray]:
-    return [(np.arange(n) * s).astype(np.float32).reshape([-1 if d == e else 1 for e in range(3)])
-            for d, (n, s) in enumerate(zip(shape, spacing_kji))]
-
-
 def _rician(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     return np.sqrt((image + rng.normal(0, sigma, image.shape)) ** 2 + rng.normal(0, sigma, image.shape) ** 2)
 
@@ -93,7 +89,7 @@ def _tubes_case(seed: int, mr: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray
     extent_xyz = (np.asarray(shape) * spacing)[::-1]
     tubes = _analytic_tubes(extent_xyz, rng, (1.0 * inplane, 3.0 * inplane), int(rng.integers(6, 11)))
     fraction = render_fraction(tubes.tree(), shape, tuple(spacing[::-1]), supersample=4)
-    grid = _grid(shape, spacing)
+    grid = grid_coordinates(shape, spacing)
     extent = np.asarray(shape) * spacing
     # a skull shell (62 mm inner radius) whose inner surface crosses the far i side at 75 % of the extent
     centre = np.array([extent[0] / 2, extent[1] / 2, 0.75 * extent[2] - 62.0])
@@ -178,7 +174,7 @@ def _cta_bone_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fraction = render_fraction(vessel.tree(), shape, s, supersample=4)
     canal = np.clip(render_fraction(canal_outer.tree(), shape, s, 2) - render_fraction(canal_inner.tree(), shape, s,
                                                                                           2), 0, 1)
-    grid = _grid(shape, spacing)
+    grid = grid_coordinates(shape, spacing)
     xyz = [grid[2], grid[1], grid[0]]
     height = sum((xyz[d] - plate_point[d]) * plate_normal[d] for d in range(3))
     plate = np.clip(0.5 - height / 0.45, 0, 1) * np.clip(0.5 + (height + 8.0) / 0.45, 0, 1)

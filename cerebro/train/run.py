@@ -74,10 +74,11 @@ def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: 
                            "options or choose another --out")
     if not manifest_cases:
         raise CerebroError("the dataset has no cases; check the folder and --layout")
-    from cerebro.io import read_volume
+    from cerebro.datasets.checks import read_geometry
 
     train_cases, val_cases = split_cases(list(manifest_cases), options.validation)
-    spacing = [float(v) for v in np.median([read_volume(c.image_path).spacing[::-1] for c in train_cases], axis=0)]
+    spacing = [float(v) for v in np.median([read_geometry(c.image_path).spacing[::-1] for c in train_cases],
+                                                  axis=0)]
     cases = dataset_cases(train_cases, spacing, options.centreline_channel, progress.sub(0.0, 0.08))
     validation = dataset_cases(val_cases, spacing, options.centreline_channel, progress.sub(0.08, 0.1)) \
         if val_cases is not train_cases else cases

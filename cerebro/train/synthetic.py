@@ -192,7 +192,8 @@ def _smooth_field(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
     return zoom(coarse, np.asarray(shape) / 3.0, order=3).astype(np.float32)
 
 
-def _coordinates(shape: tuple[int, ...], spacing: np.ndarray) -> list[np.ndarray]:
+def grid_coordinates(shape: tuple[int, ...], spacing: np.ndarray) -> list[np.ndarray]:
+    """Broadcastable float32 coordinates (mm) of the voxel centres of a grid, one array per axis (k, j, i)."""
     return [(np.arange(n) * s).astype(np.float32).reshape([-1 if d == e else 1 for e in range(3)])
             for d, (n, s) in enumerate(zip(shape, spacing))]
 
@@ -213,7 +214,7 @@ def _head(shape: tuple[int, ...], spacing: np.ndarray, rng: np.random.Generator
         extent = np.asarray(shape) * spacing
         radius = rng.uniform(45, 90)
         centre = extent / 2 + random_direction(rng) * (radius + rng.uniform(-25, 2))
-        grid = _coordinates(shape, spacing)
+        grid = grid_coordinates(shape, spacing)
         depth = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre))) - radius
         thickness, scalp = rng.uniform(2, 8), rng.uniform(0, 6)
         inside = _soft(depth, edge)
