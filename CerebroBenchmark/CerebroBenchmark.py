@@ -8,7 +8,6 @@ background process; Slicer stays usable, Cancel stops it and the next run resume
 plot chart nodes.
 """
 
-import logging
 import shutil
 import tempfile
 
@@ -30,7 +29,7 @@ from CerebroLib.module_widget import PanelModuleWidget
 from CerebroLib.mrml import masks_from_segmentation_node, segmentation_node_from_masks, volume_to_node
 from CerebroLib.parameters import BenchmarkParameters
 from CerebroLib.segment_logic import preferred_model
-from CerebroLib.slicer_ui import missingForSelfTest
+from CerebroLib.slicer_ui import SelfTestSteps
 
 
 class CerebroBenchmark(ScriptedLoadableModule):
@@ -72,29 +71,21 @@ class CerebroBenchmarkLogic(ScriptedLoadableModuleLogic, BenchmarkLogic):
         return BenchmarkParameters(super().getParameterNode())
 
 
-class CerebroBenchmarkTest(ScriptedLoadableModuleTest):
+class CerebroBenchmarkTest(SelfTestSteps, ScriptedLoadableModuleTest):
     """Self-test inside Slicer: a 48^3 phantom with its truth segmentation, benchmarked offline with the shipped
-    default model at two ZFP settings; tables, charts, limits and a shown record; then a cancelled run resumes."""
+    default model at two ZFP settings; tables, charts, limits and a shown record; then a cancelled run resumes.
+    Offline: nothing is installed or downloaded; with a package missing each test skips with the reason."""
+
+    requirements = dependencies.BENCHMARK_MODULE_REQUIREMENTS
+    steps = ("test_BenchmarkPhantom", "test_CancelThenResume")
 
     def setUp(self):
+        self.skipUnlessInstalled()
         slicer.mrmlScene.Clear()
         self.store = tempfile.mkdtemp(prefix="CerebroBenchmarkTest-")
 
     def tearDown(self):
         shutil.rmtree(self.store, ignore_errors=True)
-
-    def runTest(self):
-        reason = missingForSelfTest(dependencies.BENCHMARK_MODULE_REQUIREMENTS)
-        if reason is not None:  # offline: nothing is installed or downloaded
-            self.delayDisplay(reason)
-            logging.warning(reason)
-            return
-        for test in (self.test_BenchmarkPhantom, self.test_CancelThenResume):
-            self.setUp()
-            try:
-                test()
-            finally:
-                self.tearDown()
 
     def _phantomNodes(self):
         from cerebro.phantoms import generate_phantom

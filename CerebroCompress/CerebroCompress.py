@@ -7,7 +7,6 @@ the parameter node. Long work runs as ``cerebro compress`` / ``decompress`` in a
 one job runner (``CerebroLib.jobs``): INR fitting never freezes Slicer, and Cancel stops it.
 """
 
-import logging
 import os
 
 import numpy as np
@@ -18,7 +17,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
-from cerebro.errors import CerebroError
 from cerebro.volume import Volume
 from CerebroLib import dependencies
 from CerebroLib.compress_logic import COMPRESSED_SUFFIX, is_compressed_file, mode_settings_from
@@ -29,7 +27,7 @@ from CerebroLib.i18n import translate
 from CerebroLib.module_widget import PanelModuleWidget
 from CerebroLib.mrml import volume_to_node
 from CerebroLib.parameters import CompressParameters, settings_values
-from CerebroLib.slicer_ui import missingForSelfTest
+from CerebroLib.slicer_ui import SelfTestSteps, reportFileError
 
 FILE_TYPE = "CerebroCompressedVolume"
 FILE_DESCRIPTION = "CerebroBench compressed volume"
@@ -97,10 +95,13 @@ class CerebroCompressFileReader(_CompressedFileType):
         return is_compressed_file(filePath)
 
     def load(self, properties):
+        fileName = properties["fileName"]
         try:
-            node = CompressLogic().read_file(properties["fileName"], slicer.mrmlScene, properties.get("name"))
-        except CerebroError as error:
-            logging.error(f"Failed to load {properties['fileName']}: {error}")
+            # Decoded by `cerebro decompress` in the job runner's PythonSlicer process, never in this one: a
+            # multiprocessing child does not start reliably inside Slicer, and a crafted file cannot crash Slicer.
+            node = CompressLogic().load_compressed(fileName, slicer.mrmlScene, properties.get("name"))
+        except Exception as error:  # noqa: BLE001 - the IO manager shows the user's messages, never a traceback
+            reportFileError(self.parent, _("Failed to load {path}: {error}").format(path=fileName, error=error))
             return False
         self.parent.loadedNodes = [node.GetID()]
         return True
@@ -126,35 +127,29 @@ class CerebroCompressFileWriter(_CompressedFileType):
         return WRITER_CONFIDENCE if self.canWriteObject(obj) else 0.0
 
     def write(self, properties):
-        node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
-        p = CerebroCompressLogic().getParameterNode()
+        fileName = properties["fileName"]
         try:
+            node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
+            p = CerebroCompressLogic().getParameterNode()
             settings = mode_settings_from(settings_values(p.settings), p.codec, p.mode)
-            CompressLogic().write_file(node, properties["fileName"], p.codec, p.mode, settings)
-        except CerebroError as error:
-            logging.error(f"Failed to write {properties['fileName']}: {error}")
+            CompressLogic().save_compressed(node, fileName, p.codec, p.mode, settings)  # in the job runner
+        except Exception as error:  # noqa: BLE001 - the IO manager shows the user's messages, never a traceback
+            reportFileError(self.parent, _("Failed to write {path}: {error}").format(path=fileName, error=error))
             return False
         self.parent.writtenNodes = [node.GetID()]
         return True
 
 
-class CerebroCompressTest(ScriptedLoadableModuleTest):
-    """Self-test inside Slicer: the logic on a generated volume, and the .cbv reader/writer."""
+class CerebroCompressTest(SelfTestSteps, ScriptedLoadableModuleTest):
+    """Self-test inside Slicer: the logic on a generated volume, and the .cbv reader/writer. Offline: nothing is
+    installed or downloaded; with a package missing each test skips with the reason (SelfTestSteps)."""
+
+    requirements = dependencies.COMPRESS_MODULE_REQUIREMENTS
+    steps = ("test_LogicRoundTrip", "test_SaveAndLoadCompressedFile")
 
     def setUp(self):
+        self.skipUnlessInstalled()
         slicer.mrmlScene.Clear()
-
-    def runTest(self):
-        # Offline: nothing is installed or downloaded; with a package missing the test says so and skips.
-        reason = missingForSelfTest(dependencies.COMPRESS_MODULE_REQUIREMENTS)
-        if reason is not None:
-            self.delayDisplay(reason)
-            logging.warning(reason)
-            return
-        self.setUp()
-        self.test_LogicRoundTrip()
-        self.setUp()
-        self.test_SaveAndLoadCompressedFile()
 
     def _generatedVolume(self):
         z, y, x = np.mgrid[0:20, 0:24, 0:28]

@@ -17,13 +17,10 @@ import numpy as np
 import vtk
 
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
-from cerebro.compress import compress_volume
-from cerebro.compressed import CompressedVolume
-from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
+from cerebro.container import SUFFIX, read_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import require_output_suffix
 from cerebro.io import read_volume
-from cerebro.isolated import decompress_isolated
 from cerebro.progress import Progress
 from cerebro.roundtrip import RoundTripReport
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job, start_on_volume
@@ -132,8 +129,10 @@ class CerebroCompressLogic:
 
     The round trip, saving and loading of ``.cbv`` files run as ``cerebro compress`` / ``cerebro decompress`` in a
     background process (:mod:`CerebroLib.jobs`): ``start_*`` returns the job to poll, ``finish_*`` turns its
-    result into nodes, and ``run`` / ``save_compressed`` / ``load_compressed`` do both, blocking. ``read_file``
-    and ``write_file`` work in this process, for Slicer's IO manager, which calls readers and writers directly.
+    result into nodes, and ``run`` / ``save_compressed`` / ``load_compressed`` do both, blocking (the module's .cbv
+    reader and writer, which Slicer's IO manager calls synchronously, use these). Nothing runs in Slicer's own
+    process: ``multiprocessing`` children do not start reliably there (``sys.executable`` is PythonSlicer; Slicer
+    issue #7445), and a codec library crashing on a crafted file takes down only the job's process.
     """
 
     def __init__(self, workers: int | None = 1, python: str | None = None) -> None:
@@ -245,19 +244,6 @@ class CerebroCompressLogic:
         job = self.start_load(path, scene, name)
         run_job(job, progress)
         return self.finish_load(job)
-
-    def read_file(self, path: str | Path, scene: vtk.vtkObject, name: str | None = None) -> vtk.vtkObject:
-        """Decompress a .cbv file into a new node in this process (for the IO manager's synchronous reader)."""
-        volume = decompress_isolated(read_compressed(path), workers=self.workers)  # a crafted file cannot crash Slicer
-        return volume_to_node(volume, scene, name or Path(path).name[: -len(COMPRESSED_SUFFIX)])
-
-    def write_file(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
-                   settings: dict[str, Any] | None = None) -> CompressedVolume:
-        """Compress ``input_node`` into a .cbv file in this process (for the IO manager's synchronous writer)."""
-        require_output_suffix(path, (COMPRESSED_SUFFIX,), "the compressed volume file")
-        compressed = compress_volume(volume_from_node(input_node), codec, mode, settings, workers=self.workers)
-        write_compressed(compressed, path)
-        return compressed
 
 
 def _codec_name(codec: str | Codec) -> str:

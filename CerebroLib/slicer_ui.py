@@ -8,6 +8,8 @@ helpers decide (which packages are missing, how torch is installed) lives in :mo
 
 from __future__ import annotations
 
+import logging
+import unittest
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,6 +71,49 @@ def missingForSelfTest(requirements: Mapping[str, str]) -> str | None:
         return None
     return "skipped: these Python packages are not installed in Slicer: " + ", ".join(missing) + \
         " (install them from the module panel, then run the self-test again)"
+
+
+class SelfTestSteps:
+    """What the modules' self-tests (``ScriptedLoadableModuleTest``) share: the skip and the steps.
+
+    Two runners call a self-test. The ctest that ``slicer_add_python_unittest`` registers runs
+    ``slicer.testing.runUnitTest``, which loads the ``test_*`` methods as unittest cases: ``setUp`` runs before each,
+    ``runTest`` never. The module's *Reload and Test* calls ``runTest``. So the test's ``setUp`` calls
+    :meth:`skipUnlessInstalled` (a missing package is a skip with its reason for both), and ``runTest`` runs
+    ``steps`` (method names), each between ``setUp`` and ``tearDown``, showing the reason instead of failing.
+    """
+
+    requirements: Mapping[str, str] = {}
+    steps: tuple[str, ...] = ()
+
+    def skipUnlessInstalled(self) -> None:
+        """Skip the test (unittest.SkipTest with the reason) when a package of ``requirements`` is missing."""
+        reason = missingForSelfTest(self.requirements)
+        if reason is not None:
+            self.skipTest(reason)
+
+    def runTest(self) -> None:
+        for step in self.steps:
+            try:
+                self.setUp()
+            except unittest.SkipTest as skip:
+                self.delayDisplay(str(skip))
+                logging.warning(str(skip))
+                return
+            try:
+                getattr(self, step)()
+            finally:
+                self.tearDown()
+
+
+def reportFileError(parent: Any, text: str) -> None:
+    """Report a failure of a scripted file reader or writer whose ``parent`` is the IO manager's reader/writer: in its
+    user messages (shown by the Add Data / Save dialogs, as Slicer's SlicerScriptedFileReaderWriterTest does) and
+    in the log."""
+    logging.error(text)
+    userMessages = getattr(parent, "userMessages", None)
+    if userMessages is not None:
+        userMessages().AddMessage(vtk.vtkCommand.ErrorEvent, text)
 
 
 def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str) -> list[str]:

@@ -8,7 +8,6 @@ Slicer stays responsive; Cancel terminates it) and turns the mask into a segment
 coloured segment per label of the model.
 """
 
-import logging
 
 import numpy as np
 import slicer
@@ -30,7 +29,7 @@ from CerebroLib.parameters import SegmentParameters
 from CerebroLib.segment_logic import FALLBACK_MODEL_ID, VESSEL_COLOR, preferred_model
 from CerebroLib.segment_logic import CerebroSegmentLogic as SegmentLogic
 from CerebroLib.segment_widget import SegmentPanel
-from CerebroLib.slicer_ui import missingForSelfTest
+from CerebroLib.slicer_ui import SelfTestSteps
 
 
 class CerebroSegment(ScriptedLoadableModule):
@@ -70,24 +69,17 @@ class CerebroSegmentLogic(ScriptedLoadableModuleLogic, SegmentLogic):
         return SegmentParameters(super().getParameterNode())
 
 
-class CerebroSegmentTest(ScriptedLoadableModuleTest):
-    """Self-test inside Slicer: the logic on a generated 64^3 phantom with the shipped default model."""
+class CerebroSegmentTest(SelfTestSteps, ScriptedLoadableModuleTest):
+    """Self-test inside Slicer: the logic on a generated 64^3 phantom with the shipped default model. Offline:
+    nothing is installed or downloaded (the shipped default model needs no download); with a package missing each
+    test skips with the reason (SelfTestSteps)."""
+
+    requirements = dependencies.SEGMENT_MODULE_REQUIREMENTS
+    steps = ("test_SegmentPhantom", "test_CancelStopsTheProcess")
 
     def setUp(self):
+        self.skipUnlessInstalled()
         slicer.mrmlScene.Clear()
-
-    def runTest(self):
-        # Offline: nothing is installed or downloaded (the shipped default model needs no download); with a
-        # package missing the test says so and skips.
-        reason = missingForSelfTest(dependencies.SEGMENT_MODULE_REQUIREMENTS)
-        if reason is not None:
-            self.delayDisplay(reason)
-            logging.warning(reason)
-            return
-        self.setUp()
-        self.test_SegmentPhantom()
-        self.setUp()
-        self.test_CancelStopsTheProcess()
 
     def _phantomNode(self):
         from cerebro.phantoms import generate_phantom

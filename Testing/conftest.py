@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import multiprocessing.process
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is not None and any(name in callspec.id for name in missing):
             item.add_marker(pytest.mark.skip(reason=f"codec not available here: {', '.join(sorted(missing))}"))
+
+
+# Test files of what runs inside Slicer's own process: CerebroLib, the module files, the headless Slicer script.
+SLICER_PROCESS_TEST_FILES = ("test_cerebrobenchmark_", "test_cerebrocompress_", "test_cerebrosegment_",
+                             "test_cerebrolib_", "test_mrml_conversion", "test_slicer_")
+
+
+@pytest.fixture(autouse=True)
+def no_multiprocessing_in_the_slicer_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside Slicer ``sys.executable`` is the PythonSlicer launcher, so ``multiprocessing`` children do not start
+    reliably (Slicer issue #7445: BrokenProcessPool on macOS, ``Process.start()`` blocking; Windows swaps in
+    ``sys._base_executable``). In the tests of what runs in Slicer's process, starting one (directly, or through a
+    process pool or the core's helpers) fails the test: such work goes through the job runner (CerebroLib.jobs)."""
+    if not request.module.__name__.rsplit(".", 1)[-1].startswith(SLICER_PROCESS_TEST_FILES):
+        return
+
+    def refuse(process: multiprocessing.process.BaseProcess) -> None:
+        raise AssertionError(f"a multiprocessing child ({process.name}) was started inside the Slicer process; "
+                             "run the work through the job runner (CerebroLib.jobs) instead")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ def test_self_test_passes(monkeypatch, scene):
 
 def test_the_self_test_skips_with_the_reason_when_a_package_is_missing(monkeypatch, scene, caplog):
     module = import_module_file(monkeypatch, MODULE_FILE)
-    monkeypatch.setattr(module, "missingForSelfTest", lambda requirements: "skipped: matplotlib is not installed")
+    from CerebroLib import slicer_ui
+
+    monkeypatch.setattr(slicer_ui, "missingForSelfTest", lambda requirements: "skipped: matplotlib is not installed")
     module.CerebroBenchmarkTest("runTest").runTest()
     assert "skipped: matplotlib is not installed" in caplog.text

@@ -21,32 +21,10 @@ from CerebroLib.jobs import CliJob
 MODULE_FILE = Path(__file__).resolve().parents[1] / "CerebroSegment" / "CerebroSegment.py"
 
 
-class _QTimer:
-    """Stand-in for qt.QTimer: the test calls the connected slot itself."""
-
-    def __init__(self):
-        self.active, self.slot = False, None
-
-    def setInterval(self, ms):
-        self.interval = ms
-
-    def connect(self, signal, slot):
-        self.slot = slot
-
-    def start(self):
-        self.active = True
-
-    def stop(self):
-        self.active = False
-
-    def isActive(self):
-        return self.active
-
-
 @pytest.fixture
 def module(monkeypatch):
-    """CerebroSegment.py imported with stand-ins for Slicer's Qt-based Python modules."""
-    return import_module_file(monkeypatch, MODULE_FILE, {"QTimer": _QTimer})
+    """CerebroSegment.py imported with Slicer's parameter-node wrapper and the Qt doubles (slicer_stubs)."""
+    return import_module_file(monkeypatch, MODULE_FILE)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # Testing/conftest.py
@@ -75,7 +53,7 @@ def test_panel_jobs_tick_on_a_timer_until_the_job_ends_and_cancel_resets(module)
     jobs.start("Segmentation", lambda: CliJob([sys.executable, "-c", code]), lambda job: "finished")
     assert jobs.busy and jobs._timer.isActive() and shown[-1].busy
     while jobs.busy:
-        jobs._timer.slot()
+        jobs._timer.timeout.emit()
     assert not jobs._timer.isActive() and shown[-1].text == "finished" and not shown[-1].busy and not errors
     jobs.start("Segmentation", lambda: CliJob([sys.executable, "-c", "import time; time.sleep(60)"]), str)
     jobs.cancel()
@@ -87,7 +65,7 @@ def test_panel_jobs_tick_on_a_timer_until_the_job_ends_and_cancel_resets(module)
 
 
 def test_self_test_skips_with_its_reason_when_a_package_is_missing(module, scene, monkeypatch):
-    monkeypatch.setattr(module, "missingForSelfTest", lambda requirements: "skipped: torch is not installed")
+    monkeypatch.setattr(slicer_ui, "missingForSelfTest", lambda requirements: "skipped: torch is not installed")
     shown = []
     case = module.CerebroSegmentTest()
     monkeypatch.setattr(case, "delayDisplay", shown.append)
