@@ -38,7 +38,7 @@ from cerebro.volume import Volume, same_geometry
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
 from CerebroLib.mrml import copy_parent_transform, segmentation_node_from_masks, volume_to_node
 
-SOURCES = ("scene", "dataset")  # the panel's two inputs: a scene volume, or a dataset folder / manifest
+SOURCES = ("scene", "dataset", "manifest")  # the panel's inputs: a scene volume, a dataset folder, a manifest file
 LAYOUTS = ("nnunet", "topcow", "rsna", "bids-pvs")
 METRIC_SETS = ("all", "overlap")
 STORE_ATTRIBUTE = "CerebroBenchmark.store"  # on every node made from a store: which store it shows

@@ -16,6 +16,7 @@ from typing import Any
 
 import slicer
 
+from cerebro.datasets.manifest import SUFFIXES as MANIFEST_SUFFIXES
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
 from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, PRESETS, SOURCES, parse_settings_text
@@ -23,7 +24,7 @@ from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices
 from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependencies
 
-SOURCE_TITLES = {"scene": "Scene volume", "dataset": "Dataset folder or manifest"}
+SOURCE_TITLES = {"scene": "Scene volume", "dataset": "Dataset folder", "manifest": "Dataset manifest file"}
 SCENE_ROWS = ("inputVolume", "reference", "referenceSegment")
 DATASET_ROWS = ("dataset", "layout", "maxCases")
 
@@ -54,7 +55,9 @@ class BenchmarkPanel(Panel):
         ui.metricsComboBox.addItems(list(METRIC_SETS))
         ui.againstComboBox.addItems(["truth", "uncompressed"])
         ui.searchCodecComboBox.addItems(lossy_codecs())
-        ui.datasetPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs | ctk.ctkPathLineEdit.Files
+        # ctkPathLineEdit opens a file dialog whenever Files is among its filters, so a folder and a manifest are
+        # separate choices of the source; the path field follows the choice (_showDatasetPathKind).
+        self._manifestFilter = _("Dataset manifest") + " (" + " ".join(f"*{s}" for s in MANIFEST_SUFFIXES) + ")"
         ui.storePathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
         self._refreshModels()
 
@@ -143,7 +146,9 @@ class BenchmarkPanel(Panel):
         ui.referenceSegmentComboBox.visible = scene
         for name in DATASET_ROWS:
             getattr(ui, f"{name}Label").visible = not scene
-        ui.datasetPathLineEdit.visible = ui.layoutComboBox.visible = ui.maxCasesSpinBox.visible = not scene
+        ui.datasetPathLineEdit.visible = ui.maxCasesSpinBox.visible = not scene
+        ui.layoutComboBox.visible = ui.layoutLabel.visible = p.source == "dataset"  # a manifest lists its files
+        self._showDatasetPathKind(p.source)
         busy = self.jobs.busy
         hasInput = bool(p.inputVolume) if scene else bool(p.datasetPath)
         hasStore = bool(p.storePath) and (Path(p.storePath) / "results.jsonl").is_file()
@@ -151,6 +156,18 @@ class BenchmarkPanel(Panel):
         ui.searchButton.enabled = hasInput and bool(chosen) and not busy
         ui.openButton.enabled = ui.limitsButton.enabled = ui.reportButton.enabled = hasStore and not busy
         ui.showButton.enabled = self.nodes is not None and ui.caseComboBox.count > 0 and not busy
+
+    def _showDatasetPathKind(self, source: str) -> None:
+        """The dataset path field browses for a folder (source "dataset") or a manifest file (source "manifest")."""
+        import ctk
+
+        lineEdit = self.ui.datasetPathLineEdit
+        if source == "manifest":
+            filters, nameFilters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Readable, [self._manifestFilter]
+        else:
+            filters, nameFilters = ctk.ctkPathLineEdit.Dirs, []
+        if lineEdit.filters != filters:
+            lineEdit.filters, lineEdit.nameFilters = filters, nameFilters
 
     def _updateSegments(self) -> None:
         """The reference segment choices: every segment of the reference segmentation, or all of them."""
@@ -203,7 +220,7 @@ class BenchmarkPanel(Panel):
     def _sourcePath(self) -> str:
         """The manifest of the scene input (written into the results folder) or the dataset path."""
         p = self._parameterNode
-        if p.source == "dataset":
+        if p.source != "scene":
             return p.datasetPath
         segment = p.referenceSegment or None
         return str(self.logic.scene_manifest(p.inputVolume, self._store(), p.referenceSegmentation or None, segment))

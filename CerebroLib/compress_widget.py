@@ -28,7 +28,7 @@ from CerebroLib.compress_logic import (
 )
 from CerebroLib.i18n import tr as _
 from CerebroLib.parameters import set_settings_values, settings_values
-from CerebroLib.slicer_ui import Panel, askInstallDependencies, showMissingDependencies
+from CerebroLib.slicer_ui import Panel, offerDependencies, showMissingDependencies
 
 
 class CompressPanel(Panel):
@@ -42,7 +42,7 @@ class CompressPanel(Panel):
         # Ask before installing missing packages, before the codec list is built (it depends on them);
         # never in testing mode, where a modal question would block.
         if not slicer.app.testingEnabled():
-            askInstallDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)
+            offerDependencies(dependencies.COMPRESS_MODULE_REQUIREMENTS)  # a failure is shown, the panel still built
         self._updateDependencyLabel()
 
         self.ui.codecComboBox.connect("currentTextChanged(QString)", self.onCodecChanged)
@@ -200,12 +200,7 @@ class CompressPanel(Panel):
         return _("Loaded {name}").format(name=node.GetName())
 
     def onInstallDependencies(self) -> None:
-        try:
-            installed = askInstallDependencies(dependencies.COMPRESS_PANEL_REQUIREMENTS)
-        except Exception as error:  # pip failures must reach the user, not only the console
-            slicer.util.errorDisplay(_("Installing the packages failed: {error}").format(error=error))
-            installed = False
-        if installed:
+        if offerDependencies(dependencies.COMPRESS_PANEL_REQUIREMENTS):
             slicer.util.infoDisplay(_("Packages installed. Restart Slicer to use codecs that were missing."))
         self._updateDependencyLabel()
 

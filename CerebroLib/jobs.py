@@ -59,20 +59,24 @@ def python_executable(executable: str = sys.executable,
                       which: Callable[[str], str | None] = shutil.which) -> str:
     """The Python that runs ``cerebro`` commands: Slicer's ``PythonSlicer`` when there is one, else this Python.
 
-    Inside Slicer ``sys.executable`` is the Slicer application, not a Python, so ``PythonSlicer`` is looked up
-    on the PATH (Slicer's launcher puts it there), next to the application and in the installation's ``bin``
-    folder; CerebroError if it is missing.
+    Inside the Slicer application ``sys.executable`` is set by Slicer to the ``PythonSlicer`` launcher found on the
+    PATH, which Slicer's launcher sets up (``qSlicerCoreApplication.cxx``), or to ``""`` when none was found. So
+    the PATH is asked first; a Slicer application path given as ``executable`` is looked beside (``bin/`` on Linux
+    and Windows, ``Contents/bin`` on macOS); CerebroError when no PythonSlicer is found where one is needed.
     """
     found = which("PythonSlicer")
     if found:
         return found
+    if not executable:  # inside Slicer, PythonSlicer not on the PATH
+        raise CerebroError("PythonSlicer was not found on the PATH (Python's sys.executable is empty); start Slicer "
+                           "with its launcher, or put the bin folder of the Slicer installation on the PATH")
     name = "PythonSlicer" + (".exe" if os.name == "nt" else "")
     app = Path(executable)
     # bin/SlicerApp-real beside bin/PythonSlicer (Linux, Windows); Slicer.app/Contents/MacOS/Slicer (macOS)
     for candidate in (app.with_name(name), app.parent.parent / "bin" / name):
         if candidate.is_file():
             return str(candidate)
-    if Path(executable).stem.lower().startswith("slicer"):
+    if app.stem.lower().startswith("slicer"):
         raise CerebroError(f"PythonSlicer was not found on the PATH or next to {executable}; "
                            "reinstall Slicer or put its bin folder on the PATH")
     return executable

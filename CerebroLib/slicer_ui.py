@@ -38,11 +38,50 @@ def reloadCerebroLib() -> None:
             importlib.reload(sys.modules[f"CerebroLib.{name}"])
 
 
+class InstallFailed(CerebroError):
+    """Installing packages failed; ``shownToUser`` when Slicer has already shown the error (and its log) itself."""
+
+    def __init__(self, message: str, shownToUser: bool = False) -> None:
+        super().__init__(message)
+        self.shownToUser = shownToUser
+
+
+def slicerShowsPipDialogs() -> bool:
+    """True where ``slicer.util.pip_install`` shows its own progress and error dialogs (Slicer >= 5.12, which has
+    ``slicer.packaging``; not in testing mode, where it installs without them)."""
+    import importlib.util
+
+    try:
+        hasPackaging = importlib.util.find_spec("slicer.packaging") is not None
+    except (ImportError, ValueError):
+        hasPackaging = False
+    return hasPackaging and not slicer.app.testingEnabled()
+
+
+def pipInstall(requirements: list[str]) -> None:
+    """``slicer.util.pip_install`` of ``requirements`` (wheels preferred); InstallFailed if pip fails.
+
+    Slicer >= 5.12 shows a progress dialog and, on failure, an error dialog with pip's log, naming the requester;
+    older versions show nothing, so a wait cursor is shown here and the caller shows the error.
+    """
+    # Wheels first: for Python 3.9 some newest releases are source-only (zfpy 1.0.1.post0 does not build).
+    arguments = ["--prefer-binary", *requirements]
+    shownBySlicer = slicerShowsPipDialogs()
+    try:
+        if shownBySlicer:
+            slicer.util.pip_install(arguments, requester="CerebroBench")
+        else:
+            with slicer.util.WaitCursor():
+                slicer.util.pip_install(arguments)
+    except Exception as error:  # CalledProcessError, or OSError when pip cannot start
+        raise InstallFailed(f"installing {', '.join(requirements)} failed: {error}", shownBySlicer) from error
+
+
 def askInstallDependencies(requirements: Mapping[str, str]) -> bool:
     """Ask, then install the missing ``requirements`` into Slicer's Python; True if something was installed.
 
     torch goes through the SlicerPyTorch extension when it is installed (it picks the wheel for the GPU
-    driver, and asks itself); everything else is pip-installed after one question.
+    driver, and asks itself); everything else is pip-installed after one question. InstallFailed if it fails.
     """
     missing = dependencies.missing_requirements(requirements)
     if not missing:
@@ -50,18 +89,34 @@ def askInstallDependencies(requirements: Mapping[str, str]) -> bool:
     viaExtension, pipList = dependencies.split_torch(missing, dependencies.is_importable("PyTorchUtils"))
     if not slicer.util.confirmOkCancelDisplay(dependencies.install_prompt(missing)):
         return False
-    with slicer.util.WaitCursor():
-        if viaExtension:
-            import PyTorchUtils
+    if viaExtension:
+        import PyTorchUtils
 
-            requirement = dependencies.TORCH_REQUIREMENT[len("torch"):]
-            if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False,
-                                                             torchVersionRequirement=requirement) is None:
-                raise CerebroError("PyTorch was not installed; install it from the PyTorch module of Slicer")
-        if pipList:
-            # Wheels first: for Python 3.9 some newest releases are source-only (zfpy 1.0.1.post0 does not build).
-            slicer.util.pip_install(["--prefer-binary", *pipList])
+        requirement = dependencies.TORCH_REQUIREMENT[len("torch"):]
+        with slicer.util.WaitCursor():
+            installed = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False,
+                                                                      torchVersionRequirement=requirement)
+        if installed is None:
+            raise InstallFailed("PyTorch was not installed; install it from the PyTorch module of Slicer")
+    if pipList:
+        pipInstall(pipList)
     return True
+
+
+def offerDependencies(requirements: Mapping[str, str]) -> bool | None:
+    """:func:`askInstallDependencies`, never raising: a panel calling it while it is built must still be built (e.g.
+    offline). True if something was installed, False if nothing was (nothing missing, or the user declined), None
+    if the install failed -- its error has then been shown, once (by Slicer >= 5.12 itself, or here)."""
+    from CerebroLib.i18n import tr as _
+
+    try:
+        return askInstallDependencies(requirements)
+    except InstallFailed as error:
+        if not error.shownToUser:
+            slicer.util.errorDisplay(str(error))
+    except Exception as error:  # noqa: BLE001 - a failed install must reach the user, not the console
+        slicer.util.errorDisplay(_("Installing the packages failed: {error}").format(error=error))
+    return None
 
 
 def missingForSelfTest(requirements: Mapping[str, str]) -> str | None:
@@ -127,17 +182,14 @@ def showMissingDependencies(ui: Any, requirements: Mapping[str, str], text: str)
 
 
 def ensureDependencies(ui: Any, requirements: Mapping[str, str], neededBy: str) -> bool:
-    """Ask to install the missing ``requirements`` (first use), then show what is still missing on the panel and,
-    if anything is, say so in a dialog naming ``neededBy`` (e.g. "Segmentation"); True when nothing is missing."""
+    """Offer to install the missing ``requirements`` (first use), then show what is still missing on the panel and,
+    if anything is (and no failed install has just said so), say so in a dialog naming ``neededBy`` (e.g.
+    "Segmentation"); True when nothing is missing."""
     from CerebroLib.i18n import tr as _
 
-    try:
-        askInstallDependencies(requirements)
-    except Exception as error:  # a failed pip or PyTorch install must reach the user
-        slicer.util.errorDisplay(str(error) if isinstance(error, CerebroError)
-                                 else _("Installing the packages failed: {error}").format(error=error))
+    failed = offerDependencies(requirements) is None  # then the failure has been shown: no second dialog
     missing = showMissingDependencies(ui, requirements, _("Missing Python packages (installed on first use): "))
-    if missing:
+    if missing and not failed:
         slicer.util.errorDisplay(_("{task} needs these Python packages: ").format(task=neededBy) + ", ".join(missing))
     return not missing
 

@@ -425,6 +425,21 @@ class Qt:
     UserRole = 256
     Unchecked, Checked = 0, 2
     ItemIsUserCheckable = 16
+    WaitCursor = 3
+
+
+class QApplication:
+    """The application's override cursor (a stack), as ``slicer.util.WaitCursor`` uses it."""
+
+    cursors: list[Any] = []
+
+    @classmethod
+    def setOverrideCursor(cls, cursor: Any) -> None:
+        cls.cursors.append(cursor)
+
+    @classmethod
+    def restoreOverrideCursor(cls) -> None:
+        cls.cursors.pop()
 
 
 class QModelIndex:
@@ -526,7 +541,7 @@ class qMRMLTableView(QTableView):
 
 QT_CLASSES = (QObject, QWidget, QFormLayout, QVBoxLayout, QLabel, QPushButton, QCheckBox, QSpinBox, QSlider,
               QDoubleSpinBox, QProgressBar, QLineEdit, QTextEdit, QPlainTextEdit, QComboBox, QListWidget,
-              QListWidgetItem, QTimer, Qt, QTableView, QModelIndex)
+              QListWidgetItem, QTimer, Qt, QApplication, QTableView, QModelIndex)
 CTK_CLASSES = (ctkCollapsibleButton, ctkCheckBox, ctkDoubleSpinBox, ctkSliderWidget, ctkComboBox, ctkRangeWidget,
                ctkDirectoryButton, ctkPathLineEdit)
 SLICER_WIDGET_CLASSES = (qMRMLWidget, qSlicerWidget, qMRMLNodeComboBox, qMRMLSliderWidget, qMRMLTableView)

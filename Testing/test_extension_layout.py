@@ -26,7 +26,8 @@ def test_module_layout_and_self_test_registration(module):
     assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
     for resource in (f"{module}.py", f"Resources/Icons/{module}.png", f"Resources/UI/{module}.ui"):
         assert (folder / resource).is_file(), resource
-    assert f"class {module}Test(ScriptedLoadableModuleTest)" in (folder / f"{module}.py").read_text(encoding="utf-8")
+    source = (folder / f"{module}.py").read_text(encoding="utf-8")
+    assert re.search(rf"class {module}Test\((\w+, )*ScriptedLoadableModuleTest\)", source)
     assert f"add_subdirectory({module})" in (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
@@ -35,7 +36,7 @@ UI_CLASS_BY_SUFFIX = {
     "ComboBox": {"QComboBox"}, "Selector": {"qMRMLNodeComboBox"}, "CheckBox": {"QCheckBox"},
     "Button": {"QPushButton", "ctkCollapsibleButton"}, "Label": {"QLabel"}, "ProgressBar": {"QProgressBar"},
     "TextEdit": {"QPlainTextEdit"}, "ListWidget": {"QListWidget"}, "Widget": {"QWidget"},
-    "LineEdit": {"ctkPathLineEdit"}, "SpinBox": {"QSpinBox", "ctkDoubleSpinBox"}, "TableView": {"qMRMLTableView"},
+    "LineEdit": {"ctkPathLineEdit"}, "SpinBox": {"QSpinBox", "QDoubleSpinBox"}, "TableView": {"qMRMLTableView"},
 }
 # Names that the shared panel helpers (CerebroLib/slicer_ui.py) use on a module's ``ui``: a panel class built on
 # ``Panel`` (the job runner's progress bar, status line and Cancel), and the missing-packages label.

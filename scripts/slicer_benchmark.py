@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -108,13 +109,38 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    if not any((Path(p) / "CerebroLib").is_dir() for p in sys.path if p):
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
-    code = main(sys.argv[1:])
-    import slicer
-
-    if hasattr(slicer, "app"):  # inside Slicer: quit the application with the status
+def exit_application(code: int) -> None:
+    """Leave with ``code``: inside Slicer quit the application (``--python-script`` does not quit by itself), else
+    exit this Python."""
+    try:
+        import slicer
+        import slicer.util
+    except ImportError:
+        slicer = None
+    if slicer is not None and hasattr(slicer, "app"):
         slicer.util.exit(code)
     else:
         sys.exit(code)
+
+
+def run_script(argv: list[str], leave=exit_application) -> None:
+    """:func:`main`, then always ``leave(status)``, whatever happened: an unexpected exception prints its traceback
+    and leaves with 1, argparse's exits (``--help``, a usage error) keep their status. A ``--no-main-window`` Slicer
+    whose script raised would otherwise keep running, with no window, forever."""
+    code = 1
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - a bug or Ctrl+C: say what, and still quit
+        traceback.print_exc()
+    finally:
+        leave(code)
+
+
+if __name__ == "__main__":
+    if not any((Path(p) / "CerebroLib").is_dir() for p in sys.path if p):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
+    run_script(sys.argv[1:])

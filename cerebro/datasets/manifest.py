@@ -15,6 +15,7 @@ from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path, require_input_file
 
 FIELDS = ("case_id", "image_path", "label_path", "modality", "extra")
+SUFFIXES = (".csv", ".json")  # the manifest file formats
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Manifest:
                 writer.writerow({**row, "label_path": row["label_path"] or "", "extra": json.dumps(row["extra"])})
             text = buffer.getvalue()
         else:
-            raise CerebroError(f"unknown manifest format {target.name}; use a .csv or .json file name")
+            raise CerebroError(f"unknown manifest format {target.name}; use a {' or '.join(SUFFIXES)} file name")
         with atomic_path(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
         return target
