@@ -1,8 +1,8 @@
 """The CerebroBenchmark module file outside Slicer: its offline self-test with the shipped default model.
 
-Slicer's GUI layer is not in the slicer-core wheel, so stand-ins are put in ``sys.modules`` only to import the
-file; everything the self-test touches beyond that is real (MRML scene, CerebroLib, background `cerebro benchmark`
-processes).
+The module file is imported with Slicer 5.6.2's own ``parameterNodeWrapper`` (vendored) and Qt widget doubles
+(``slicer_stubs``), since the slicer-core wheel has no Qt; everything the self-test touches beyond that is real
+(MRML scene, CerebroLib, background `cerebro benchmark` processes).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The CerebroCompress module file outside Slicer: its .cbv reader/writer classes and its self-test's logic part.
 
-Slicer's GUI layer (``qt``, ``slicer.ScriptedLoadableModule``, ``slicer.parameterNodeWrapper``) is not in the
-slicer-core wheel, so minimal stand-ins are put in ``sys.modules`` only to import the file; everything the
+The module file is imported with Slicer 5.6.2's own ``parameterNodeWrapper`` (vendored) and Qt widget doubles
+(``slicer_stubs``, ``qt_doubles``), since the slicer-core wheel has no Qt; everything the
 reader, the writer and the self-test touch beyond that is real (MRML scene, CerebroLib, cerebro core). The
 real Slicer run of the self-test is ``slicer_add_python_unittest`` (see docs/slicer.md).
 """
@@ -29,7 +29,7 @@ def _pack(**values):
 
 @pytest.fixture
 def module(monkeypatch):
-    """CerebroCompress.py imported with stand-ins for Slicer's Qt-based Python modules."""
+    """CerebroCompress.py imported with Slicer's parameter-node wrapper and the Qt doubles (slicer_stubs)."""
     return import_module_file(monkeypatch, MODULE_FILE)
 
 

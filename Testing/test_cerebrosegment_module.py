@@ -1,7 +1,7 @@
 """The CerebroSegment module file outside Slicer: its self-test, and the shared panel helpers it uses.
 
-Slicer's GUI layer (``qt``, ``slicer.ScriptedLoadableModule``, ``slicer.parameterNodeWrapper``) is not in the
-slicer-core wheel, so minimal stand-ins are put in ``sys.modules`` only to import the file; everything the
+The module file is imported with Slicer 5.6.2's own ``parameterNodeWrapper`` (vendored) and Qt widget doubles
+(``slicer_stubs``, ``qt_doubles``), since the slicer-core wheel has no Qt; everything the
 self-test touches beyond that is real (MRML scene, CerebroLib, the background ``cerebro segment`` process).
 """
 

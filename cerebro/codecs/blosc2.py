@@ -23,6 +23,15 @@ if not imagecodecs.BLOSC2.available:
 SHUFFLES = {"byte": "shuffle", "bit": "bitshuffle", "none": "noshuffle"}
 
 
+def _encode_arguments(compressor: str, shuffle: str) -> dict[str, Any]:
+    """``blosc2_encode``'s keywords for the back-end compressor and the shuffle filter. imagecodecs 2026.11.11 (the
+    first release built for Python 3.12+ only, what Slicer 5.10 / 5.12 get) renamed ``compressor`` to ``codec`` and
+    ``shuffle`` to ``filters`` (a sequence); earlier releases take the old names."""
+    if hasattr(imagecodecs.BLOSC2, "CODEC"):
+        return {"codec": compressor, "filters": [SHUFFLES[shuffle]]}
+    return {"compressor": compressor, "shuffle": SHUFFLES[shuffle]}
+
+
 class Blosc2Codec(Codec):
     """Blosc2 (shuffle filter + compressor) on the voxel bytes, bit-exact."""
 
@@ -48,9 +57,10 @@ class Blosc2Codec(Codec):
         """Compress each slab's bytes with blosc2 (typesize = voxel size)."""
         itemsize = volume.dtype.itemsize
 
+        arguments = _encode_arguments(settings["compressor"], settings["shuffle"])
+
         def compress(data: bytes) -> bytes:
-            return imagecodecs.blosc2_encode(data, settings["level"], compressor=settings["compressor"],
-                                             shuffle=SHUFFLES[settings["shuffle"]], typesize=itemsize, numthreads=1)
+            return imagecodecs.blosc2_encode(data, settings["level"], typesize=itemsize, numthreads=1, **arguments)
 
         chunks, meta = encode_byte_slabs(volume.array, compress, self.name, progress)
         return Encoded(self.name, mode, dict(settings), chunks, meta)
