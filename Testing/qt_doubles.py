@@ -50,6 +50,24 @@ def _accepted_arguments(slot: Any, offered: int) -> int:
     return min(offered, sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters))
 
 
+class Notifying:
+    """A widget property whose setter emits the widget's signal ``signal`` with the new value when it changes."""
+
+    def __init__(self, signal: str, default: Any = "") -> None:
+        self.signal, self.default = signal, default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    def __get__(self, widget: Any, owner: type) -> Any:
+        return self if widget is None else widget.__dict__.get(self.attribute, self.default)
+
+    def __set__(self, widget: Any, value: Any) -> None:
+        if value != self.__get__(widget, type(widget)):
+            widget.__dict__[self.attribute] = value
+            getattr(widget, self.signal).emit(value)
+
+
 class QObject:
     """The parts of QObject the panels and the wrapper use: properties, children, signals."""
 
@@ -251,20 +269,11 @@ class QProgressBar(_Range):
 class QLineEdit(QWidget):
     SIGNALS = ("textChanged", "editingFinished", "returnPressed")
 
+    text = Notifying("textChanged")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._text = ""
         self.placeholderText = ""
-
-    @property
-    def text(self) -> str:
-        return self._text
-
-    @text.setter
-    def text(self, value: str) -> None:
-        if value != self._text:
-            self._text = value
-            self.textChanged.emit(value)
 
 
 class QTextEdit(QWidget):
@@ -488,21 +497,12 @@ class ctkPathLineEdit(QWidget):
     SIGNALS = ("currentPathChanged", "validInputChanged")
     Dirs, Files, Drives, NoDot, NoDotDot, Readable, Writable, Executable = 1, 2, 4, 8, 16, 32, 64, 128
 
+    currentPath = Notifying("currentPathChanged")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.filters = self.Files | self.Dirs | self.Drives  # ctkPathLineEdit's default
         self.nameFilters: list[str] = []
-        self._currentPath = ""
-
-    @property
-    def currentPath(self) -> str:
-        return self._currentPath
-
-    @currentPath.setter
-    def currentPath(self, path: str) -> None:
-        if path != self._currentPath:
-            self._currentPath = path
-            self.currentPathChanged.emit(path)
 
 
 class qMRMLWidget(QWidget):
