@@ -8,7 +8,6 @@ Slicer stays responsive; Cancel terminates it) and turns the mask into a segment
 coloured segment per label of the model.
 """
 
-
 import numpy as np
 import slicer
 from slicer.ScriptedLoadableModule import (
