@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -41,27 +42,80 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         yield tmp
         os.chmod(tmp, _output_mode(target))
         os.replace(tmp, target)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno in NO_SPACE:
+            raise no_space_error(target) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; on success its files are moved into ``path``.
 
-    Used for multi-file outputs (e.g. MetaImage .mhd + .raw), each file moved atomically.
+    Used for multi-file outputs (e.g. MetaImage .mhd + .raw), each file moved atomically; ``output`` names the
+    output in errors (default: the folder).
     """
     target = Path(path)
+    named = Path(output) if output is not None else target / "*"
     target.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target, ".tmp-")
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=target))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=target))
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise no_space_error(named) from None
+        raise
     try:
         yield tmp
         for item in sorted(tmp.iterdir(), key=lambda p: p.suffix in (".mhd", ".nhdr")):
             os.replace(item, target / item.name)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if error.errno in NO_SPACE:
+            raise no_space_error(named) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# errno values of a full file system (or a user's quota reached).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# What a file system needs beyond the payload before a write is tried: headers, metadata and allocation slack
+# (16 KiB, plus 1/64 of the payload).
+WRITE_MARGIN_BYTES = 16 << 10
+
+
+def free_bytes(folder: str | os.PathLike[str]) -> int | None:
+    """Bytes free for this user on the file system of ``folder`` (its nearest existing parent), or None if unknown."""
+    place = Path(folder)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return shutil.disk_usage(place).free
+    except OSError:
+        return None
+
+
+def no_space_error(target: str | os.PathLike[str], needed: int | None = None) -> CerebroError:
+    """The one-line error for a write of ``target`` that its file system has no room for."""
+    folder = Path(target).parent
+    free = free_bytes(folder)
+    have = f"{free:,} bytes are free there" if free is not None else "its free space is unknown"
+    need = f" needs {needed:,} bytes;" if needed is not None else " ran out of space;"
+    return CerebroError(f"writing {target}{need} {have} ({folder}); free some space or write elsewhere")
+
+
+def require_free_space(target: str | os.PathLike[str], needed: int) -> None:
+    """Before a large write: CerebroError naming the bytes needed and available unless the file system of
+    ``target``'s folder has ``needed`` bytes (plus a margin for headers and allocation) free."""
+    free = free_bytes(Path(target).parent)
+    needed += needed // 64 + WRITE_MARGIN_BYTES
+    if free is not None and free < needed:
+        raise no_space_error(target, needed)
 
 
 def current_umask() -> int:

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import errno
+import gzip
 import os
 import re
+import sys
+import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_dir, atomic_path, require_input_file, require_output_suffix
+from cerebro.fsutil import (
+    WRITE_MARGIN_BYTES,
+    atomic_dir,
+    atomic_path,
+    free_bytes,
+    require_free_space,
+    require_input_file,
+    require_output_suffix,
+)
 from cerebro.volume import Volume
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -83,8 +96,9 @@ def _itk_reason(message: str) -> str:
     return reason[:240]
 
 
-def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22) -> None:
-    """Refuse a NIfTI file whose voxel data is cut short, or whose float voxels hold NaN/Inf.
+def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22, allow_non_finite: bool = False) -> None:
+    """Refuse a NIfTI file whose voxel data is cut short, or whose float voxels hold NaN/Inf (unless
+    ``allow_non_finite``).
 
     ITK's NIfTI reader fills missing bytes with zeros and reads NaN as 0, so after ``sitk.ReadImage``
     neither could be seen. The header is parsed by nibabel; the data is streamed once (constant memory)."""
@@ -101,7 +115,7 @@ def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22) -> None:
     for block in _bytes_after(path, int(proxy.offset), chunk_bytes):
         block = block[: expected - got]
         got += len(block)
-        if dtype.kind in "fc":
+        if dtype.kind in "fc" and not allow_non_finite:
             block = carry + block
             usable = len(block) - len(block) % dtype.itemsize
             non_finite += int(np.count_nonzero(~np.isfinite(np.frombuffer(block[:usable], dtype))))
@@ -141,18 +155,102 @@ def _bytes_after(path: Path, offset: int, chunk_bytes: int) -> Iterator[bytes]:
 
 
 def write_volume(volume: Volume, path: str | os.PathLike[str], compress: bool = True) -> Path:
-    """Write a volume atomically; the format follows the extension (.nii.gz, .nrrd, .mha, .mhd, ...)."""
+    """Write a volume atomically; the format follows the extension (.nii.gz, .nrrd, .mha, .mhd, ...).
+
+    The file is verified before it takes its name: the writer's own complaints (ITK's NIfTI writer only prints
+    ``NWAD: wrote only N of M bytes`` on a full disk and returns), the whole file read back (the gzip stream to its
+    CRC, the voxel data to the size the header promises) and its voxels compared with ``volume``'s. Uncompressed
+    outputs check free space first. Any failure is one CerebroError and leaves no file under ``path``.
+    """
     target = Path(path)
     require_output_suffix(target, VOLUME_SUFFIXES)
     name = target.name.lower()
+    if not _is_compressed_output(name, compress):
+        require_free_space(target, volume.array.nbytes)
     image = volume_to_sitk(volume)
     if name.endswith((".mhd", ".nhdr")):
-        with atomic_dir(target.parent) as tmp:
-            sitk.WriteImage(image, str(tmp / target.name), compress)
+        with atomic_dir(target.parent, target) as tmp:
+            _write_verified(image, tmp / target.name, volume, target, compress)
     else:
         with atomic_path(target) as tmp:
-            sitk.WriteImage(image, str(tmp), compress)
+            _write_verified(image, tmp, volume, target, compress)
     return target
+
+
+def _is_compressed_output(name: str, compress: bool) -> bool:
+    """True where the voxel data of a file named ``name`` is gzip-compressed (.nii.gz; NRRD / MetaImage when
+    ``compress``), so its size is not known before writing."""
+    return name.endswith(".gz") or (compress and not name.endswith(".nii"))
+
+
+def _write_verified(image: sitk.Image, tmp: Path, volume: Volume, target: Path, compress: bool) -> None:
+    """Write ``image`` to ``tmp`` and check it (see :func:`write_volume`); CerebroError naming ``target`` if not."""
+    with _library_messages() as said:
+        try:
+            sitk.WriteImage(image, str(tmp), compress)
+            reason = None
+        except RuntimeError as exc:
+            reason = _itk_reason(str(exc))
+    complaints = [line for line in said if re.search(r"error|fail|wrote only", line, re.IGNORECASE)]
+    reason = reason or (complaints[0][:200] if complaints else None)
+    if reason is None:
+        reason = _read_back_problem(tmp, volume)
+    if reason is not None:
+        free = free_bytes(target.parent)
+        if free is not None and (free < WRITE_MARGIN_BYTES or "space" in reason.lower()):
+            raise OSError(errno.ENOSPC, reason)  # the atomic writer removes the file, then says how much is free
+        raise CerebroError(f"cannot write {target}: {reason}; check the folder, its free space and permissions")
+
+
+def _read_back_problem(path: Path, volume: Volume) -> str | None:
+    """Why the file just written at ``path`` is not ``volume`` (cut, damaged, other voxels), or None."""
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as stream:  # to the end: the gzip CRC and length are checked there
+                while stream.read(1 << 22):
+                    pass
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            check_nifti_data(path, allow_non_finite=True)
+        image = sitk.ReadImage(str(path))
+        back = sitk.GetArrayViewFromImage(image)
+    except (OSError, EOFError, zlib.error, RuntimeError, CerebroError) as exc:
+        return f"the written file does not read back ({str(exc).strip().splitlines()[-1][:160]})"
+    if back.shape != volume.shape or not np.array_equal(back, volume.array, equal_nan=volume.dtype.kind in "fc"):
+        return "the written file reads back other voxels"
+    return None
+
+
+@contextmanager
+def _library_messages() -> Iterator[list[str]]:
+    """Collect what C libraries print on this process's stderr (file descriptor 2) while the block runs, instead of
+    letting it reach the user's terminal; the lines are in the yielded list afterwards. A thread drains the pipe, so
+    a talkative library never blocks."""
+    lines: list[str] = []
+    chunks: list[bytes] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+    except (OSError, ValueError):  # no stderr to redirect: let the library print
+        yield lines
+        return
+
+    def drain() -> None:
+        while chunk := os.read(read_end, 65536):
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield lines
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        reader.join(timeout=5.0)
+        os.close(read_end)
+        lines.extend(b"".join(chunks).decode("utf-8", errors="replace").splitlines())
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
