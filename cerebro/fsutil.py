@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,6 +80,28 @@ def atomic_dir(path: str | os.PathLike[str], output: str | os.PathLike[str] | No
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def removed_on_failure(folder: str | os.PathLike[str], keep: Callable[[], bool] = lambda: False) -> Iterator[Path]:
+    """Run the block that writes a multi-file output into ``folder``; if it fails, remove what it added (the files
+    and folders that were not there before; ``folder`` itself if it was new), so a failed command leaves nothing
+    under the output's name -- unless ``keep()`` says what was written can be resumed."""
+    root = Path(folder)
+    existed = root.exists()
+    before = set(root.rglob("*")) if existed else set()
+    try:
+        yield root
+    except BaseException:
+        if keep():
+            raise
+        if not existed:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            for added in sorted(set(root.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    added.rmdir() if added.is_dir() and not added.is_symlink() else added.unlink()
+        raise
 
 
 # errno values of a full file system (or a user's quota reached).

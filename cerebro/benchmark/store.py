@@ -4,11 +4,13 @@ the uncompressed volumes in ``masks/`` (the reference of every 'vs uncompressed'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -21,7 +23,7 @@ import numpy as np
 from cerebro.benchmark.sweep import UNCOMPRESSED
 from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path
+from cerebro.fsutil import NO_SPACE, atomic_path, no_space_error
 from cerebro.volume import Volume
 
 RESULTS_FILE = "results.jsonl"
@@ -83,6 +85,7 @@ class ResultStore:
 
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
+        self.created = not self.folder.exists()  # by this object: a run that fails before any record removes it
         if self.folder.exists() and not self.folder.is_dir():
             raise CerebroError(f"result store {self.folder} is a file; give a folder")
         try:
@@ -102,19 +105,19 @@ class ResultStore:
             yield
             return
         self.require_writable()
-        stream = open(self.folder / LOCK_FILE, "a+", encoding="utf-8")
+        stream = open(self.folder / LOCK_FILE, "a+b", buffering=0)  # unbuffered: a full disk fails the write only
         try:
             try:
                 _lock(stream)
             except OSError:
                 stream.seek(0)
-                holder = stream.read().strip() or "another process"
+                holder = stream.read().decode("utf-8", errors="replace").strip() or "another process"
                 raise CerebroError(f"{self.folder} is being written by another run ({holder}); wait for it to end "
                                    "or use another --store") from None
             stream.seek(0)
             stream.truncate()
-            stream.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-            stream.flush()
+            with contextlib.suppress(OSError):  # who holds it is for messages only; a full disk must not stop us
+                stream.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             _HELD.add(key)
             try:
                 yield
@@ -123,6 +126,11 @@ class ResultStore:
                 stream.seek(0)
                 stream.truncate()
                 _unlock(stream)
+        except BaseException:
+            stream.close()
+            if self.created and not self.results_path.exists():  # nothing to resume: leave no store behind
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         finally:
             stream.close()
 
@@ -161,10 +169,22 @@ class ResultStore:
         """Add one record (NaN/inf stored as null) and sync it to disk before returning."""
         text = json.dumps(_json_safe(record), separators=(",", ":"), allow_nan=False)
         self._drop_incomplete_tail()
-        with open(self.results_path, "a", encoding="utf-8") as stream:
-            stream.write(text + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+        data = memoryview((text + "\n").encode("utf-8"))
+        fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError as error:  # e.g. a full disk: the store keeps its complete records only
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)
+                if error.errno in NO_SPACE:
+                    raise no_space_error(self.results_path, len(text) + 1) from None
+                raise
+        finally:
+            os.close(fd)
 
     def check_options(self, options: dict[str, Any]) -> None:
         """Record the options that change the results (first run), or refuse different ones on a later run, so

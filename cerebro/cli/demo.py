@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from cerebro.cli._common import cli_progress, print_json
 
@@ -35,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     from cerebro.demo import run_demo
     from cerebro.errors import CerebroError
-    from cerebro.fsutil import require_writable
+    from cerebro.fsutil import removed_on_failure, require_writable
 
-    if args.out:
-        if Path(args.out).exists() and not Path(args.out).is_dir():
-            raise CerebroError(f"--out {args.out} is a file; give a folder for the demo's files")
-        require_writable(Path(args.out) / "demo", "--out folder")
-    with cli_progress("demo", enabled=not args.json) as progress:
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CerebroError(f"--out {args.out} is a file; give a folder for the demo's files")
+    kept = removed_on_failure(args.out) if args.out else contextlib.nullcontext()
+    with kept, cli_progress("demo", enabled=not args.json) as progress:  # a failed demo leaves no files behind
+        if args.out:
+            require_writable(Path(args.out) / "demo", "--out folder")
         result = run_demo(args.out, size=args.size, modality=args.modality, seed=args.seed, device=args.device,
                           workers=args.workers, progress=progress)
     if args.json:

@@ -4,7 +4,9 @@ results folder that CerebroSegment, ``cerebro segment --weights`` and stock ``nn
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
+from typing import Any
 
 from cerebro.cli._common import add_progress_format, command_progress, print_json_line
 from cerebro.errors import CerebroError
@@ -70,7 +72,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, train, print where the results folder is."""
-    from cerebro.datasets import LAYOUTS, Manifest
     from cerebro.fsutil import require_writable
     from cerebro.train.options import TrainOptions
 
@@ -90,7 +91,21 @@ def run(args: argparse.Namespace) -> int:
     for inside in [source] + ([Path(args.init)] if args.init else []):
         if out.resolve() == inside.resolve() or inside.resolve() in out.resolve().parents:
             raise CerebroError(f"--out {out} lies inside the input {inside}; choose a folder outside it")
+    created = not out.exists()
     require_writable(out / "plans.json", "--out")
+    try:
+        return _run_training(args, options, source, out)
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no --out folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _run_training(args: argparse.Namespace, options: Any, source: Path, out: Path) -> int:
+    """Read the cases, train, print the results folder (the part of ``cerebro train`` after the checks)."""
+    from cerebro.datasets import LAYOUTS, Manifest
+
     cases = list(Manifest.read(source) if source.is_file() else LAYOUTS[args.layout](source, check=True))
     if args.max_cases is not None:
         if args.max_cases < 1:

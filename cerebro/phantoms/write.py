@@ -10,7 +10,7 @@ import numpy as np
 
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path, require_writable
+from cerebro.fsutil import atomic_path, removed_on_failure, require_writable
 from cerebro.io import write_volume
 from cerebro.phantoms.appearance import MODALITIES
 from cerebro.phantoms.phantom import Phantom, generate_phantom
@@ -64,20 +64,21 @@ def write_phantom_dataset(
     progress = progress or Progress()
     out = Path(out_dir)
     modalities = list(MODALITIES) if modality == "both" else [modality]
-    _require_new_dataset(out, [out / m for m in modalities] if modality == "both" else [out])
     written: list[Case] = []
     steps = len(modalities) * cases
-    for m_index, name in enumerate(modalities):
-        dataset = out / name if modality == "both" else out
-        for index in range(cases):
-            step = m_index * cases + index
-            phantom = generate_phantom(shape, name, seed + index, spacing,
-                                       progress=progress.sub(step / steps, (step + 0.9) / steps))
-            written.append(write_phantom_case(phantom, dataset, f"phantom_{name}_{index:03d}"))
-            progress.update((step + 1) / steps, f"wrote phantom_{name}_{index:03d}")
-        _write_dataset_json(dataset, name, cases)
-    manifest = Manifest(written)
-    manifest.write(out / "manifest.csv")
+    with removed_on_failure(out):  # a full disk or Ctrl+C leaves no half dataset
+        _require_new_dataset(out, [out / m for m in modalities] if modality == "both" else [out])
+        for m_index, name in enumerate(modalities):
+            dataset = out / name if modality == "both" else out
+            for index in range(cases):
+                step = m_index * cases + index
+                phantom = generate_phantom(shape, name, seed + index, spacing,
+                                           progress=progress.sub(step / steps, (step + 0.9) / steps))
+                written.append(write_phantom_case(phantom, dataset, f"phantom_{name}_{index:03d}"))
+                progress.update((step + 1) / steps, f"wrote phantom_{name}_{index:03d}")
+            _write_dataset_json(dataset, name, cases)
+        manifest = Manifest(written)
+        manifest.write(out / "manifest.csv")
     return manifest
 
 

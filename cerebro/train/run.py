@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from cerebro.errors import CerebroError
+from cerebro.fsutil import removed_on_failure
 from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker, CompressionAugment
 from cerebro.train.cases import dataset_cases
@@ -93,26 +94,28 @@ def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: 
         plans["configurations"]["3d_fullres"]["normalization_schemes"][1] = "NoNormalization"
     dataset = make_dataset_json(options.dataset_name, len(cases), "trained with cerebro train",
                                 options.centreline_channel)
-    write_json_files(folder, plans, dataset)
-    torch.manual_seed(options.seed)
-    network = build_training_network(options.family, plans, dataset)
-    if options.init and checkpoint is None:
-        init_weights(network, options.init)
-    skeletons = [tubed_skeleton(c.label) for c in cases] if options.loss in NEEDS_SKELETON else None
-    sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction)
-    compression = CompressionAugment(options.compression_probability, options.compression_ratios)
-    batches = BatchMaker(cases, sampler, options.batch_size, compression, skeletons)
-    settings = LoopSettings(iterations=options.iterations, learning_rate=options.learning_rate,
-                            weight_decay=options.weight_decay, checkpoint_every=options.checkpoint_every,
-                            validate_every=options.validate_every, seed=options.seed)
-    extra = {**checkpoint_extra(options.family), "cerebro_options": _options_dict(options)}
-    trainer = Trainer(network, batches, make_loss(options.loss), settings, folder / "fold_0", extra, validation,
-                      options.inference_patch_size, device)
-    if checkpoint is not None:
-        trainer.resume(checkpoint)
-    state = trainer.run(progress.sub(0.1, 1.0))
-    trainer.save("checkpoint_final.pth")
-    write_log(folder / "fold_0", state.log)
+    # A failure before the first checkpoint (a full disk, Ctrl+C) leaves no results folder; after it, it resumes.
+    with removed_on_failure(Path(out), keep=latest.is_file):
+        write_json_files(folder, plans, dataset)
+        torch.manual_seed(options.seed)
+        network = build_training_network(options.family, plans, dataset)
+        if options.init and checkpoint is None:
+            init_weights(network, options.init)
+        skeletons = [tubed_skeleton(c.label) for c in cases] if options.loss in NEEDS_SKELETON else None
+        sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction)
+        compression = CompressionAugment(options.compression_probability, options.compression_ratios)
+        batches = BatchMaker(cases, sampler, options.batch_size, compression, skeletons)
+        settings = LoopSettings(iterations=options.iterations, learning_rate=options.learning_rate,
+                                weight_decay=options.weight_decay, checkpoint_every=options.checkpoint_every,
+                                validate_every=options.validate_every, seed=options.seed)
+        extra = {**checkpoint_extra(options.family), "cerebro_options": _options_dict(options)}
+        trainer = Trainer(network, batches, make_loss(options.loss), settings, folder / "fold_0", extra, validation,
+                          options.inference_patch_size, device)
+        if checkpoint is not None:
+            trainer.resume(checkpoint)
+        state = trainer.run(progress.sub(0.1, 1.0))
+        trainer.save("checkpoint_final.pth")
+        write_log(folder / "fold_0", state.log)
     return folder
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cerebro.fsutil import atomic_path
+from cerebro.fsutil import atomic_path, require_free_space
 from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker
 from cerebro.train.cases import FixedCase
@@ -149,8 +149,11 @@ class Trainer:
                                "cerebro_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                                "cerebro_log": list(self.state.log), "cerebro_best_dice": self.state.best_dice})
         path = self.fold_dir / name
+        buffer = io.BytesIO()  # serialised first: torch.save on a full disk is a RuntimeError from its zip writer
+        torch.save(checkpoint, buffer)
+        require_free_space(path, buffer.getbuffer().nbytes)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            tmp.write_bytes(buffer.getbuffer())
         return path
 
 
