@@ -8,10 +8,13 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
@@ -27,6 +30,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     ``.<stem>-<pid>-*``; those of killed processes are removed by the next write into the folder.
     """
     target = Path(path)
+    if target.is_symlink():  # write where the link points (the link stays), as cp and most editors do
+        target = Path(os.path.realpath(target))
     suffix = suffix or "".join(target.suffixes)
     stem = target.name.split(".")[0]
     try:
@@ -102,6 +107,68 @@ def removed_on_failure(folder: str | os.PathLike[str], keep: Callable[[], bool] 
                 with contextlib.suppress(OSError):
                     added.rmdir() if added.is_dir() and not added.is_symlink() else added.unlink()
         raise
+
+
+LOCK_FILE = ".writer.lock"
+
+
+@contextmanager
+def writer_lock(folder: str | os.PathLike[str], alternative: str, keep_file: bool = True) -> Iterator[None]:
+    """Hold an exclusive OS lock on ``folder/.writer.lock`` for the block: another process wanting to write the same
+    multi-file output (a result store, a phantom dataset) gets a one-line CerebroError naming the holder and
+    ``alternative`` (what to do instead) rather than mixing its files in. Released when the block ends or the
+    process dies (the OS drops the lock); ``keep_file=False`` removes the lock file afterwards (an output whose
+    writers check, under the lock, that it is not written yet)."""
+    target = Path(folder)
+    stream = open(target / LOCK_FILE, "a+b", buffering=0)  # unbuffered: a full disk fails the note only
+    try:
+        try:
+            _lock(stream)
+        except OSError:
+            stream.seek(0)
+            holder = stream.read().decode("utf-8", errors="replace").strip() or "another process"
+            raise CerebroError(f"{target} is being written by another run ({holder}); wait for it to end "
+                               f"{alternative}") from None
+        stream.seek(0)
+        stream.truncate()
+        with contextlib.suppress(OSError):  # who holds it is for messages only; a full disk must not stop us
+            stream.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        try:
+            yield
+        finally:
+            stream.seek(0)
+            stream.truncate()
+            if not keep_file:
+                with contextlib.suppress(OSError):
+                    (target / LOCK_FILE).unlink()
+            _unlock(stream)
+    finally:
+        stream.close()
+
+
+def _lock(stream: Any) -> None:
+    """Take an exclusive lock on ``stream``'s file without waiting (OSError when another process holds it)."""
+    if os.name == "nt":
+        import msvcrt
+
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock(stream: Any) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
 # errno values of a full file system (or a user's quota reached).
@@ -198,6 +265,9 @@ def require_writable(path: str | os.PathLike[str], what: str = "output") -> Path
     target = Path(path)
     if target.is_dir():
         raise CerebroError(f"{what} {target} is a folder; give a file name")
+    kind = special_file_kind(target)
+    if kind is not None:  # atomic writing would replace the FIFO / device node with a file
+        raise CerebroError(f"{what} {target} is a {kind}, not a file; give a file name")
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,11 +279,31 @@ def require_writable(path: str | os.PathLike[str], what: str = "output") -> Path
 
 
 def require_input_file(path: str | os.PathLike[str], what: str = "input") -> Path:
-    """Return ``path`` as a Path if it exists, else raise a one-line CerebroError."""
+    """Return ``path`` as a Path if it is a file or a folder, else raise a one-line CerebroError (missing, or a FIFO,
+    device or socket: reading one could block forever or never end)."""
     p = Path(path)
     if not p.exists():
         raise CerebroError(f"{what} not found: {p}; check the path")
+    kind = special_file_kind(p)
+    if kind is not None:
+        raise CerebroError(f"{what} {p} is a {kind}, not a file; give a file")
     return p
+
+
+def special_file_kind(path: Path) -> str | None:
+    """What ``path`` (links followed) is when it exists and is neither a regular file nor a folder ("FIFO",
+    "device", "socket"), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return None
 
 
 def files_read(path: str | os.PathLike[str]) -> list[Path]:

@@ -11,7 +11,6 @@ import math
 import os
 import re
 import shutil
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,44 +22,18 @@ import numpy as np
 from cerebro.benchmark.sweep import UNCOMPRESSED
 from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
-from cerebro.fsutil import NO_SPACE, atomic_path, no_space_error
+from cerebro.fsutil import NO_SPACE, atomic_path, no_space_error, writer_lock
 from cerebro.volume import Volume
 
 RESULTS_FILE = "results.jsonl"
 OPTIONS_FILE = "options.json"
 CASES_FILE = "cases.json"
-LOCK_FILE = ".writer.lock"
 _HELD: set[str] = set()  # stores whose writer lock this process holds (a search holds it across its trials)
 
 
 def record_key(case_id: str, setting_key: str, model_id: str) -> str:
     """The identity of one record: which case, compression setting and model."""
     return f"{case_id}|{setting_key}|{model_id}"
-
-
-def _lock(stream: Any) -> None:
-    """Take an exclusive lock on ``stream``'s file without waiting (OSError when another process holds it)."""
-    if os.name == "nt":
-        import msvcrt
-
-        stream.seek(0)
-        msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _unlock(stream: Any) -> None:
-    if os.name == "nt":
-        import msvcrt
-
-        stream.seek(0)
-        msvcrt.locking(stream.fileno(), msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
 def mask_digest(mask: np.ndarray) -> str:
@@ -105,34 +78,17 @@ class ResultStore:
             yield
             return
         self.require_writable()
-        stream = open(self.folder / LOCK_FILE, "a+b", buffering=0)  # unbuffered: a full disk fails the write only
         try:
-            try:
-                _lock(stream)
-            except OSError:
-                stream.seek(0)
-                holder = stream.read().decode("utf-8", errors="replace").strip() or "another process"
-                raise CerebroError(f"{self.folder} is being written by another run ({holder}); wait for it to end "
-                                   "or use another --store") from None
-            stream.seek(0)
-            stream.truncate()
-            with contextlib.suppress(OSError):  # who holds it is for messages only; a full disk must not stop us
-                stream.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-            _HELD.add(key)
-            try:
-                yield
-            finally:
-                _HELD.discard(key)
-                stream.seek(0)
-                stream.truncate()
-                _unlock(stream)
+            with writer_lock(self.folder, "or use another --store"):
+                _HELD.add(key)
+                try:
+                    yield
+                finally:
+                    _HELD.discard(key)
         except BaseException:
-            stream.close()
             if self.created and not self.results_path.exists():  # nothing to resume: leave no store behind
                 shutil.rmtree(self.folder, ignore_errors=True)
             raise
-        finally:
-            stream.close()
 
     def require_writable(self) -> None:
         """Raise a one-line CerebroError unless the store's folder can be written (checked before any work)."""

@@ -90,3 +90,9 @@ def _default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, terminal escape sequences) shown as escapes, not sent: what a
+    file name or a file's field holds never breaks a message into lines or reaches the terminal raw."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
+from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line, printable
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.compress import compress_volume
 from cerebro.compressed import MB
@@ -260,11 +260,6 @@ def run_info(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     print("\n".join(f"{name:<{width}}  {printable(value)}" for name, value in rows))
     return 0
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (terminal escape sequences included) shown as escapes, not sent."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def run_codecs(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path, removed_on_failure, require_writable
+from cerebro.fsutil import atomic_path, removed_on_failure, require_writable, writer_lock
 from cerebro.io import write_volume
 from cerebro.phantoms.appearance import MODALITIES
 from cerebro.phantoms.phantom import Phantom, generate_phantom
@@ -64,21 +65,40 @@ def write_phantom_dataset(
     progress = progress or Progress()
     out = Path(out_dir)
     modalities = list(MODALITIES) if modality == "both" else [modality]
+    datasets = [out / m for m in modalities] if modality == "both" else [out]
+    created = not out.exists()
+    _require_new_dataset(out, datasets)
+    locked = False
+    try:
+        with writer_lock(out, "or write the phantoms into another folder", keep_file=False):  # runs never mix
+            locked = True
+            _require_new_dataset(out, datasets)  # again under the lock: a run that ended meanwhile is seen
+            with removed_on_failure(out):  # a full disk or Ctrl+C leaves no half dataset
+                return _write_cases(out, modalities, modality == "both", shape, cases, seed, spacing, progress)
+    except BaseException:
+        if created and locked:  # the folder this run made, now empty
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _write_cases(out: Path, modalities: list[str], nested: bool, shape: tuple[int, int, int], cases: int,
+                 seed: int, spacing: tuple[float, float, float] | None, progress: Progress) -> Manifest:
+    """Generate and write the cases (under ``out/<modality>`` when ``nested``), each dataset's dataset.json and
+    the manifest; returns the manifest."""
     written: list[Case] = []
     steps = len(modalities) * cases
-    with removed_on_failure(out):  # a full disk or Ctrl+C leaves no half dataset
-        _require_new_dataset(out, [out / m for m in modalities] if modality == "both" else [out])
-        for m_index, name in enumerate(modalities):
-            dataset = out / name if modality == "both" else out
-            for index in range(cases):
-                step = m_index * cases + index
-                phantom = generate_phantom(shape, name, seed + index, spacing,
-                                           progress=progress.sub(step / steps, (step + 0.9) / steps))
-                written.append(write_phantom_case(phantom, dataset, f"phantom_{name}_{index:03d}"))
-                progress.update((step + 1) / steps, f"wrote phantom_{name}_{index:03d}")
-            _write_dataset_json(dataset, name, cases)
-        manifest = Manifest(written)
-        manifest.write(out / "manifest.csv")
+    for m_index, name in enumerate(modalities):
+        dataset = out / name if nested else out
+        for index in range(cases):
+            step = m_index * cases + index
+            phantom = generate_phantom(shape, name, seed + index, spacing,
+                                       progress=progress.sub(step / steps, (step + 0.9) / steps))
+            written.append(write_phantom_case(phantom, dataset, f"phantom_{name}_{index:03d}"))
+            progress.update((step + 1) / steps, f"wrote phantom_{name}_{index:03d}")
+        _write_dataset_json(dataset, name, cases)
+    manifest = Manifest(written)
+    manifest.write(out / "manifest.csv")
     return manifest
 
 
