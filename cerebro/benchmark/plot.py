@@ -5,7 +5,11 @@ Dice-loss bounds below the uncompressed Dice."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,19 @@ from cerebro.fsutil import atomic_path, require_output_suffix
 
 
 def pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend (no screen needed)."""
+    """matplotlib's pyplot on the file-only Agg backend (no screen needed).
+
+    matplotlib keeps a font cache in ``$MPLCONFIGDIR`` or ``~/.config/matplotlib``; where neither can be written (a
+    read-only home, a service account) it complains in two lines on every run, so a private temporary folder is
+    given to it instead."""
+    if "matplotlib" not in sys.modules and not os.environ.get("MPLCONFIGDIR"):
+        home_config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "matplotlib"
+        place = home_config if home_config.exists() else home_config.parent
+        while not place.exists() and place != place.parent:
+            place = place.parent
+        if not os.access(place, os.W_OK | os.X_OK):
+            os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="cerebro-matplotlib-")
+            atexit.register(shutil.rmtree, os.environ["MPLCONFIGDIR"], ignore_errors=True)
     import matplotlib
 
     matplotlib.use("Agg")

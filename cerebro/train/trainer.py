@@ -172,11 +172,9 @@ def write_log(fold_dir: Path, log: list[dict[str, Any]]) -> None:
 
 def plot_log(log: list[dict[str, Any]], path: Path) -> None:
     """Loss (left axis) and validation Dice (right axis) against the iteration, as a PNG."""
-    import matplotlib
+    from cerebro.benchmark.plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, left = plt.subplots(figsize=(7, 4))
     iterations = [r["iteration"] for r in log]
     losses = np.asarray([r["loss"] for r in log], dtype=np.float64)

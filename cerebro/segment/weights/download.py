@@ -38,6 +38,24 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path.home() / ".cache" / "cerebrobench"
 
 
+def require_cache_folder(folder: Path) -> None:
+    """CerebroError naming the fix unless the cache ``folder`` is (or can be made) a writable folder: a
+    ``CEREBRO_CACHE`` that points to a file, or a home folder that cannot be written, is one line, not a
+    huggingface_hub error about its own sub-folders."""
+    where = f"set {CACHE_ENV} or --cache-dir to a writable folder"
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise CerebroError(f"the model cache {folder} cannot be made: {place} is a file; {where}")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CerebroError(f"cannot create the model cache {folder}: {error.strerror or error}; {where}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CerebroError(f"the model cache {folder} is not writable; {where}")
+
+
 def expected_path(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the weights file of ``entry`` lives in the cache (also where to put it by hand)."""
     if entry.file is None:
@@ -82,6 +100,8 @@ def fetch_model(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = No
             raise CerebroError(f"model '{entry.id}' has no public weights; put your {entry.file} at {target} "
                                "(or pass the weights file explicitly)")
     else:
+        if not target.is_file():
+            require_cache_folder(target.parent)
         _download(entry, target, is_offline(offline), progress.sub(0.0, 0.8))
     digest = sha256_file(target, progress.sub(0.8, 0.95))
     if entry.sha256 is not None and digest != entry.sha256:
