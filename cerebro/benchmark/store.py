@@ -78,15 +78,19 @@ class ResultStore:
             yield
             return
         self.require_writable()
+        locked = False
         try:
             with writer_lock(self.folder, "or use another --store"):
+                locked = True
                 _HELD.add(key)
                 try:
                     yield
                 finally:
                     _HELD.discard(key)
         except BaseException:
-            if self.created and not self.results_path.exists():  # nothing to resume: leave no store behind
+            # A store this run made and wrote no record to: nothing to resume, leave none behind (never one that
+            # another run holds).
+            if locked and self.created and not self.results_path.exists():
                 shutil.rmtree(self.folder, ignore_errors=True)
             raise
 
