@@ -204,12 +204,16 @@ def _write_verified(image: sitk.Image, tmp: Path, volume: Volume, target: Path, 
 
 def _read_back_problem(path: Path, volume: Volume) -> str | None:
     """Why the file just written at ``path`` is not ``volume`` (cut, damaged, other voxels), or None."""
+    name = path.name.lower()
     try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as stream:  # to the end: the gzip CRC and length are checked there
-                while stream.read(1 << 22):
-                    pass
-        if path.name.lower().endswith((".nii", ".nii.gz")):
+        if name.endswith(".gz"):  # to the end of the stream: gzip checks its CRC and length there
+            inflated = 0
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(1 << 22):
+                    inflated += len(chunk)
+            if name.endswith(".nii.gz") and inflated < _nifti_data_end(path):
+                return "the written file is cut short"
+        elif name.endswith(".nii"):
             check_nifti_data(path, allow_non_finite=True)
         image = sitk.ReadImage(str(path))
         back = sitk.GetArrayViewFromImage(image)
@@ -218,6 +222,17 @@ def _read_back_problem(path: Path, volume: Volume) -> str | None:
     if back.shape != volume.shape or not np.array_equal(back, volume.array, equal_nan=volume.dtype.kind in "fc"):
         return "the written file reads back other voxels"
     return None
+
+
+def _nifti_data_end(path: Path) -> int:
+    """Where the voxel data of the NIfTI file ``path`` ends, from its header: offset + voxels x bytes per voxel."""
+    import nibabel
+
+    try:
+        proxy = nibabel.load(str(path)).dataobj
+    except Exception as exc:  # nibabel raises several types for a bad header
+        raise CerebroError(f"not a valid NIfTI header ({str(exc).splitlines()[0][:160]})") from None
+    return int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * np.dtype(proxy.dtype).itemsize
 
 
 @contextmanager
