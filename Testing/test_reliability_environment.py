@@ -270,7 +270,8 @@ def test_env_finding_8_usage_errors_are_one_line_with_a_hint_for_leading_dashes(
 
 def _cerebro(*args: str, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **kwargs.pop("env", {})}
-    return subprocess.run([*CEREBRO, *args], capture_output=True, text=True, timeout=300, env=env, **kwargs)
+    return subprocess.run([*CEREBRO, *args], capture_output=True, encoding="utf-8", errors="replace", timeout=300,
+                          env=env, **kwargs)
 
 
 def test_env_finding_9_sigterm_ends_a_run_as_ctrl_c_does(dataset, tmp_path, one_torch_thread):

@@ -20,7 +20,7 @@ from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import COLUMNS, summarise
 from cerebro.benchmark.sweep import UNCOMPRESSED
 from cerebro.errors import CerebroError
-from cerebro.fsutil import atomic_path, require_output_suffix, require_writable
+from cerebro.fsutil import atomic_path, require_free_space, require_output_suffix, require_writable
 from cerebro.progress import Progress
 
 DEFAULT_BOUNDS = (0.001, 0.01)
@@ -244,6 +244,8 @@ def write_report(store_folder: str | os.PathLike[str], output: str | os.PathLike
         raise CerebroError(f"result folder not found: {folder}; run `cerebro benchmark run --store` first")
     text = build_report(ResultStore(folder), bounds, against, overlay_dpi, progress)
     target = Path(output)
+    data = text.encode("utf-8")
+    require_free_space(target, len(data))  # figures are inlined: a report can be megabytes
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
     return target
