@@ -96,26 +96,31 @@ def _itk_reason(message: str) -> str:
     return reason[:240]
 
 
-def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22, allow_non_finite: bool = False) -> None:
-    """Refuse a NIfTI file whose voxel data is cut short, or whose float voxels hold NaN/Inf (unless
-    ``allow_non_finite``).
-
-    ITK's NIfTI reader fills missing bytes with zeros and reads NaN as 0, so after ``sitk.ReadImage``
-    neither could be seen. The header is parsed by nibabel; the data is streamed once (constant memory)."""
+def _nifti_layout(path: Path) -> tuple[int, int, np.dtype]:
+    """Where the voxel data of the NIfTI file ``path`` starts, how many bytes it has and their type, from its
+    header (parsed by nibabel, which reads only the header); CerebroError for a bad header."""
     import nibabel
 
     try:
-        proxy = nibabel.load(str(path)).dataobj  # header only: where the voxel data starts, its type and shape
+        proxy = nibabel.load(str(path)).dataobj
     except Exception as exc:  # nibabel raises several types for a bad header
         raise CerebroError(f"cannot read {path}: not a valid NIfTI header ({str(exc).splitlines()[0][:160]})") from None
     dtype = np.dtype(proxy.dtype)
-    expected = int(np.prod(proxy.shape, dtype=np.int64)) * dtype.itemsize
+    return int(proxy.offset), int(np.prod(proxy.shape, dtype=np.int64)) * dtype.itemsize, dtype
+
+
+def check_nifti_data(path: Path, chunk_bytes: int = 1 << 22) -> None:
+    """Refuse a NIfTI file whose voxel data is cut short, or whose float voxels hold NaN/Inf.
+
+    ITK's NIfTI reader fills missing bytes with zeros and reads NaN as 0, so after ``sitk.ReadImage``
+    neither could be seen. The data is streamed once (constant memory)."""
+    offset, expected, dtype = _nifti_layout(path)
     got = non_finite = 0
     carry = b""
-    for block in _bytes_after(path, int(proxy.offset), chunk_bytes):
+    for block in _bytes_after(path, offset, chunk_bytes):
         block = block[: expected - got]
         got += len(block)
-        if dtype.kind in "fc" and not allow_non_finite:
+        if dtype.kind in "fc":
             block = carry + block
             usable = len(block) - len(block) % dtype.itemsize
             non_finite += int(np.count_nonzero(~np.isfinite(np.frombuffer(block[:usable], dtype))))
@@ -206,15 +211,15 @@ def _read_back_problem(path: Path, volume: Volume) -> str | None:
     """Why the file just written at ``path`` is not ``volume`` (cut, damaged, other voxels), or None."""
     name = path.name.lower()
     try:
+        size = path.stat().st_size
         if name.endswith(".gz"):  # to the end of the stream: gzip checks its CRC and length there
-            inflated = 0
+            size = 0
             with gzip.open(path, "rb") as stream:
                 while chunk := stream.read(1 << 22):
-                    inflated += len(chunk)
-            if name.endswith(".nii.gz") and inflated < _nifti_data_end(path):
-                return "the written file is cut short"
-        elif name.endswith(".nii"):
-            check_nifti_data(path, allow_non_finite=True)
+                    size += len(chunk)
+        needed = sum(_nifti_layout(path)[:2]) if name.endswith((".nii", ".nii.gz")) else 0
+        if size < needed:
+            return f"the written file does not read back (cut short: {size} of the {needed} bytes its header needs)"
         image = sitk.ReadImage(str(path))
         back = sitk.GetArrayViewFromImage(image)
     except (OSError, EOFError, zlib.error, RuntimeError, CerebroError) as exc:
@@ -222,17 +227,6 @@ def _read_back_problem(path: Path, volume: Volume) -> str | None:
     if back.shape != volume.shape or not np.array_equal(back, volume.array, equal_nan=volume.dtype.kind in "fc"):
         return "the written file reads back other voxels"
     return None
-
-
-def _nifti_data_end(path: Path) -> int:
-    """Where the voxel data of the NIfTI file ``path`` ends, from its header: offset + voxels x bytes per voxel."""
-    import nibabel
-
-    try:
-        proxy = nibabel.load(str(path)).dataobj
-    except Exception as exc:  # nibabel raises several types for a bad header
-        raise CerebroError(f"not a valid NIfTI header ({str(exc).splitlines()[0][:160]})") from None
-    return int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * np.dtype(proxy.dtype).itemsize
 
 
 @contextmanager
