@@ -26,7 +26,8 @@ from cerebro.volume import Volume
 SEED_CODECS = (("zfp", "rate", {"rate": 8}), ("zfp", "accuracy", {"tolerance": 2}), ("zstd", "lossless", {}),
                ("blosc2", "lossless", {}), ("sz3", "abs", {"tolerance": 2}), ("sperr", "pwe", {"tolerance": 2}),
                ("lerc", "maxerror", {"tolerance": 2}), ("jpeg2000", "lossless", {}), ("jpegls", "lossless", {}),
-               ("htj2k", "lossless", {}), ("jpegxl", "lossless", {}))
+               ("htj2k", "lossless", {}), ("jpegxl", "lossless", {}),
+               ("roi", "vesselness", {"tolerance": 2, "roi_tolerance": 1, "threshold": 0.3, "margin": 0}))
 
 
 def seed_volume() -> Volume:

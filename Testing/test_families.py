@@ -218,7 +218,7 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
 
 
 def test_vesselness_rules_scales_from_the_spacing_and_the_ct_window():
-    from cerebro.segment.families.vesselness import default_sigmas, threshold_response, window_for
+    from cerebro.vesselness import default_sigmas, threshold_response, window_for
     from cerebro.volume import Volume
 
     assert default_sigmas((0.4, 0.4, 0.6)) == pytest.approx(list(np.geomspace(0.4, 2.0, 4)))

@@ -3,22 +3,16 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any
 
 import numpy as np
 
-from cerebro.codecs.base import Codec, get_codec
+from cerebro.codecs.base import Codec, get_codec, worker_options
 from cerebro.compressed import CompressedVolume
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
-
-
-def _with_workers(function: Any, workers: int | None) -> dict[str, Any]:
-    """``{"workers": workers}`` if ``function`` accepts it (chunk-parallel codecs), else nothing."""
-    return {"workers": workers} if "workers" in inspect.signature(function).parameters else {}
 
 
 def compress_volume(
@@ -37,7 +31,7 @@ def compress_volume(
     resolved = codec.resolve_settings(mode, settings)
     volume.require_finite()
     start = time.perf_counter()
-    encoded = codec.encode(volume, mode, resolved, progress, **_with_workers(codec.encode, workers))
+    encoded = codec.encode(volume, mode, resolved, progress, **worker_options(codec.encode, workers))
     seconds = time.perf_counter() - start
     return CompressedVolume(
         encoded=encoded, dtype=volume.dtype.name, shape=volume.shape, spacing=volume.spacing,
@@ -57,7 +51,7 @@ def decompress(compressed: CompressedVolume, progress: Progress | None = None, w
     shape, dtype = tuple(compressed.shape), np.dtype(compressed.dtype)
     codec.validate_meta(compressed.encoded.meta, shape, dtype, [len(c) for c in compressed.encoded.chunks])
     try:
-        array = codec.decode(compressed.encoded, shape, dtype, progress, **_with_workers(codec.decode, workers))
+        array = codec.decode(compressed.encoded, shape, dtype, progress, **worker_options(codec.decode, workers))
     except CerebroError:
         raise
     except MemoryError:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -131,6 +131,14 @@ def searchable_setting(codec: Codec, mode: str, name: str | None = None, target:
     return candidates[0]
 
 
+def search_range(codec: Codec, mode: str, spec: Setting, fixed: dict[str, Any]) -> Setting:
+    """``spec`` with the range it may take when the mode's other settings are ``fixed`` (validated here: a
+    CerebroError names a bad one), e.g. the roi codec's base tolerance from its region's bound upwards."""
+    others = codec.resolve_settings(mode, {**fixed, spec.name: spec.maximum})
+    low, high = codec.setting_range(mode, spec.name, others)
+    return replace(spec, minimum=spec.kind(low), maximum=spec.kind(high))
+
+
 def search_setting(
     volume: Volume,
     codec: str | Codec,
@@ -163,7 +171,7 @@ def search_setting(
         raise CerebroError(f"{spec.name}={settings[spec.name]} fixes the setting that is searched for the {target} "
                            f"target; leave it out, or search another setting with --search")
     fixed = dict(settings or {})
-    codec.resolve_settings(mode, {**fixed, spec.name: spec.minimum})  # validate the fixed settings early
+    spec = search_range(codec, mode, spec, fixed)
     volume.require_finite()
     progress = progress or Progress()
     evaluations: list[Evaluation] = []

@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cerebro.codecs.base import Codec
+import numpy as np
+
+from cerebro.codecs.base import Codec, get_codec
 from cerebro.compress import compress_volume, decompress
 from cerebro.compressed import MB, CompressedVolume
 from cerebro.container import container_bytes, read_compressed, write_compressed
@@ -49,13 +51,20 @@ class RoundTripReport:
     decode_mb_s: float
     write_seconds: float | None = None
     read_seconds: float | None = None
+    region_share: float | None = None
+    psnr_region_db: float | None = None
+    psnr_outside_db: float | None = None
+    max_abs_error_region: float | None = None
+    max_abs_error_outside: float | None = None
+    """The region fields are set for codecs that code a region of the volume more tightly (``roi``): the share of
+    voxels in it, and PSNR (same data range) and max abs error inside and outside it."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; a non-finite PSNR (identical volumes: inf) or SSIM (n/a: nan) becomes ``None``."""
         data = asdict(self)
         data["shape"] = list(self.shape)
-        for key in ("psnr_db", "ssim"):
-            if not math.isfinite(data[key]):
+        for key in ("psnr_db", "ssim", "psnr_region_db", "psnr_outside_db"):
+            if data[key] is not None and not math.isfinite(data[key]):
                 data[key] = None
         return data
 
@@ -87,10 +96,19 @@ class RoundTripReport:
             ("encode", f"{self.encode_seconds:.3f} s, {self.encode_mb_s:.1f} MB/s"),
             ("decode", f"{self.decode_seconds:.3f} s, {self.decode_mb_s:.1f} MB/s"),
         ]
+        if self.region_share is not None:
+            rows += [("region", f"{self.region_share:.1%} of the voxels: PSNR {_psnr_text(self.psnr_region_db)}, "
+                                f"max abs error {self.max_abs_error_region:g}"),
+                     ("outside the region", f"PSNR {_psnr_text(self.psnr_outside_db)}, "
+                                            f"max abs error {self.max_abs_error_outside:g}")]
         if self.write_seconds is not None:
             rows.append(("file write / read", f"{self.write_seconds:.3f} s / {self.read_seconds:.3f} s"))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _psnr_text(value: float | None) -> str:
+    return "inf dB (identical)" if value is None or math.isinf(value) else f"{value:.2f} dB"
 
 
 def _settings_text(settings: dict[str, Any]) -> str:
@@ -99,6 +117,20 @@ def _settings_text(settings: dict[str, Any]) -> str:
 
 def _rate(nbytes: int, seconds: float) -> float:
     return nbytes / MB / seconds if seconds > 0 else math.inf
+
+
+def region_quality(region: np.ndarray | None, reference: np.ndarray, test: np.ndarray, peak: float
+                   ) -> dict[str, float]:
+    """The report's region fields: share of voxels, and PSNR (data range ``peak``) and max abs error inside and
+    outside ``region`` (bool, the volumes' shape); nothing when there is no region."""
+    if region is None:
+        return {}
+    fields_ = {"region_share": float(region.mean())}
+    for where, part in (("region", region), ("outside", ~region)):
+        if part.any():
+            fields_[f"psnr_{where}_db"] = psnr(reference[part], test[part], peak)
+            fields_[f"max_abs_error_{where}"] = max_abs_error(reference[part], test[part])
+    return fields_
 
 
 def round_trip(
@@ -149,6 +181,8 @@ def round_trip(
         encode_mb_s=_rate(compressed.original_nbytes, compressed.encode_seconds),
         decode_mb_s=_rate(compressed.original_nbytes, decode_seconds),
         write_seconds=write_seconds, read_seconds=read_seconds,
+        **region_quality(get_codec(compressed.encoded.codec).region(to_decode.encoded, tuple(compressed.shape)),
+                         reference, test, peak),
     )
     progress.update(1.0, "done")
     return decoded, report, compressed

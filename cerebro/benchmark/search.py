@@ -140,7 +140,7 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
     the mode has several; ``max_trials`` caps the trials (each segments every case once); bisection stops when
     the bracket is narrower than ``resolution`` (relative, on a log axis). Raises CerebroError for bad requests.
     """
-    from cerebro.ratecontrol import searchable_setting
+    from cerebro.ratecontrol import search_range, searchable_setting
 
     if against not in AGAINST:
         raise CerebroError(f"unknown reference {against!r}; use one of: {', '.join(AGAINST)}")
@@ -159,7 +159,8 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
     if spec.name in fixed:
         raise CerebroError(f"{spec.name} is the setting being searched; do not also fix it with --setting "
                            f"{spec.name}={fixed[spec.name]}")
-    resolved = codec_obj.resolve_settings(mode, {**fixed, spec.name: spec.minimum})  # checks the fixed settings
+    spec = search_range(codec_obj, mode, spec, fixed)  # checks the fixed settings
+    resolved = codec_obj.resolve_settings(mode, {**fixed, spec.name: spec.minimum})
     progress = progress or Progress()
     axis = _Axis(spec)
     direction = _direction(codec_obj, mode, spec, {k: resolved[k] for k in fixed}, cases[0])

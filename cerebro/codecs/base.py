@@ -8,6 +8,7 @@ A codec declares its modes and the valid range of each setting; ``encode`` turns
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,23 @@ class Codec(ABC):
         """Raise a one-line CerebroError unless ``meta`` (a file's ``codec_meta``) is what :meth:`encode` writes
         for a volume of ``shape`` and ``dtype`` stored in chunks of ``chunk_sizes`` bytes: every field the
         decoder reads, of the right type, in range and consistent (see :mod:`cerebro.codecs.meta`)."""
+
+
+    def setting_range(self, mode: str, name: str, others: dict[str, Any]) -> tuple[float, float]:
+        """The valid (minimum, maximum) of the numeric setting ``name`` of ``mode`` when the mode's other settings
+        are ``others`` (resolved): the declared range, unless a codec's settings constrain each other."""
+        spec = next(s for s in self.modes[mode].settings if s.name == name)
+        return float(spec.minimum), float(spec.maximum)
+
+    def region(self, encoded: Encoded, shape: tuple[int, int, int]) -> np.ndarray | None:
+        """The voxels (bool, ``shape``) coded to a tighter bound than the rest, for codecs that have such a region
+        (reported apart by :mod:`cerebro.roundtrip`); None for codecs that treat every voxel alike."""
+        return None
+
+
+def worker_options(function: Any, workers: int | None) -> dict[str, Any]:
+    """``{"workers": workers}`` if the encode/decode ``function`` accepts it (chunk-parallel codecs), else nothing."""
+    return {"workers": workers} if "workers" in inspect.signature(function).parameters else {}
 
 
 _REGISTRY: dict[str, Codec] = {}

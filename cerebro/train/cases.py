@@ -124,7 +124,7 @@ def dataset_cases(cases: list, target_spacing: list[float], centreline_channel: 
     """Read and preprocess the labelled cases of a manifest (``cerebro.datasets.Case`` list)."""
     from cerebro.datasets import load_label
     from cerebro.io import read_volume
-    from cerebro.segment.families.vesselness import centreline_prior
+    from cerebro.vesselness import centreline_prior
 
     progress = progress or Progress()
     out = []

@@ -56,7 +56,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
 
     data = volume.array.astype(np.float32)[None]
     if with_prior:  # the centreline prior made exactly as in training (cerebro train --centreline-channel)
-        from cerebro.segment.families.vesselness import centreline_prior
+        from cerebro.vesselness import centreline_prior
 
         progress.update(0.0, "centreline prior (vesselness skeleton)")
         data = np.concatenate([data, centreline_prior(volume).array[None]])
