@@ -68,7 +68,7 @@ SETTING_TYPES: dict[str, type] = {
     "qstep": float, "distance": float, "effort": int, "level": int, "shuffle": str, "compressor": str,
     "ratio": float, "width": int, "depth": int, "steps": int, "batch_size": int, "lr": float, "quant_bits": int,
     "qat_fraction": float, "seed": int, "time_limit": float, "device": str, "levels": int, "features": int,
-    "log2_table_size": int,
+    "log2_table_size": int, "base": str, "roi_tolerance": float, "margin": float, "threshold": float, "mask": str,
 }
 
 

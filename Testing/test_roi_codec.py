@@ -139,7 +139,9 @@ def test_crafted_region_map_and_refinement_are_refused(tmp_path: Path) -> None:
     for replaced in crafted.values():
         with pytest.raises(CerebroError, match="corrupt"):
             decompress(read_compressed_bytes(rebuild({**parts, **replaced}, header)))
-    for field, value in (("block", 4), ("step", 0), ("step", 2.5), ("refinement_type", "float32"), ("slab", 0),
+    for field, value in (("block", 4), ("step", 0), ("step", 2.5), ("refinement_type", "float32"),
+                         ("class_edges", [1.0] * 3), ("class_edges", list(range(15, 0, -1))),
+                         ("class_offsets", [0.5] * 16), ("class_offsets", [float("nan")] * 16),
                          ("base", {"codec": "jpeg2000"}), ("base", None)):
         meta = {**header["codec_meta"], field: value}
         with pytest.raises(CerebroError, match="corrupt"):

@@ -9,9 +9,10 @@ vessel can be coded far more coarsely. The ``roi`` codec stores
    millimetres;
 2. a **base** layer of the whole volume with an error-bounded codec (SPERR, SZ3 or ZFP accuracy) at the loose
    bound ``tolerance``;
-3. a **refinement** inside the region: the base layer's residual quantised with a step of ``2 t + 1`` (integer
-   voxels; ``2 t`` for float voxels) so that every region voxel is within ``roi_tolerance`` = t, zstd-coded one
-   slab of :data:`~cerebro.codecs._slices.SLAB` slices per chunk.
+3. a **refinement** inside the region: the base layer's residual, less a prediction from the base layer's value
+   (:data:`CLASSES` classes of value, each with its median residual), quantised with a step of ``2 t + 1``
+   (integer voxels; ``2 t`` for float voxels) so that every region voxel is within ``roi_tolerance`` = t;
+   one zstd chunk per class.
 
 Decoding needs the file alone. Both bounds are checked on the decoded voxels before an encoding is returned:
 ``max |error| <= tolerance`` everywhere and ``<= roi_tolerance`` in the region (``floor`` of each for integer
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import SLAB, guaranteed_error, slab_ranges, tolerance_setting
+from cerebro.codecs._slices import guaranteed_error, tolerance_setting
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, get_codec, register, worker_options
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_dict, meta_float, meta_int
 from cerebro.errors import CerebroError
@@ -47,16 +49,23 @@ REFINEMENT_TYPES = ("int8", "int16", "int32", "int64")
 MAX_MARGIN_MM = 10.0
 
 EMPTY = b""
-"""The refinement chunk of a slab without region voxels."""
+"""The refinement chunk of a class without region voxels."""
+
+CLASSES = 16
+"""The refinement codes the region's voxels in this many classes of their base-layer value, each with its own
+predicted residual (:func:`class_offsets`) and its own zstd chunk (so each gets its own entropy code)."""
 
 _COMMON = (
     Setting("base", kind=str, default="sperr", choices=tuple(BASES),
             help="error-bounded codec of the whole volume at the loose tolerance"),
-    tolerance_setting(),
+    replace(tolerance_setting(), default=50.0,
+            help="max absolute error outside the region in the image's units (HU for CT); integer volumes get "
+                 "floor(t)"),
     Setting("roi_tolerance", kind=float, default=10.0, minimum=0.0, maximum=1e9, unit="image units",
             help="max absolute error in the region (0: lossless there); at most the tolerance"),
-    Setting("margin", kind=float, default=0.5, minimum=0.0, maximum=MAX_MARGIN_MM, unit="mm",
-            help="the region is grown by this distance around the vessels"),
+    Setting("margin", kind=float, default=0.0, minimum=0.0, maximum=MAX_MARGIN_MM, unit="mm",
+            help="the region is grown by this distance (the vesselness already reaches past the vessel wall, and "
+                 "the region is rounded up to 2-voxel blocks)"),
 )
 
 
@@ -119,21 +128,29 @@ class RoiCodec(Codec):
         if not step > 0:
             raise CerebroError("roi_tolerance=0 (lossless in the region) needs integer voxels; give this "
                                f"{volume.dtype} volume a positive roi_tolerance")
-        steps, outside_error, inside_error = _refine(volume.array, decoded, voxels, step)
+        outside_error = _largest_error(volume.array, decoded, ~voxels)
+        base_values = decoded[voxels]
+        classes, edges = value_classes(base_values)
+        residual = volume.array[voxels].astype(np.float64) - base_values
+        offsets = class_offsets(residual, classes, volume.dtype)
+        counts = np.rint((residual - offsets[classes]) / step)
+        refined = _to_dtype(base_values + offsets[classes] + counts * step, volume.dtype)
+        inside_error = _largest_error(volume.array[voxels], refined, np.ones(refined.shape, bool))
         outside_bound = guaranteed_error(settings["tolerance"], volume.dtype)
         inside_bound = guaranteed_error(settings["roi_tolerance"], volume.dtype)
         if not (outside_error <= outside_bound and inside_error <= inside_bound):
             raise CerebroError(f"roi could not keep the bounds on this {volume.dtype} volume (errors {outside_error:g} "
                                f"outside, {inside_error:g} inside the region): use larger tolerances or another codec")
-        kind = _refinement_type(steps)
-        refinement = [imagecodecs.zstd_encode(s.astype(kind).tobytes(), 19) if s.size else EMPTY for s in steps]
+        kind = _refinement_type(counts)
+        refinement = [_deflate(counts[classes == k].astype(kind)) for k in range(CLASSES)]
         region_chunk = imagecodecs.zstd_encode(np.packbits(blocks).tobytes(), 19)
         meta = {
             "error_bound": f"max |error| <= {outside_bound:g}, <= {inside_bound:g} in the region"
                            + (" (integer voxels)" if volume.dtype.kind in "iu" else ""),
             "max_error_bound": outside_bound, "roi_error_bound": inside_bound,
             "max_abs_error": max(outside_error, inside_error), "roi_max_abs_error": inside_error,
-            "region_share": share, "block": BLOCK, "slab": SLAB, "step": step, "refinement_type": kind,
+            "region_share": share, "block": BLOCK, "step": step, "refinement_type": kind,
+            "class_edges": [float(e) for e in edges], "class_offsets": [float(o) for o in offsets],
             "base": {"codec": base.name, "mode": base_mode, "settings": dict(base_settings), "meta": layer.meta,
                      "chunks": len(layer.chunks)},
         }
@@ -158,30 +175,38 @@ class RoiCodec(Codec):
             array = array.copy()
         voxels = expand_blocks(read_block_map(encoded.chunks[0], shape), shape)
         kind = np.dtype(meta["refinement_type"])
-        ranges = slab_ranges(shape[0], meta["slab"])
-        for (start, stop), chunk in zip(ranges, encoded.chunks[1 + count:]):
-            inside = voxels[start:stop]
-            data = _inflate(chunk, int(inside.sum()) * kind.itemsize, "refinement chunk")
-            part = array[start:stop]
-            values = part[inside].astype(np.float64) + np.frombuffer(data, dtype=kind) * float(meta["step"])
-            part[inside] = _to_dtype(values, dtype)
+        base_values = array[voxels].astype(np.float64)
+        classes = np.searchsorted(np.asarray(meta["class_edges"], dtype=np.float64), base_values, side="right")
+        offsets = np.asarray(meta["class_offsets"], dtype=np.float64)
+        counts = np.empty(base_values.shape, dtype=np.float64)
+        for k, chunk in enumerate(encoded.chunks[1 + count:]):
+            members = classes == k
+            data = _inflate(chunk, int(members.sum()) * kind.itemsize, f"refinement chunk {k + 1}")
+            counts[members] = np.frombuffer(data, dtype=kind)
+        array[voxels] = _to_dtype(base_values + offsets[classes] + counts * float(meta["step"]), dtype)
         return array
 
     def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
                       chunk_sizes: Sequence[int]) -> None:
-        """The base layer's meta (validated by its codec), block and slab sizes, step and refinement type."""
+        """The base layer's meta (validated by its codec), block size, step, refinement type and value classes."""
         base_meta = meta_dict(meta, "base", self.name)
         name = meta_choice(base_meta, "codec", list(BASES), f"{self.name} base")
         meta_choice(base_meta, "mode", [BASES[name]], f"{self.name} base")
         meta_dict(base_meta, "settings", f"{self.name} base")
         count = meta_int(base_meta, "chunks", 1, MAX_DIMENSION, f"{self.name} base")
         meta_choice(meta, "block", [BLOCK], self.name)
-        slab = meta_int(meta, "slab", 1, MAX_DIMENSION, self.name)
         meta_choice(meta, "refinement_type", list(REFINEMENT_TYPES), self.name)
         step = meta_float(meta, "step", self.name)
-        if not step > 0 or (np.dtype(dtype).kind in "iu" and step != int(step)):
+        integers = np.dtype(dtype).kind in "iu"
+        if not step > 0 or (integers and step != int(step)):
             raise corrupt(self.name, "step", "a positive number (an odd integer for integer voxels)", step)
-        expected = 1 + count + len(slab_ranges(shape[0], slab))
+        edges = _finite_list(meta, "class_edges", CLASSES - 1, self.name)
+        if any(b < a for a, b in zip(edges, edges[1:])):
+            raise corrupt(self.name, "class_edges", "non-decreasing", edges)
+        offsets = _finite_list(meta, "class_offsets", CLASSES, self.name)
+        if integers and any(o != int(o) for o in offsets):
+            raise corrupt(self.name, "class_offsets", "whole numbers for integer voxels", offsets)
+        expected = 1 + count + CLASSES
         if len(chunk_sizes) != expected or count >= len(chunk_sizes):
             raise CerebroError(f"{self.name}: the header lists {len(chunk_sizes)} chunks where the volume needs "
                                f"{expected}; the file is corrupt, re-create it from the original")
@@ -259,29 +284,49 @@ def _inflate(chunk: bytes, nbytes: int, what: str) -> bytes:
     return bytes(data)
 
 
-def _refine(original: np.ndarray, decoded: np.ndarray, voxels: np.ndarray, step: float
-            ) -> tuple[list[np.ndarray], float, float]:
-    """Per slab: the quantised residual in the region (applied to ``decoded`` in place), the largest error
-    outside the region and inside it after refinement."""
-    steps, outside, inside = [], 0.0, 0.0
-    for start, stop in slab_ranges(original.shape[0]):
-        region = voxels[start:stop]
-        truth = original[start:stop]
-        part = decoded[start:stop]
-        if (~region).any():
-            outside = max(outside, float(np.max(np.abs(part[~region].astype(np.float64) - truth[~region]))))
-        exact = truth[region].astype(np.float64)
-        counts = np.rint((exact - part[region]) / step)
-        part[region] = _to_dtype(part[region] + counts * step, original.dtype)
-        if region.any():
-            inside = max(inside, float(np.max(np.abs(part[region].astype(np.float64) - exact))))
-        steps.append(counts.astype(np.int64))
-    return steps, outside, inside
+def value_classes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each region voxel's class (0 .. CLASSES - 1) by its base-layer value, and the class edges: the value
+    quantiles, so that every class holds about as many voxels (the decoder recomputes the classes from the edges)."""
+    edges = np.quantile(values, np.linspace(0.0, 1.0, CLASSES + 1)[1:-1]) if values.size else np.zeros(CLASSES - 1)
+    return np.searchsorted(edges, values, side="right"), edges
 
 
-def _refinement_type(steps: list[np.ndarray]) -> str:
+def class_offsets(residual: np.ndarray, classes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The predicted residual of each class: its median (whole numbers for integer voxels). The base layer's error
+    depends on the value (a wavelet coder lowers bright vessels, raises the dark background next to them), so
+    coding the residual less this prediction takes fewer bits."""
+    offsets = np.zeros(CLASSES)
+    for k in range(CLASSES):
+        members = residual[classes == k]
+        if members.size:
+            offsets[k] = float(np.median(members))
+    return np.rint(offsets) if np.dtype(dtype).kind in "iu" else offsets
+
+
+def _largest_error(original: np.ndarray, decoded: np.ndarray, where: np.ndarray) -> float:
+    """max |decoded - original| over ``where`` (0 when it is empty)."""
+    if not where.any():
+        return 0.0
+    return float(np.max(np.abs(decoded[where].astype(np.float64) - original[where])))
+
+
+def _deflate(counts: np.ndarray) -> bytes:
+    """One class's step counts as a zstd chunk (:data:`EMPTY` for a class without voxels)."""
+    return imagecodecs.zstd_encode(counts.tobytes(), 19) if counts.size else EMPTY
+
+
+def _finite_list(meta: dict[str, Any], field: str, length: int, codec: str) -> list[float]:
+    """``meta[field]`` as a list of ``length`` finite numbers."""
+    value = meta.get(field)
+    if not isinstance(value, list) or len(value) != length or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        raise corrupt(codec, field, f"a list of {length} finite numbers", value)
+    return [float(v) for v in value]
+
+
+def _refinement_type(counts: np.ndarray) -> str:
     """The narrowest of :data:`REFINEMENT_TYPES` holding every step count."""
-    largest = max((int(np.max(np.abs(s))) for s in steps if s.size), default=0)
+    largest = int(np.max(np.abs(counts))) if counts.size else 0
     return next(t for t in REFINEMENT_TYPES if largest <= np.iinfo(t).max)
 
 
