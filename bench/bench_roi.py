@@ -114,7 +114,7 @@ def main() -> None:
     manifest = data / "manifest.csv"
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
-        runs = dict(zip(SEARCHES, pool.map(lambda s: search(manifest, args.out / "store_" + "_".join(s), *s),
+        runs = dict(zip(SEARCHES, pool.map(lambda s: search(manifest, args.out / ("store_" + "_".join(s)), *s),
                                            SEARCHES)))
     total = time.perf_counter() - start
     (args.out / "searches.json").write_text(json.dumps({":".join(s): r for s, r in runs.items()}, indent=1))
