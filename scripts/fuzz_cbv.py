@@ -8,6 +8,7 @@ Testing/fuzz_corpus/ (the suite replays them).
 
     pip install atheris
     python scripts/fuzz_cbv.py CORPUS_DIR -max_total_time=600
+    python scripts/fuzz_cbv.py CORPUS_DIR --only=roi --isolated -max_total_time=300   # one codec's seeds
     python scripts/fuzz_cbv.py --export CORPUS_DIR Testing/fuzz_corpus   # the crafted .cbv of each input
 """
 
@@ -24,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 with atheris.instrument_imports():
     from cbv_mutations import decode_file, field_paths, members, rebuild, seed_files, set_path
 
-SEEDS = seed_files()
+ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
+"""``--only=CODEC``: fuzz the seed files of that codec only (e.g. ``--only=roi``)."""
+SEEDS = {name: data for name, data in seed_files().items() if name.startswith(ONLY)}
 atheris.instrument_all()  # the codecs and their helpers are imported by seed_files(): cover them too
 NAMES = sorted(SEEDS)
 FOLDER = Path(tempfile.mkdtemp(prefix="cerebro-fuzz-"))
@@ -75,5 +78,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--export"]:
         export(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
-        atheris.Setup([a for a in sys.argv if a != "--isolated"], test_one_input)
+        atheris.Setup([a for a in sys.argv if a != "--isolated" and not a.startswith("--only=")], test_one_input)
         atheris.Fuzz()
