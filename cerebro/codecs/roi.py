@@ -30,7 +30,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from cerebro.codecs._slices import guaranteed_error, tolerance_setting
+from cerebro.codecs._slices import guaranteed_error, restore_dtype, tolerance_setting
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, get_codec, register, worker_options
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_dict, meta_float, meta_int
 from cerebro.errors import CerebroError
@@ -128,14 +128,14 @@ class RoiCodec(Codec):
         if not step > 0:
             raise CerebroError("roi_tolerance=0 (lossless in the region) needs integer voxels; give this "
                                f"{volume.dtype} volume a positive roi_tolerance")
-        outside_error = _largest_error(volume.array, decoded, ~voxels)
+        outside_error = _largest_error(volume.array[~voxels], decoded[~voxels])
         base_values = decoded[voxels]
         classes, edges = value_classes(base_values)
         residual = volume.array[voxels].astype(np.float64) - base_values
         offsets = class_offsets(residual, classes, volume.dtype)
         counts = np.rint((residual - offsets[classes]) / step)
-        refined = _to_dtype(base_values + offsets[classes] + counts * step, volume.dtype)
-        inside_error = _largest_error(volume.array[voxels], refined, np.ones(refined.shape, bool))
+        refined = restore_dtype(base_values + offsets[classes] + counts * step, volume.dtype)
+        inside_error = _largest_error(volume.array[voxels], refined)
         outside_bound = guaranteed_error(settings["tolerance"], volume.dtype)
         inside_bound = guaranteed_error(settings["roi_tolerance"], volume.dtype)
         if not (outside_error <= outside_bound and inside_error <= inside_bound):
@@ -183,7 +183,7 @@ class RoiCodec(Codec):
             members = classes == k
             data = _inflate(chunk, int(members.sum()) * kind.itemsize, f"refinement chunk {k + 1}")
             counts[members] = np.frombuffer(data, dtype=kind)
-        array[voxels] = _to_dtype(base_values + offsets[classes] + counts * float(meta["step"]), dtype)
+        array[voxels] = restore_dtype(base_values + offsets[classes] + counts * float(meta["step"]), dtype)
         return array
 
     def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,
@@ -207,7 +207,7 @@ class RoiCodec(Codec):
         if integers and any(o != int(o) for o in offsets):
             raise corrupt(self.name, "class_offsets", "whole numbers for integer voxels", offsets)
         expected = 1 + count + CLASSES
-        if len(chunk_sizes) != expected or count >= len(chunk_sizes):
+        if len(chunk_sizes) != expected:
             raise CerebroError(f"{self.name}: the header lists {len(chunk_sizes)} chunks where the volume needs "
                                f"{expected}; the file is corrupt, re-create it from the original")
         get_codec(name).validate_meta(meta_dict(base_meta, "meta", f"{self.name} base"), shape, dtype,
@@ -303,11 +303,9 @@ def class_offsets(residual: np.ndarray, classes: np.ndarray, dtype: np.dtype) ->
     return np.rint(offsets) if np.dtype(dtype).kind in "iu" else offsets
 
 
-def _largest_error(original: np.ndarray, decoded: np.ndarray, where: np.ndarray) -> float:
-    """max |decoded - original| over ``where`` (0 when it is empty)."""
-    if not where.any():
-        return 0.0
-    return float(np.max(np.abs(decoded[where].astype(np.float64) - original[where])))
+def _largest_error(original: np.ndarray, decoded: np.ndarray) -> float:
+    """max |decoded - original| (0 for empty arrays)."""
+    return float(np.max(np.abs(decoded.astype(np.float64) - original))) if original.size else 0.0
 
 
 def _deflate(counts: np.ndarray) -> bytes:
@@ -328,15 +326,6 @@ def _refinement_type(counts: np.ndarray) -> str:
     """The narrowest of :data:`REFINEMENT_TYPES` holding every step count."""
     largest = int(np.max(np.abs(counts))) if counts.size else 0
     return next(t for t in REFINEMENT_TYPES if largest <= np.iinfo(t).max)
-
-
-def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``values`` in ``dtype``: rounded and clipped into its range for integers (clipping never adds error)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
 
 
 register(RoiCodec())
