@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
-
 ROWS: list[tuple[str, str, str, str, str]] = []
 GPU = "cuda"  # --dry-run: "cpu"
 SIZE = 128  # phantom edge (--dry-run: 48)
@@ -68,18 +66,27 @@ def check_nnunet(volume) -> None:
 
 def check_umamba(volume) -> None:
     """U-Mamba Bot (random weights, a tiny plans file): CUDA vs CPU, voxel agreement of the masks."""
-    from nnunet_helpers import old_style_configuration, plans_dict, write_results_folder
-
-    from cerebro.segment.nnunet.plans import NnUNetPlans
     from cerebro.segment.nnunet.results_folder import load_nnunet_model
-    from cerebro.segment.nnunet.umamba import UMambaBot
+    from cerebro.train.results import (
+        build_training_network,
+        checkpoint_extra,
+        intensity_stats,
+        make_dataset_json,
+        make_plans,
+        results_dir,
+        write_json_files,
+    )
 
     torch.manual_seed(0)
-    cfg = old_style_configuration(patch=(64, 64, 64), spacing=(0.6, 0.45, 0.45), max_features=64)
-    plans = NnUNetPlans(plans=plans_dict(cfg), dataset={"labels": {"background": 0, "vessel": 1}},
-                        configuration_name="3d_fullres", configuration=cfg)
-    folder = write_results_folder(Path(tempfile.mkdtemp()), "nnUNetTrainerUMambaBot", plans.plans,
-                                  UMambaBot(plans.architecture(), 1, 2))
+    plans = make_plans("Dataset999_GpuCheck", [0.6, 0.45, 0.45], (64, 64, 64), [SIZE] * 3, (16, 32, 64, 64),
+                       intensity_stats(np.linspace(-1.0, 1.0, 101)))
+    dataset = make_dataset_json("Dataset999_GpuCheck", 1, "GPU check: random weights")
+    folder = results_dir(Path(tempfile.mkdtemp()), "Dataset999_GpuCheck", "umamba")
+    write_json_files(folder, plans, dataset)
+    network = build_training_network("umamba", plans, dataset)
+    (folder / "fold_0").mkdir()
+    torch.save({"network_weights": network.state_dict(), **checkpoint_extra("umamba")},
+               folder / "fold_0" / "checkpoint_final.pth")
     cpu_mask, cpu_s = timed(lambda: load_nnunet_model(folder, device="cpu").predict(volume, tta=False).mask)
     model = load_nnunet_model(folder, device=GPU)
     model.predict(volume, tta=False)
