@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from cbv_mutations import members, rebuild
 
 import cerebro.fsutil
 import cerebro.resources
@@ -31,6 +30,7 @@ from cerebro.compress import compress_volume
 from cerebro.container import write_compressed
 from cerebro.io import write_volume
 from cerebro.volume import Volume
+from scripts.cbv_mutations import members, rebuild
 
 CEREBRO = [sys.executable, "-m", "cerebro.cli.main"]
 

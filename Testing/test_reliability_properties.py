@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cbv_mutations import decode_file, field_paths, members, rebuild, seed_files, seed_volume, set_path
+
+from scripts.cbv_mutations import decode_file, field_paths, members, rebuild, seed_files, seed_volume, set_path
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -20,7 +20,7 @@ from cerebro.roundtrip import round_trip
 from cerebro.volume import Volume
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cbv_mutations import decode_file, members, rebuild  # noqa: E402
+from scripts.cbv_mutations import decode_file, members, rebuild  # noqa: E402
 
 
 def tube_volume(dtype: str = "int16", shape: tuple[int, int, int] = (40, 36, 34)) -> tuple[Volume, np.ndarray]:

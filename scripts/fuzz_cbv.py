@@ -21,7 +21,6 @@ from pathlib import Path
 
 import atheris
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 with atheris.instrument_imports():
     from cbv_mutations import decode_file, field_paths, members, rebuild, seed_files, set_path
 
