@@ -54,8 +54,3 @@ class Progress:
 
         return Progress(on_update=forward, is_cancelled=lambda: parent._cancel_requested
                         or (parent.is_cancelled is not None and parent.is_cancelled()), on_log=parent.log)
-
-
-def silent() -> Progress:
-    """A Progress that reports nothing and is never cancelled."""
-    return Progress()

@@ -139,8 +139,3 @@ def dataset_cases(cases: list, target_spacing: list[float], centreline_channel: 
         out.append(fixed_case(case.case_id, image, label.array, target_spacing, case.modality, prior, n))
     progress.update(1.0, f"{len(out)} cases ready")
     return out
-
-
-def median_spacing(images: list[Volume]) -> list[float]:
-    """The plans' target spacing (k, j, i) mm: the median over the cases, as nnU-Net's planner does."""
-    return [float(v) for v in np.median(np.asarray([v.spacing[::-1] for v in images]), axis=0)]

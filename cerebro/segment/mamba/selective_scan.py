@@ -195,8 +195,3 @@ def _mamba_ssm_kernel():
             selective_scan_fn = None
         _KERNEL_CACHE["fn"] = selective_scan_fn
     return _KERNEL_CACHE["fn"]
-
-
-def kernel_available() -> bool:
-    """True when mamba_ssm's CUDA selective-scan kernel can be used (package importable and CUDA present)."""
-    return torch.cuda.is_available() and _mamba_ssm_kernel() is not None
