@@ -131,8 +131,8 @@ class CerebroCompressFileWriter(_CompressedFileType):
         try:
             node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
             p = CerebroCompressLogic().getParameterNode()
-            settings = mode_settings_from(settings_values(p.settings), p.codec, p.mode)
-            CompressLogic().save_compressed(node, fileName, p.codec, p.mode, settings)  # in the job runner
+            setting = mode_settings_from(settings_values(p.settings), p.codec, p.mode)
+            CompressLogic().save_compressed(node, fileName, setting)  # in the job runner
         except Exception as error:  # noqa: BLE001 - the IO manager shows the user's messages, never a traceback
             reportFileError(self.parent, _("Failed to write {path}: {error}").format(path=fileName, error=error))
             return False

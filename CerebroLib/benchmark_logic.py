@@ -24,10 +24,13 @@ import numpy as np
 import vtk
 
 from cerebro.benchmark.limits import LIMIT_HEADERS, compression_limits, limit_cells
+from cerebro.benchmark.runner import METRIC_SETS
 from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import summarise
-from cerebro.benchmark.sweep import PRESET_TITLES, UNCOMPRESSED, parse_setting
+from cerebro.benchmark.sweep import PRESET_TITLES, UNCOMPRESSED, SweepSetting, parse_setting
 from cerebro.benchmark.sweep import PRESETS as SWEEP_PRESETS
+from cerebro.codecs.setting import CodecSetting
+from cerebro.datasets.loaders import LAYOUTS as DATASET_LAYOUTS
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
@@ -39,8 +42,7 @@ from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
 from CerebroLib.mrml import copy_parent_transform, segmentation_node_from_masks, volume_to_node
 
 SOURCES = ("scene", "dataset", "manifest")  # the panel's inputs: a scene volume, a dataset folder, a manifest file
-LAYOUTS = ("nnunet", "topcow", "rsna", "bids-pvs")
-METRIC_SETS = ("all", "overlap")
+LAYOUTS = tuple(DATASET_LAYOUTS)
 STORE_ATTRIBUTE = "CerebroBenchmark.store"  # on every node made from a store: which store it shows
 
 # Setting presets of the panel by title (one CODEC:MODE[:NAME=VALUE,...] per line), those of the CLI's --preset.
@@ -108,23 +110,6 @@ class ShownRecord:
 
     volume_node: vtk.vtkObject
     segmentation_node: vtk.vtkObject
-
-
-def parse_settings_text(text: str) -> list[str]:
-    """The settings of the panel's text box: one ``codec:mode[:name=value,...]`` per line (``#`` comments);
-    each is checked by its codec, and a bad line is a one-line error naming it."""
-    settings = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        try:
-            settings.append(parse_setting(line).key)
-        except CerebroError as error:
-            raise CerebroError(f"setting line {number}: {error}") from None
-    if not settings:
-        raise CerebroError("give at least one compression setting, e.g. zfp:accuracy:tolerance=50")
-    return list(dict.fromkeys(settings))
 
 
 def case_id_of(name: str) -> str:
@@ -222,12 +207,14 @@ class CerebroBenchmarkLogic:
         arguments = [str(path), "--layout", layout]
         return arguments + (["--max-cases", str(int(max_cases))] if max_cases else [])
 
-    def start(self, source: str | os.PathLike[str], store: str | os.PathLike[str], settings: Sequence[str],
+    def start(self, source: str | os.PathLike[str], store: str | os.PathLike[str],
+              settings: Sequence[SweepSetting | str],
               models: Sequence[str], layout: str = "nnunet", device: str = "auto", tta: bool = False,
               metrics: str = "all", max_cases: int | None = None, allow_unpinned: bool = False,
               max_dice_loss: float = 0.001, against: str = "truth") -> CliJob:
         """Start ``cerebro benchmark run`` on ``source`` (a dataset folder or a manifest, e.g. from
-        :meth:`scene_manifest`) into ``store``; poll the returned job, then :meth:`finish` it."""
+        :meth:`scene_manifest`) into ``store``; poll the returned job, then :meth:`finish` it. ``settings``: parsed
+        ones (the panel's :func:`~cerebro.benchmark.sweep.parse_setting_lines`) or their text (the console's)."""
         if not settings:
             raise CerebroError("give at least one compression setting")
         if not models:
@@ -235,7 +222,7 @@ class CerebroBenchmarkLogic:
         store = Path(store)
         arguments = ["benchmark", "run", *self._source(source, layout, max_cases)]
         for setting in settings:
-            arguments += ["--setting", parse_setting(setting).key]
+            arguments += ["--setting", (setting if isinstance(setting, SweepSetting) else parse_setting(setting)).key]
         for model in models:
             arguments += ["--model", model]
         arguments += self._common(store, models, device, tta, metrics, allow_unpinned)
@@ -269,7 +256,8 @@ class CerebroBenchmarkLogic:
         finally:
             job.cleanup()
 
-    def run(self, source: str | os.PathLike[str], store: str | os.PathLike[str], settings: Sequence[str],
+    def run(self, source: str | os.PathLike[str], store: str | os.PathLike[str],
+            settings: Sequence[SweepSetting | str],
             models: Sequence[str], scene: vtk.vtkObject, progress: Progress | None = None,
             **options: Any) -> BenchmarkNodes:
         """Start, wait (reporting to ``progress``; cancelling it terminates the process) and load a run: the Python
@@ -469,15 +457,25 @@ class CerebroBenchmarkLogic:
             raise CerebroError(f"the image of {case_id} is no longer at {case.image_path}; put it back there")
         if setting == UNCOMPRESSED:
             return None
-        parsed = parse_setting(setting)
         workdir = make_workdir("cerebro-benchmark-show-")
         decoded = workdir / "decoded.nii.gz"
-        arguments = ["compress", str(case.image_path), str(workdir / "volume.cbv"), "--codec", parsed.codec,
-                     "--mode", parsed.mode, "--decoded", str(decoded), "--progress-format", "json"]
-        for key, value in parsed.settings:
-            arguments += ["--set", f"{key}={value}"]
+        arguments = ["compress", str(case.image_path), str(workdir / "volume.cbv"), "--setting",
+                     self._used_setting(folder, case_id, setting).text, "--decoded", str(decoded),
+                     "--progress-format", "json"]
         return CliJob(cerebro_command(arguments, self.python), workdir, "decoding the record",
                       ShowRequest(folder, case, setting, model, decoded))
+
+    @staticmethod
+    def _used_setting(store: Path, case_id: str, setting: str) -> CodecSetting:
+        """The codec setting a record of ``case_id`` at ``setting`` was compressed with: every value, as its record
+        holds them (for a ``target_ratio`` setting, the one rate control found on this case)."""
+        parsed = parse_setting(setting)
+        for record in ResultStore(store).records():
+            if record["case_id"] == case_id and record["setting"] == setting:
+                used = record.get("compression", {}).get("settings")
+                if isinstance(used, dict):
+                    return CodecSetting.of(parsed.codec, parsed.mode, used)
+        return parsed.setting
 
     def finish_show(self, job: CliJob | None, store: str | os.PathLike[str], case_id: str, setting: str,
                     model: str, scene: vtk.vtkObject) -> ShownRecord:

@@ -16,10 +16,11 @@ from typing import Any
 
 import slicer
 
+from cerebro.benchmark.sweep import parse_setting_lines
 from cerebro.datasets.manifest import SUFFIXES as MANIFEST_SUFFIXES
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
-from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, PRESETS, SOURCES, parse_settings_text
+from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, PRESETS, SOURCES
 from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices
 from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependencies
@@ -235,7 +236,7 @@ class BenchmarkPanel(Panel):
             return
         p = self._parameterNode
         try:
-            settings = parse_settings_text(p.settingsText)
+            settings = parse_setting_lines(p.settingsText)
             source, store = self._sourcePath(), self._store()
         except CerebroError as error:
             slicer.util.errorDisplay(str(error))

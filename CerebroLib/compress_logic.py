@@ -17,6 +17,7 @@ import numpy as np
 import vtk
 
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
+from cerebro.codecs.setting import CodecSetting, as_setting, setting_types
 from cerebro.container import SUFFIX, read_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import require_output_suffix
@@ -61,15 +62,9 @@ def initial_value(setting: Setting) -> Any:
 
 
 # Every codec setting by name and type, as the panel's parameter node stores them (CerebroLib.parameters builds
-# its typed ``CodecSettings`` pack from this; a test keeps it equal to the codecs' own settings). Ranges differ
-# per codec and are checked by the codec (``resolve_settings``) before a run.
-SETTING_TYPES: dict[str, type] = {
-    "tolerance": float, "rate": float, "precision": int, "algorithm": str, "axis": str, "quality_db": float,
-    "qstep": float, "distance": float, "effort": int, "level": int, "shuffle": str, "compressor": str,
-    "ratio": float, "width": int, "depth": int, "steps": int, "batch_size": int, "lr": float, "quant_bits": int,
-    "qat_fraction": float, "seed": int, "time_limit": float, "device": str, "levels": int, "features": int,
-    "log2_table_size": int, "base": str, "roi_tolerance": float, "margin": float, "threshold": float, "mask": str,
-}
+# its typed ``CodecSettings`` pack from this), taken from the installed codecs. Ranges differ per codec and are
+# checked by the codec (``CodecSetting.of``) before a run.
+SETTING_TYPES: dict[str, type] = setting_types()
 
 
 def initial_settings(codec: str, mode: str) -> dict[str, Any]:
@@ -77,22 +72,22 @@ def initial_settings(codec: str, mode: str) -> dict[str, Any]:
     return {setting.name: initial_value(setting) for setting in mode_settings(codec, mode)}
 
 
-def mode_settings_from(stored: Mapping[str, Any], codec: str, mode: str) -> dict[str, Any]:
-    """The settings of ``codec``'s ``mode`` taken from ``stored`` (e.g. the parameter node's typed pack), validated
-    by the codec (CerebroError naming the setting and its range); settings not in ``stored`` get their starting value.
-    """
+def mode_settings_from(stored: Mapping[str, Any], codec: str, mode: str) -> CodecSetting:
+    """The setting of ``codec``'s ``mode`` with its values taken from ``stored`` (e.g. the parameter node's typed
+    pack), validated by the codec (CerebroError naming the setting and its range); settings not in ``stored`` get
+    their starting value."""
     values = initial_settings(codec, mode)
     values.update({name: stored[name] for name in values if name in stored})
-    return get_codec(codec).resolve_settings(mode, values)
+    return CodecSetting.of(codec, mode, values)
 
 
-def parse_setting(name: str, text: str) -> Any:
-    """The typed value of setting ``name`` typed as ``text`` in the panel; CerebroError if it is not one."""
-    kind = SETTING_TYPES.get(name, str)
-    try:
-        return kind(text.strip())
-    except ValueError:
-        raise CerebroError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+def parse_setting(codec: str, mode: str, name: str, text: str) -> Any:
+    """The typed value of setting ``name`` of ``codec``'s ``mode`` as typed in the panel (its range is checked
+    when the setting is made); CerebroError if it is not one."""
+    spec = next((s for s in mode_settings(codec, mode) if s.name == name), None)
+    if spec is None:
+        raise CerebroError(f"{codec} mode {mode} has no setting {name!r}")
+    return spec.coerce(text)
 
 
 def is_compressed_file(path: str | Path) -> bool:
@@ -139,12 +134,10 @@ class CerebroCompressLogic:
         self.workers = workers
         self.python = python  # None: PythonSlicer inside Slicer, else this Python (see jobs.python_executable)
 
-    def compress_arguments(self, input_path: Path, output_path: str | Path, codec: str | Codec, mode: str,
-                           settings: dict[str, Any] | None = None, decoded_path: Path | None = None) -> list[str]:
-        """The ``cerebro compress`` arguments (settings as ``--set NAME=VALUE``)."""
-        arguments = ["compress", str(input_path), str(output_path), "--codec", _codec_name(codec), "--mode", mode]
-        for name, value in (settings or {}).items():
-            arguments += ["--set", f"{name}={value}"]
+    def compress_arguments(self, input_path: Path, output_path: str | Path, setting: CodecSetting,
+                           decoded_path: Path | None = None) -> list[str]:
+        """The ``cerebro compress`` arguments (the setting in its exact text form, ``--setting TEXT``)."""
+        arguments = ["compress", str(input_path), str(output_path), "--setting", setting.text]
         if decoded_path is not None:
             arguments += ["--decoded", str(decoded_path)]
         return arguments + self._worker_arguments()
@@ -152,13 +145,15 @@ class CerebroCompressLogic:
     def _worker_arguments(self) -> list[str]:
         return ["--workers", str(self.workers)] if self.workers is not None else []
 
-    def start_round_trip(self, input_node: vtk.vtkObject, codec: str | Codec, mode: str,
+    def start_round_trip(self, input_node: vtk.vtkObject, codec: str | Codec | CodecSetting, mode: str | None = None,
                          settings: dict[str, Any] | None = None, make_difference: bool = False) -> CliJob:
-        """Start compressing + decompressing ``input_node`` in the background; poll the job, then finish it."""
+        """Start compressing + decompressing ``input_node`` in the background; poll the job, then finish it.
+        The setting: a CodecSetting, its text (``"zfp:accuracy:tolerance=5"``), or a codec, mode and settings."""
+        setting = as_setting(codec, mode, settings)
         return start_on_volume(
             volume_from_node(input_node), "compress",
-            lambda folder, input_path: self.compress_arguments(input_path, folder / f"volume{SUFFIX}", codec, mode,
-                                                               settings, folder / "decoded.nrrd"),
+            lambda folder, input_path: self.compress_arguments(input_path, folder / f"volume{SUFFIX}", setting,
+                                                               folder / "decoded.nrrd"),
             "the compression process",
             lambda folder: RoundTripRequest(input_node, folder / "decoded.nrrd", make_difference), self.python)
 
@@ -186,7 +181,8 @@ class CerebroCompressLogic:
         finally:
             job.cleanup()
 
-    def run(self, input_node: vtk.vtkObject, codec: str | Codec, mode: str, settings: dict[str, Any] | None = None,
+    def run(self, input_node: vtk.vtkObject, codec: str | Codec | CodecSetting, mode: str | None = None,
+            settings: dict[str, Any] | None = None,
             make_difference: bool = False, progress: Progress | None = None,
             ) -> tuple[vtk.vtkObject, vtk.vtkObject | None, RoundTripReport]:
         """Compress + decompress ``input_node`` (blocking); returns (decompressed node, difference node, report).
@@ -197,13 +193,14 @@ class CerebroCompressLogic:
         run_job(job, progress)
         return self.finish_round_trip(job)
 
-    def start_save(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
-                   settings: dict[str, Any] | None = None) -> CliJob:
+    def start_save(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec | CodecSetting,
+                   mode: str | None = None, settings: dict[str, Any] | None = None) -> CliJob:
         """Start compressing ``input_node`` into the .cbv file ``path`` (written atomically) in the background."""
         require_output_suffix(path, (COMPRESSED_SUFFIX,), "the compressed volume file")
+        setting = as_setting(codec, mode, settings)
         return start_on_volume(
             volume_from_node(input_node), "save",
-            lambda folder, input_path: self.compress_arguments(input_path, path, codec, mode, settings),
+            lambda folder, input_path: self.compress_arguments(input_path, path, setting),
             "the compression process", python=self.python)
 
     def finish_save(self, job: CliJob) -> dict[str, Any]:
@@ -213,8 +210,9 @@ class CerebroCompressLogic:
         finally:
             job.cleanup()
 
-    def save_compressed(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec, mode: str,
-                        settings: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    def save_compressed(self, input_node: vtk.vtkObject, path: str | Path, codec: str | Codec | CodecSetting,
+                        mode: str | None = None, settings: dict[str, Any] | None = None,
+                        progress: Progress | None = None) -> dict[str, Any]:
         """Compress ``input_node`` into a .cbv file (blocking, in the background process); returns the summary."""
         job = self.start_save(input_node, path, codec, mode, settings)
         run_job(job, progress)
@@ -244,7 +242,3 @@ class CerebroCompressLogic:
         job = self.start_load(path, scene, name)
         run_job(job, progress)
         return self.finish_load(job)
-
-
-def _codec_name(codec: str | Codec) -> str:
-    return codec if isinstance(codec, str) else codec.name

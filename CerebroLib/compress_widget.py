@@ -16,6 +16,7 @@ import slicer
 
 from cerebro.codecs import get_codec
 from cerebro.codecs.base import Setting
+from cerebro.codecs.setting import CodecSetting, format_value
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
 from CerebroLib.compress_logic import (
@@ -114,7 +115,7 @@ class CompressPanel(Panel):
             if isinstance(editor, qt.QComboBox):
                 editor.setCurrentText(str(values[name]))
             else:
-                editor.text = f"{values[name]:g}" if isinstance(values[name], float) else str(values[name])
+                editor.text = format_value(values[name]) if isinstance(values[name], float) else str(values[name])
             editor.blockSignals(wasBlocked)
 
     # --- panel -> parameter node -------------------------------------------------------------------------
@@ -131,8 +132,9 @@ class CompressPanel(Panel):
         if self._parameterNode is None or self._updatingGui:
             return
         try:
-            values = {name: parse_setting(name, editor.currentText if isinstance(editor, qt.QComboBox)
-                                          else editor.text) for name, editor in self._settingEditors.items()}
+            p = self._parameterNode
+            values = {name: parse_setting(p.codec, p.mode, name, editor.currentText if isinstance(
+                editor, qt.QComboBox) else editor.text) for name, editor in self._settingEditors.items()}
         except CerebroError as error:
             self.ui.statusLabel.text = str(error)
             self.updateGuiFromParameterNode()  # show the stored values again
@@ -142,8 +144,8 @@ class CompressPanel(Panel):
 
     # --- actions -----------------------------------------------------------------------------------------
 
-    def _currentSettings(self) -> dict[str, Any]:
-        """The current mode's settings from the parameter node, validated (CerebroError if out of range)."""
+    def _currentSetting(self) -> CodecSetting:
+        """The current codec setting from the parameter node, validated (CerebroError if out of range)."""
         self.onSettingEdited()
         p = self._parameterNode
         return mode_settings_from(settings_values(p.settings), p.codec, p.mode)
@@ -152,8 +154,8 @@ class CompressPanel(Panel):
         p = self._parameterNode
         self.jobs.start(
             _("Compression"),
-            lambda: self.logic.start_round_trip(p.inputVolume, p.codec, p.mode, self._currentSettings(),
-                                                p.makeDifference),
+            lambda: self.logic.start_round_trip(p.inputVolume, self._currentSetting(),
+                                                make_difference=p.makeDifference),
             self._onRoundTripDone)
 
     def _onRoundTripDone(self, job: Any) -> str:
@@ -177,7 +179,7 @@ class CompressPanel(Panel):
             path += COMPRESSED_SUFFIX
         self.jobs.start(
             _("Saving"),
-            lambda: self.logic.start_save(p.inputVolume, path, p.codec, p.mode, self._currentSettings()),
+            lambda: self.logic.start_save(p.inputVolume, path, self._currentSetting()),
             self._onSaved)
 
     def _onSaved(self, job: Any) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import summarise
-from cerebro.benchmark.sweep import UNCOMPRESSED
+from cerebro.benchmark.sweep import UNCOMPRESSED, parse_setting_lines
 from cerebro.datasets import Manifest
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.phantoms import generate_phantom
@@ -23,7 +23,6 @@ from CerebroLib.benchmark_logic import (
     PRESETS,
     RESULT_COLUMNS,
     CerebroBenchmarkLogic,
-    parse_settings_text,
 )
 from CerebroLib.jobs import run_job
 
@@ -148,14 +147,14 @@ def test_dataset_input_search_cancel_and_resume(scene, tmp_path):
 
 
 def test_settings_text_presets_and_bad_requests(tmp_path):
-    assert parse_settings_text("zfp:rate:rate=4\n# a comment\n\nsz3:abs:tolerance=5  # error bound\n") == [
-        "zfp:rate:rate=4", "sz3:abs:tolerance=5"]
+    assert [s.key for s in parse_setting_lines("zfp:rate:rate=4\n# a comment\n\nsz3:abs:tolerance=5  # error bound\n"
+                                               "zfp:rate:rate=4.0\n")] == ["zfp:rate:rate=4", "sz3:abs:tolerance=5"]
     for preset in PRESETS.values():
-        assert parse_settings_text("\n".join(preset))
+        assert parse_setting_lines("\n".join(preset))
     with pytest.raises(CerebroError, match="setting line 2: "):
-        parse_settings_text("zfp:rate:rate=4\nzfp:warp")
+        parse_setting_lines("zfp:rate:rate=4\nzfp:warp")
     with pytest.raises(CerebroError, match="at least one compression setting"):
-        parse_settings_text("# nothing\n")
+        parse_setting_lines("# nothing\n")
     logic = CerebroBenchmarkLogic()
     with pytest.raises(CerebroError, match="dataset not found"):
         logic.start(tmp_path / "missing", tmp_path / "s", ["zfp:rate:rate=4"], ["cerebro-default"])
@@ -163,3 +162,19 @@ def test_settings_text_presets_and_bad_requests(tmp_path):
         logic.start(tmp_path, tmp_path / "s", ["zfp:rate:rate=4"], ["cerebro-default"], device="tpu")
     with pytest.raises(CerebroError, match="holds no benchmark results"):
         logic.load_results(tmp_path, None)
+
+
+def test_settings_beyond_six_digits_stay_apart_from_the_panel(scene, phantom, tmp_path):
+    near = "zfp:accuracy:tolerance=1234567\nzfp:accuracy:tolerance=1234568"
+    node, reference = _scene_input(scene, phantom)
+    logic = CerebroBenchmarkLogic()
+    store = tmp_path / "store"
+    settings = parse_setting_lines(near)  # the panel's text box, parsed once
+    job = logic.start(logic.scene_manifest(node, store, reference, "vessel"), store, settings, ["cerebro-default"],
+                      **OPTIONS)
+    assert [a for i, a in enumerate(job.command) if job.command[i - 1] == "--setting"] == near.splitlines()
+    run_job(job)
+    logic.finish(job, scene)
+    used = {r["setting"]: r["compression"]["settings"]["tolerance"] for r in ResultStore(store).records()
+            if r["setting"] != UNCOMPRESSED}
+    assert used == {"zfp:accuracy:tolerance=1234567": 1234567.0, "zfp:accuracy:tolerance=1234568": 1234568.0}

@@ -7,11 +7,14 @@ parameter-node settings helpers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import slicer
 import vtk
 
+from cerebro.codecs.setting import format_value
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import same_geometry
@@ -156,21 +159,32 @@ def test_settings_helpers_for_the_parameter_node():
         for mode in names:
             settings = compress_logic.initial_settings(codec, mode)
             # every starting value is valid for the codec (resolve_settings checks the ranges)
-            assert compress_logic.mode_settings_from({}, codec, mode) == settings
+            assert compress_logic.mode_settings_from({}, codec, mode).as_dict() == settings
     # The parameter node's typed pack has every setting of every codec, with the codec's type.
     for codec in available_codecs().values():
         for mode in codec.modes.values():
             for setting in mode.settings:
                 assert compress_logic.SETTING_TYPES[setting.name] is setting.kind, (codec.name, setting.name)
     stored = {name: kind() for name, kind in compress_logic.SETTING_TYPES.items()} | {"tolerance": 4.0}
-    assert compress_logic.mode_settings_from(stored, "zfp", "accuracy") == {"tolerance": 4.0}
+    assert compress_logic.mode_settings_from(stored, "zfp", "accuracy").text == "zfp:accuracy:tolerance=4"
     with pytest.raises(CerebroError, match="out of range"):
         compress_logic.mode_settings_from({"tolerance": 0.0}, "zfp", "accuracy")
-    assert compress_logic.parse_setting("precision", " 12 ") == 12
-    assert compress_logic.parse_setting("axis", "k") == "k"
-    with pytest.raises(CerebroError, match="precision must be an integer"):
-        compress_logic.parse_setting("precision", "1.5")
-    with pytest.raises(CerebroError, match="tolerance must be a number"):
-        compress_logic.parse_setting("tolerance", "five")
+    assert compress_logic.parse_setting("zfp", "precision", "precision", " 12 ") == 12
+    assert compress_logic.parse_setting("jpeg2000", "lossless", "axis", "k") == "k"
+    with pytest.raises(CerebroError, match="precision='1.5' is not an integer"):
+        compress_logic.parse_setting("zfp", "precision", "precision", "1.5")
+    with pytest.raises(CerebroError, match="tolerance='five' is not a number"):
+        compress_logic.parse_setting("zfp", "accuracy", "tolerance", "five")
     with pytest.raises(CerebroError, match="no mode"):
         compress_logic.mode_settings("zfp", "nope")
+
+
+def test_a_value_beyond_six_digits_reaches_the_file_exactly(ct_node):
+    # what the panel's line edit shows is what it reads back, and what the background process gets
+    stored = {"tolerance": compress_logic.parse_setting("zfp", "accuracy", "tolerance", "1234567")}
+    setting = compress_logic.mode_settings_from(stored, "zfp", "accuracy")
+    assert format_value(stored["tolerance"]) == "1234567" and setting.text == "zfp:accuracy:tolerance=1234567"
+    arguments = CerebroCompressLogic().compress_arguments(Path("in.nrrd"), "out.cbv", setting)
+    assert arguments[arguments.index("--setting") + 1] == "zfp:accuracy:tolerance=1234567"
+    _, _, report = CerebroCompressLogic().run(ct_node, setting)
+    assert report.settings == {"tolerance": 1234567.0}

@@ -135,8 +135,8 @@ def test_compress_volume_and_decompress_keep_geometry(ct_volume: Volume) -> None
     ("accuracy", {}, "needs the setting tolerance"),
     ("precision", {"precision": 0}, "out of range"),
     ("precision", {"precision": 65}, "out of range"),
-    ("precision", {"precision": "many"}, "not a valid int"),
-    ("reversible", {"rate": 4}, "unknown setting"),
+    ("precision", {"precision": "many"}, "not an integer"),
+    ("reversible", {"rate": 4}, "does not apply"),
     ("lossy", {}, "no mode"),
 ])
 def test_bad_settings_are_rejected(ct_volume: Volume, mode: str, settings: dict, message: str) -> None:

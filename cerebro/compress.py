@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.codecs.base import Codec, get_codec, worker_options
+from cerebro.codecs.setting import CodecSetting, as_setting
 from cerebro.compressed import CompressedVolume
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
@@ -17,21 +18,23 @@ from cerebro.volume import Volume
 
 def compress_volume(
     volume: Volume,
-    codec: str | Codec,
-    mode: str,
+    codec: str | Codec | CodecSetting,
+    mode: str | None = None,
     settings: dict[str, Any] | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> CompressedVolume:
-    """Compress ``volume`` with ``codec`` in ``mode``; settings are validated (CerebroError if out of range).
+    """Compress ``volume`` at a :class:`~cerebro.codecs.setting.CodecSetting` (validated when it was made), or with
+    ``codec`` in ``mode`` with ``settings`` (validated here: CerebroError if out of range).
 
     ``workers``: processes for chunk-parallel codecs (None = all cores, 1 = in-process).
     """
-    codec = get_codec(codec) if isinstance(codec, str) else codec
-    resolved = codec.resolve_settings(mode, settings)
+    setting = as_setting(codec, mode, settings)
+    found = codec if isinstance(codec, Codec) else get_codec(setting.codec)
     volume.require_finite()
     start = time.perf_counter()
-    encoded = codec.encode(volume, mode, resolved, progress, **worker_options(codec.encode, workers))
+    encoded = found.encode(volume, setting.mode, {**found.defaults(setting.mode), **setting.as_dict()}, progress,
+                           **worker_options(found.encode, workers))
     seconds = time.perf_counter() - start
     return CompressedVolume(
         encoded=encoded, dtype=volume.dtype.name, shape=volume.shape, spacing=volume.spacing,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.codecs.base import Codec, get_codec
+from cerebro.codecs.setting import CodecSetting
 from cerebro.compress import compress_volume, decompress
 from cerebro.compressed import MB, CompressedVolume
 from cerebro.container import container_bytes, read_compressed, write_compressed
@@ -135,14 +136,15 @@ def region_quality(region: np.ndarray | None, reference: np.ndarray, test: np.nd
 
 def round_trip(
     volume: Volume,
-    codec: str | Codec,
-    mode: str,
+    codec: str | Codec | CodecSetting,
+    mode: str | None = None,
     settings: dict[str, Any] | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
     path: str | Path | None = None,
 ) -> tuple[Volume, RoundTripReport, CompressedVolume]:
-    """Compress, (write ``path`` and read it back,) decompress and measure; returns (decoded, report, compressed).
+    """Compress (at a CodecSetting, or ``codec``/``mode``/``settings`` as :func:`~cerebro.compress.compress_volume`
+    takes them), (write ``path`` and read it back,) decompress and measure; returns (decoded, report, compressed).
 
     Without ``path`` the compressed size is that of the .cbv container serialised in memory.
     """

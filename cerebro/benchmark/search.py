@@ -19,8 +19,9 @@ from typing import Any
 from cerebro.benchmark.limits import AGAINST, CRITERIA, SettingLoss, setting_losses
 from cerebro.benchmark.runner import run_benchmark
 from cerebro.benchmark.store import ResultStore
-from cerebro.benchmark.sweep import SweepSetting, parse_setting
+from cerebro.benchmark.sweep import SweepSetting
 from cerebro.codecs.base import Codec, Setting, get_codec
+from cerebro.codecs.setting import CodecSetting
 from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
@@ -161,9 +162,10 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
                            f"{spec.name}={fixed[spec.name]}")
     spec = search_range(codec_obj, mode, spec, fixed)  # checks the fixed settings
     resolved = codec_obj.resolve_settings(mode, {**fixed, spec.name: spec.minimum})
+    chosen = {name: resolved[name] for name in fixed}
     progress = progress or Progress()
     axis = _Axis(spec)
-    direction = _direction(codec_obj, mode, spec, {k: resolved[k] for k in fixed}, cases[0])
+    direction = _direction(codec_obj, mode, spec, chosen, cases[0])
     trials: dict[float, SearchTrial] = {}
     added = [0]
 
@@ -173,7 +175,7 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
             return trials[x]
         if len(trials) >= max_trials:
             raise _OutOfTrials
-        sweep: SweepSetting = parse_setting(_setting_text(codec, mode, fixed, spec.name, x))
+        sweep = SweepSetting(CodecSetting.of(codec_obj, mode, {**chosen, spec.name: x}))
         band = progress.sub(len(trials) / max_trials, (len(trials) + 1) / max_trials)
         band.update(0.0, f"trial {len(trials) + 1}: {sweep.key}")
         added[0] += run_benchmark(cases, [sweep], [model_id], store, device=device, tta=tta, metrics=metrics,
@@ -199,12 +201,6 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
 
 class _OutOfTrials(Exception):
     """Internal: the trial budget is spent."""
-
-
-def _setting_text(codec: str, mode: str, fixed: dict[str, Any], name: str, value: float) -> str:
-    """``codec:mode:fixed...,name=value``, the text :func:`~cerebro.benchmark.sweep.parse_setting` reads."""
-    values = [f"{k}={v}" for k, v in sorted(fixed.items())] + [f"{name}={value:g}"]
-    return f"{codec}:{mode}:" + ",".join(values)
 
 
 def _default_start(axis: _Axis, case: Case) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cerebro.codecs.base import get_codec
+from cerebro.codecs.base import Codec, get_codec
+from cerebro.codecs.setting import CodecSetting, format_value, setting_text, split_setting_text
 from cerebro.errors import CerebroError
 
 UNCOMPRESSED = "uncompressed"  # the setting key of the predictions on the original volumes
@@ -14,27 +15,29 @@ TARGET_RATIO = "target_ratio"  # a setting reached per case by rate control: cod
 
 @dataclass(frozen=True)
 class SweepSetting:
-    """One codec, mode and its validated settings (sorted by name, so equal settings give equal keys)."""
+    """One codec setting of a sweep, fixed, or with a ``target_ratio`` that rate control reaches on each case by
+    searching the mode's size setting (then left out of ``setting``)."""
 
-    codec: str
-    mode: str
-    settings: tuple[tuple[str, Any], ...] = ()
+    setting: CodecSetting
+    target_ratio: float | None = None
+
+    @property
+    def codec(self) -> str:
+        return self.setting.codec
+
+    @property
+    def mode(self) -> str:
+        return self.setting.mode
 
     @property
     def key(self) -> str:
-        """``codec:mode[:name=value,...]``: the setting's identity in the result store."""
-        values = ",".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-                          for name, value in self.settings)
-        return f"{self.codec}:{self.mode}" + (f":{values}" if values else "")
+        """``codec:mode[:name=value,...]``, the exact text form: the setting's identity in the result store."""
+        target = ((TARGET_RATIO, self.target_ratio),) if self.target_ratio is not None else ()
+        return setting_text(self.codec, self.mode, self.setting.values + target)
 
     def settings_dict(self) -> dict[str, Any]:
-        """The settings as keyword arguments of the codec (without ``target_ratio``)."""
-        return {name: value for name, value in self.settings if name != TARGET_RATIO}
-
-    @property
-    def target_ratio(self) -> float | None:
-        """The compression ratio that rate control reaches on each case (None: the settings are fixed)."""
-        return dict(self.settings).get(TARGET_RATIO)
+        """The chosen settings as keyword arguments of the codec (without ``target_ratio``)."""
+        return self.setting.as_dict()
 
 
 def parse_setting(text: str) -> SweepSetting:
@@ -42,29 +45,21 @@ def parse_setting(text: str) -> SweepSetting:
 
     ``target_ratio=R`` (e.g. ``sz3:abs:target_ratio=25``) asks for rate control: on each case the mode's size
     setting is searched until the file is R times smaller than the volume (within 5 %)."""
-    parts = text.strip().split(":", 2)
-    if len(parts) < 2 or not all(parts[:2]):
-        raise CerebroError(f"setting {text!r} is not CODEC:MODE[:NAME=VALUE,...]; e.g. zfp:accuracy:tolerance=500")
-    codec_name, mode = parts[0].strip(), parts[1].strip()
-    raw: dict[str, str] = {}
-    for item in (parts[2].split(",") if len(parts) == 3 and parts[2].strip() else []):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise CerebroError(f"setting {text!r}: {item!r} is not NAME=VALUE; e.g. zfp:rate:rate=4")
-        raw[name.strip().replace("-", "_")] = value.strip()
+    codec_name, mode, raw = split_setting_text(text)
     target = raw.pop(TARGET_RATIO, None)
+    if target is None:
+        return SweepSetting(CodecSetting.of(codec_name, mode, raw))
     codec = get_codec(codec_name)
-    searched = _searched_by_target(codec, mode, target, text, raw) if target is not None else {}
+    ratio, searched = _searched_by_target(codec, mode, target, text, raw)
     resolved = codec.resolve_settings(mode, {**raw, **searched})
-    given: dict[str, Any] = {name: resolved[name] for name in raw}  # what the user chose, not the defaults
-    if target is not None:
-        given[TARGET_RATIO] = float(target)
-    return SweepSetting(codec_name, mode, tuple(sorted(given.items())))
+    chosen = CodecSetting(codec.name, mode, tuple(sorted((name, resolved[name]) for name in raw)))
+    return SweepSetting(chosen, ratio)
 
 
-def _searched_by_target(codec: Any, mode: str, value: str, text: str, raw: dict[str, str]) -> dict[str, Any]:
+def _searched_by_target(codec: Codec, mode: str, value: str, text: str,
+                        raw: dict[str, str]) -> tuple[float, dict[str, Any]]:
     """Check a ``target_ratio`` (a number > 1, for a lossy mode that rate control can drive, whose searched setting
-    is not also fixed); returns the searched setting at its minimum, to validate the others with."""
+    is not also fixed); returns it, and the searched setting at its minimum to validate the others with."""
     from cerebro.ratecontrol import searchable_setting
 
     try:
@@ -75,10 +70,44 @@ def _searched_by_target(codec: Any, mode: str, value: str, text: str, raw: dict[
         raise CerebroError(f"setting {text!r}: target_ratio must be a number above 1 (e.g. 25 for 25:1)")
     spec = searchable_setting(codec, mode, None, "ratio")
     if spec.name == "ratio":
-        raise CerebroError(f"setting {text!r}: {codec.name} {mode} reaches a ratio by itself; write ratio={value}")
+        raise CerebroError(f"setting {text!r}: {codec.name} {mode} reaches a ratio by itself; "
+                           f"write ratio={format_value(ratio)}")
     if spec.name in raw:
         raise CerebroError(f"setting {text!r}: target_ratio searches {spec.name}; do not also fix it")
-    return {spec.name: spec.minimum}
+    return ratio, {spec.name: spec.minimum}
+
+
+def parse_setting_lines(text: str) -> list[SweepSetting]:
+    """Settings written one per line (``#`` starts a comment outside quotes; blank lines skipped), as the panel's
+    text box holds them; duplicates dropped. A bad line is a one-line error naming it."""
+    settings: dict[str, SweepSetting] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = _without_comment(line).strip()
+        if not line:
+            continue
+        try:
+            setting = parse_setting(line)
+        except CerebroError as error:
+            raise CerebroError(f"setting line {number}: {error}") from None
+        settings.setdefault(setting.key, setting)
+    if not settings:
+        raise CerebroError(f"give at least one compression setting, e.g. {PAPER_SETTINGS[4]}")
+    return list(settings.values())
+
+
+def _without_comment(line: str) -> str:
+    """``line`` up to a ``#`` that is not inside a quoted value."""
+    quoted = escaped = False
+    for index, char in enumerate(line):
+        if quoted and char == "\\" and not escaped:
+            escaped = True
+            continue
+        if char == '"' and not escaped:
+            quoted = not quoted
+        elif char == "#" and not quoted:
+            return line[:index]
+        escaped = False
+    return line
 
 
 # The paper's grid (Tables 1-4): ZFP fixed rate 16/8/4/2 bits per voxel and absolute error tolerance 500/1000/1500.

@@ -57,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    from cerebro.datasets.loaders import LAYOUTS
+
     parser.add_argument("dataset", help="a manifest (.csv/.json from `cerebro dataset manifest`) or a dataset folder")
-    parser.add_argument("--layout", choices=("nnunet", "topcow", "rsna", "bids-pvs"), default="nnunet",
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), default="nnunet",
                         help="layout of a dataset folder (default nnunet)")
     parser.add_argument("--store", required=True, help="result folder (created; reused to resume)")
     parser.add_argument("--without-labels", action="store_true",
@@ -254,13 +256,9 @@ def run_search(args: argparse.Namespace) -> int:
     """``cerebro benchmark search``"""
     from cerebro.benchmark.search import search_dice_limit
     from cerebro.benchmark.store import ResultStore
+    from cerebro.codecs.setting import assignments
 
-    fixed = {}
-    for text in args.setting:
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise CerebroError(f"--setting expects NAME=VALUE, got {text!r}")
-        fixed[name.strip().replace("-", "_")] = value.strip()
+    fixed = assignments(args.setting, "--setting")
     cases = _cases(args)
     store = ResultStore(args.store)
     with command_progress(f"search {args.codec}", args.progress_format,

@@ -9,6 +9,7 @@ from typing import Any
 
 from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line, printable
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
+from cerebro.codecs.setting import CodecSetting, assignments, format_value
 from cerebro.compress import compress_volume
 from cerebro.compressed import MB
 from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
@@ -20,7 +21,8 @@ from cerebro.roundtrip import round_trip
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
 PROGRESS_MIN_VOXELS = 8_000_000
-_FIXED_OPTIONS = {"codec", "mode", "set", "workers", "report", "json", "quiet", "help", "decoded", "progress_format"}
+_FIXED_OPTIONS = {"codec", "mode", "set", "setting", "workers", "report", "json", "quiet", "help", "decoded",
+                  "progress_format"}
 
 _COMPRESS_EPILOG = f"""examples:
   cerebro compress cta.nii.gz cta.cbv --codec zfp --mode accuracy --tolerance 5
@@ -32,10 +34,13 @@ _COMPRESS_EPILOG = f"""examples:
   cerebro compress cta.nii.gz cta.cbv --mode rate --rate 2 --decoded cta_decoded.nii.gz
       the report, and the decoded volume written beside it (to look at the error)
   cerebro compress in.mha out.cbv --codec zfp --mode precision --set precision=14
+  cerebro compress in.mha out.cbv --setting zfp:accuracy:tolerance=50
+      the whole setting as `cerebro benchmark run --setting` and the result tables write it
 
-Settings can be given as --NAME VALUE or --set NAME=VALUE; `cerebro codecs` lists every codec, mode
-and setting with its valid range. The output must end with {SUFFIX}; it is written atomically and
-never replaces the input. Inputs: NIfTI, NRRD, MetaImage or a DICOM folder.
+Settings can be given as --NAME VALUE, --set NAME=VALUE, or with codec and mode as --setting
+CODEC:MODE[:NAME=VALUE,...]; `cerebro codecs` lists every codec, mode and setting with its valid range.
+The output must end with {SUFFIX}; it is written atomically and never replaces the input.
+Inputs: NIfTI, NRRD, MetaImage or a DICOM folder.
 """
 
 
@@ -49,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_COMPRESS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     compress.add_argument("input", metavar="IN", help="volume file or DICOM folder to compress")
     compress.add_argument("output", metavar="OUT", help=f"compressed file to write (must end with {SUFFIX})")
-    compress.add_argument("--codec", default="zfp", help="compressor: " + ", ".join(sorted(codecs)) + " (default: zfp)")
+    compress.add_argument("--codec", help="compressor: " + ", ".join(sorted(codecs)) + " (default: zfp)")
     compress.add_argument("--mode", help="codec mode, e.g. for zfp: " + ", ".join(codecs["zfp"].modes)
                           if "zfp" in codecs else "codec mode")
     for name, help_text in _setting_options(codecs).items():
@@ -57,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               help=help_text)
     compress.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                           help="any codec setting by name (repeatable)")
+    compress.add_argument("--setting", metavar="CODEC:MODE[:NAME=VALUE,...]",
+                          help="codec, mode and settings in one (instead of --codec, --mode and the settings), "
+                          "e.g. zfp:accuracy:tolerance=50")
     _add_common(compress, workers=True)
     compress.add_argument("--report", action="store_true",
                           help="decode the written file again and print the round-trip report "
@@ -122,15 +130,20 @@ def _describe(spec: Setting) -> str:
     return f"{spec.help} ({valid}{unit}{default})".replace("%", "%%")
 
 
-def _collect_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings = {key.split("__", 1)[1]: value for key, value in vars(args).items()
-                if key.startswith("setting__") and value is not None}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise CerebroError(f"--set expects NAME=VALUE, got {item!r}; e.g. --set tolerance=5")
-        settings[name.strip().replace("-", "_")] = value.strip()
-    return settings
+def _chosen_setting(args: argparse.Namespace) -> CodecSetting:
+    """The codec setting the options name: ``--setting TEXT``, or ``--codec`` (zfp), ``--mode`` and the settings."""
+    given = {key.split("__", 1)[1]: value for key, value in vars(args).items()
+             if key.startswith("setting__") and value is not None}
+    given.update(assignments(args.set, "--set"))
+    if args.setting is not None:
+        if args.codec or args.mode or given:
+            raise CerebroError("--setting names the codec, mode and settings already; leave out --codec, --mode "
+                               "and the other settings")
+        return CodecSetting.parse(args.setting)
+    codec = get_codec(args.codec or "zfp")
+    if not args.mode:
+        raise CerebroError(f"choose a mode with --mode; {codec.name} has: {', '.join(codec.modes)}")
+    return CodecSetting.of(codec, args.mode, given)
 
 
 def run_compress(args: argparse.Namespace) -> int:
@@ -141,27 +154,17 @@ def run_compress(args: argparse.Namespace) -> int:
         require_output_suffix(args.decoded, VOLUME_SUFFIXES, "--decoded")
         args.report = True
     check_outputs([args.input], [args.output, *([args.decoded] if args.decoded else [])])
-    codec = get_codec(args.codec)
-    if not args.mode:
-        raise CerebroError(f"choose a mode with --mode; {codec.name} has: {', '.join(codec.modes)}")
-    given = _collect_settings(args)
-    if args.mode in codec.modes:
-        known = [spec.name for spec in codec.modes[args.mode].settings]
-        unknown = [name for name in given if name not in known]
-        if unknown:
-            raise CerebroError(f"setting {', '.join(unknown)} does not apply to {codec.name} mode {args.mode} "
-                               f"(its settings: {', '.join(known) or 'none'}); see `cerebro codecs`")
-    settings = codec.resolve_settings(args.mode, given)
+    setting = _chosen_setting(args)
     volume = read_volume(args.input)
     show = not args.quiet and volume.array.size >= PROGRESS_MIN_VOXELS
     with command_progress(f"compress {Path(args.input).name}", args.progress_format, enabled=show) as progress:
         if args.report:
-            decoded, report, compressed = round_trip(volume, codec, args.mode, settings, progress, args.workers,
+            decoded, report, compressed = round_trip(volume, setting, progress=progress, workers=args.workers,
                                                      path=args.output)
             if args.decoded:
                 _write_volume(decoded, args.decoded)
         else:
-            compressed = compress_volume(volume, codec, args.mode, settings, progress, args.workers)
+            compressed = compress_volume(volume, setting, progress=progress, workers=args.workers)
             _write(compressed, args.output)
     size = Path(args.output).stat().st_size
     if args.report:
@@ -173,7 +176,8 @@ def run_compress(args: argparse.Namespace) -> int:
             print(f"wrote {args.output}\n{report.to_text()}")
         return 0
     summary = {
-        "output": str(args.output), "codec": codec.name, "mode": args.mode, "settings": settings,
+        "output": str(args.output), "codec": setting.codec, "mode": setting.mode,
+        "settings": compressed.encoded.settings,
         "dtype": compressed.dtype, "shape": list(compressed.shape), "original_nbytes": compressed.original_nbytes,
         "file_nbytes": size, "compression_ratio": compressed.original_nbytes / size,
         "bits_per_voxel": 8.0 * size / compressed.voxel_count, "encode_seconds": compressed.encode_seconds,
@@ -241,7 +245,7 @@ def run_info(args: argparse.Namespace) -> int:
         ("file", f"{args.file} ({size / MB:.3f} MB)"),
         ("format", f"{header['format']} version {header['format_version']} (cerebro {header.get('cerebro_version')})"),
         ("codec", f"{header['codec']} / {header['mode']} "
-                  + " ".join(f"{k}={v}" for k, v in header.get("settings", {}).items())),
+                  + " ".join(f"{k}={format_value(v)}" for k, v in header.get("settings", {}).items())),
         ("library", f"{library.get('name', '?')} {library.get('version', '?')}" if library else "n/a"),
         ("error bound", str(header.get("codec_meta", {}).get("error_bound", "not stated"))),
         ("volume", f"{'x'.join(map(str, header['shape']))} (k, j, i) {header['dtype']}"),

@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the volume, search, print the result."""
+    from cerebro.codecs.setting import assignments
     from cerebro.io import read_volume
     from cerebro.ratecontrol import TargetUnreachable, search_setting
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise CerebroError(f"--max-iter must be at least 1, got {args.max_iter}")
     target, value = next((t, v) for t, v in (("ratio", args.target_ratio), ("psnr", args.target_psnr),
                                              ("max_error", args.target_max_error)) if v is not None)
-    fixed = dict(_parse_setting(text) for text in args.setting)
+    fixed = assignments(args.setting, "--setting")
     volume = read_volume(args.input)
     with cli_progress(f"ratecontrol {args.codec}", enabled=not args.json) as progress:
         try:
@@ -64,9 +65,3 @@ def run(args: argparse.Namespace) -> int:
         print(result.to_text())
     return 0 if result.hit else MISSED
 
-
-def _parse_setting(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise CerebroError(f"--setting expects NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()

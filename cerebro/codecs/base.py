@@ -39,12 +39,20 @@ class Setting:
     "" when undeclared. Rate control (cerebro.ratecontrol) searches the declared one; a lossy mode that
     declares none gets its only numeric setting searched, the direction found by probing."""
 
+    def coerce(self, value: Any) -> Any:
+        """``value`` (typed, or as text) as this setting's type, its range unchecked; CerebroError if it is not one
+        (an integer setting takes no fraction, no setting takes a bool)."""
+        try:
+            if isinstance(value, bool) or (self.kind is int and isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return self.kind(value.strip() if isinstance(value, str) and self.kind is not str else value)
+        except (TypeError, ValueError, OverflowError):
+            kind = {int: "an integer", float: "a number"}.get(self.kind, f"a {self.kind.__name__}")
+            raise CerebroError(f"setting {self.name}={value!r} is not {kind}") from None
+
     def validate(self, value: Any) -> Any:
         """Coerce ``value`` to this setting's type and check its range; raise CerebroError if invalid."""
-        try:
-            coerced = self.kind(value)
-        except (TypeError, ValueError):
-            raise CerebroError(f"setting {self.name}={value!r} is not a valid {self.kind.__name__}") from None
+        coerced = self.coerce(value)
         if self.choices and coerced not in self.choices:
             raise CerebroError(f"setting {self.name}={coerced!r} must be one of {list(self.choices)}")
         if isinstance(coerced, float) and not np.isfinite(coerced):
@@ -104,10 +112,13 @@ class Codec(ABC):
                 raise CerebroError(f"codec {self.name} mode {mode} needs the setting {spec.name} ({spec.help})")
         if settings:
             known = ", ".join(s.name for s in self.modes[mode].settings) or "none"
-            raise CerebroError(
-                f"unknown setting(s) {', '.join(settings)} for {self.name} mode {mode}; known: {known}"
-            )
+            raise CerebroError(f"setting {', '.join(settings)} does not apply to {self.name} mode {mode} (its "
+                               f"settings: {known}); see `cerebro codecs`")
         return resolved
+
+    def defaults(self, mode: str) -> dict[str, Any]:
+        """The default value of every setting of ``mode`` that has one (what a setting left out encodes with)."""
+        return {spec.name: spec.kind(spec.default) for spec in self.modes[mode].settings if spec.default is not None}
 
     @abstractmethod
     def encode(

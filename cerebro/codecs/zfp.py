@@ -150,7 +150,6 @@ class ZfpCodec(Codec):
         slices_per_chunk: int | None = None,
     ) -> Encoded:
         """Compress ``volume`` in slabs of ``slices_per_chunk`` slices on ``workers`` processes (None = all cores)."""
-        settings = self.resolve_settings(mode, settings)
         volume.require_finite()
         dtype = volume.dtype.name
         work_dtype = work_dtype_of(mode, volume.dtype)
