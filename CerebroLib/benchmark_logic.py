@@ -26,6 +26,7 @@ import vtk
 from cerebro.benchmark.limits import LIMIT_HEADERS, compression_limits, limit_cells
 from cerebro.benchmark.runner import METRIC_SETS
 from cerebro.benchmark.store import ResultStore
+from cerebro.benchmark.summary import COLUMNS as RESULT_COLUMNS
 from cerebro.benchmark.summary import summarise
 from cerebro.benchmark.sweep import PRESET_TITLES, UNCOMPRESSED, SweepSetting, parse_setting
 from cerebro.benchmark.sweep import PRESETS as SWEEP_PRESETS
@@ -48,27 +49,6 @@ STORE_ATTRIBUTE = "CerebroBenchmark.store"  # on every node made from a store: w
 # Setting presets of the panel by title (one CODEC:MODE[:NAME=VALUE,...] per line), those of the CLI's --preset.
 PRESETS: dict[str, tuple[str, ...]] = {PRESET_TITLES[name]: settings for name, settings in SWEEP_PRESETS.items()}
 
-# Results table columns: (summary key, column name, unit, description).
-RESULT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
-    ("model", "model", "", "segmentation model"), ("setting", "setting", "", "codec:mode:settings"),
-    ("cases", "n", "cases", "number of cases"),
-    ("ratio", "CR", ":1", "compression ratio: original bytes / file bytes, pooled over cases"),
-    ("bits_per_voxel", "bits/voxel", "bits", "file bits per voxel, mean over cases"),
-    ("psnr_db", "PSNR", "dB", "peak signal-to-noise ratio over max - min, mean over cases"),
-    ("ssim", "SSIM", "", "3D structural similarity, mean over cases"),
-    ("max_abs_error", "max error", "image units", "largest absolute voxel error over all cases"),
-    ("dice_overall", "Dice all", "", "Dice of the voxels pooled over cases, against the reference"),
-    ("dice_mean", "Dice mean", "", "Dice against the reference, mean over cases"),
-    ("iou_overall", "IoU all", "", "IoU (Jaccard) pooled over cases"), ("iou_mean", "IoU mean", "", "IoU, mean"),
-    ("sensitivity_overall", "Sens all", "", "sensitivity pooled"), ("sensitivity_mean", "Sens mean", "", ""),
-    ("precision_overall", "Prec all", "", "precision pooled"), ("precision_mean", "Prec mean", "", ""),
-    ("volume_similarity_overall", "VS all", "", "volume similarity pooled"),
-    ("volume_similarity_mean", "VS mean", "", "volume similarity, mean over cases"),
-    ("cldice_mean", "clDice", "", "centreline Dice (topology-aware), mean over cases"),
-    ("hd95_mm_mean", "HD95", "mm", "95th percentile Hausdorff distance, mean over cases"),
-    ("dice_vs_uncompressed_mean", "Dice/uncomp.", "",
-     "Dice against the model's prediction on the uncompressed volume, mean over cases"),
-)
 COMPARISON_COLORS = {"prediction": (0.85, 0.15, 0.15), "reference": (0.0, 0.8, 0.0),
                      "false positive": (1.0, 0.0, 1.0), "false negative": (0.1, 0.4, 1.0)}
 
@@ -315,19 +295,17 @@ class CerebroBenchmarkLogic:
     def _results_table(self, scene: vtk.vtkObject, name: str, rows: list[dict[str, Any]], tag: str) -> vtk.vtkObject:
         node = self._new(scene, "vtkMRMLTableNode", name, tag)
         table = node.GetTable()
-        for key, column, unit, description in RESULT_COLUMNS:
-            array = vtk.vtkStringArray() if key in ("model", "setting") else vtk.vtkDoubleArray()
-            array.SetName(column)
+        for column in RESULT_COLUMNS:
+            text = column.fmt == "s"
+            array = vtk.vtkStringArray() if text else vtk.vtkDoubleArray()
+            array.SetName(column.header)
             array.SetNumberOfValues(len(rows))
             for index, row in enumerate(rows):
-                value = row.get(key)
-                if key in ("model", "setting"):
-                    array.SetValue(index, str(value))
-                else:
-                    array.SetValue(index, float("nan") if value is None else float(value))
+                value = row.get(column.key)
+                array.SetValue(index, str(value) if text else float("nan") if value is None else float(value))
             table.AddColumn(array)
-            node.SetColumnUnitLabel(column, unit)
-            node.SetColumnDescription(column, description)
+            node.SetColumnUnitLabel(column.header, column.unit)
+            node.SetColumnDescription(column.header, column.description)
         node.Modified()
         return node
 

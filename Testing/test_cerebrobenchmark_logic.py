@@ -55,7 +55,7 @@ def test_scene_volume_with_reference_fills_tables_and_charts_with_the_store_valu
     assert [r["setting"] for r in rows] == [UNCOMPRESSED, *SETTINGS]
     table = nodes.results_table.GetTable()
     assert table.GetNumberOfRows() == 3 and table.GetNumberOfColumns() == len(RESULT_COLUMNS)
-    for key, column, unit, _ in RESULT_COLUMNS:
+    for key, column, unit in ((c.key, c.header, c.unit) for c in RESULT_COLUMNS):
         values = table.GetColumnByName(column)
         for index, row in enumerate(rows):
             cell = values.GetValue(index)

@@ -10,19 +10,19 @@ setting never looks better than it is.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from cerebro.benchmark.sweep import UNCOMPRESSED
+from cerebro.benchmark.table import FORMATS as TABLE_FORMATS
+from cerebro.benchmark.table import check_format, render_table
 from cerebro.errors import CerebroError
 
 AGAINST = ("truth", "uncompressed")
 CRITERIA = ("mean", "worst")
-FORMATS = ("text", "markdown", "csv", "json")
+FORMATS = (*TABLE_FORMATS, "json")
 
 
 @dataclass(frozen=True)
@@ -139,29 +139,12 @@ def render_limits(limits: Sequence[Limit], fmt: str = "text") -> str:
     """The limits as a text table, a Markdown table, CSV or JSON (a title line states the bound and reference)."""
     import json
 
-    if fmt not in FORMATS:
-        raise CerebroError(f"unknown table format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    check_format(fmt, FORMATS)
     if fmt == "json":
         return json.dumps([limit.as_dict() for limit in limits], indent=2) + "\n"
-    rows = [limit_cells(limit) for limit in limits]
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(LIMIT_HEADERS)
-        writer.writerows(rows)
-        return out.getvalue()
     title = ""
-    if limits:
+    if limits and fmt != "csv":
         title = (f"largest compression ratio with Dice loss <= {limits[0].max_dice_loss:g} "
                  f"(against {limits[0].against})\n")
-    numeric = {2, 3, 5, 6, 8}
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(line) + " |" for line in [list(LIMIT_HEADERS), *rows]]
-        lines.insert(1, "|" + "|".join("---:" if i in numeric else "---" for i in range(len(LIMIT_HEADERS))) + "|")
-        return title + "\n".join(lines) + "\n"
-    cells = [list(LIMIT_HEADERS), *rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(LIMIT_HEADERS))]
-    lines = ["  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
-             for line in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return title + "\n".join(lines) + "\n"
+    numeric = [i in (2, 3, 5, 6, 8) for i in range(len(LIMIT_HEADERS))]
+    return title + render_table(LIMIT_HEADERS, [limit_cells(limit) for limit in limits], numeric, fmt)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cerebro import __version__
-from cerebro.benchmark.limits import Limit, compression_limits
+from cerebro.benchmark.limits import LIMIT_HEADERS, Limit, compression_limits, limit_cells
 from cerebro.benchmark.plot import codec_mode, dice_vs_ratio_figure, pyplot, ratio_dice_figure
 from cerebro.benchmark.store import ResultStore
 from cerebro.benchmark.summary import COLUMNS, summarise
@@ -24,11 +24,6 @@ from cerebro.fsutil import atomic_path, require_free_space, require_output_suffi
 from cerebro.progress import Progress
 
 DEFAULT_BOUNDS = (0.001, 0.01)
-UNITS = {"size MB": "compressed size, MiB, all cases", "CR": "compression ratio, original / file bytes",
-         "PSNR": "dB over max - min", "SSIM": "3D SSIM", "HD95 mm": "95th percentile Hausdorff distance, mm",
-         "clDice": "centreline Dice", "Dice/uncomp.": "Dice against the prediction on the uncompressed volume",
-         "n": "cases", "Dice all": "Dice of the voxels pooled over cases"}
-
 _STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;color:#222;
 line-height:1.45;padding:0 1em}
@@ -69,22 +64,14 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: 
 
 
 def _limits_table(limits: Sequence[Limit]) -> str:
-    rows = []
-    for limit in limits:
-        cells = [limit.model, limit.codec, str(limit.settings_evaluated)]
-        for best, criterion in ((limit.mean, "mean"), (limit.worst, "worst")):
-            cells += (["-", "none within the bound", "-"] if best is None else
-                      [f"{best.ratio:.2f}", best.setting, f"{best.loss(criterion):+.5f}"])
-        rows.append(cells)
-    headers = ("model", "codec", "settings", "CR", "setting (mean over cases)", "mean loss", "CR",
-               "setting (worst case)", "worst loss")
-    return _table(headers, rows, {0, 1, 4, 7})
+    rows = [limit_cells(limit) for limit in limits]
+    return _table(LIMIT_HEADERS, rows, {0, 1, 4, 7, 9})
 
 
 def _summary_table(rows: list[dict[str, Any]]) -> str:
-    cells = [["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in COLUMNS] for row in rows]
-    headers = [header for _, header, _ in COLUMNS]
-    return _table(headers, cells, {0, 1}, [UNITS.get(h, "") for h in headers])
+    columns = [c for c in COLUMNS if c.in_text]
+    cells = [["-" if row.get(c.key) is None else format(row[c.key], c.fmt) for c in columns] for row in rows]
+    return _table([c.header for c in columns], cells, {0, 1}, [c.description for c in columns])
 
 
 def _chosen_cases(records: list[dict[str, Any]], model: str) -> list[tuple[str, str]]:

@@ -8,26 +8,57 @@ import csv
 import io
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from cerebro.benchmark.sweep import UNCOMPRESSED
+from cerebro.benchmark.table import FORMATS as TABLE_FORMATS
+from cerebro.benchmark.table import check_format, render_table
 from cerebro.compressed import MB
-from cerebro.errors import CerebroError
 from cerebro.metrics.overlap import Confusion
 
 OVERLAP = ("dice", "iou", "sensitivity", "precision", "volume_similarity")
-FORMATS = ("text", "markdown", "csv")
+FORMATS = TABLE_FORMATS
 
-# (row key, header, format) of the table; None values print as "-".
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("model", "model", "s"), ("setting", "setting", "s"), ("cases", "n", "d"),
-    ("compressed_mb", "size MB", ".2f"), ("ratio", "CR", ".2f"), ("psnr_db", "PSNR", ".2f"), ("ssim", "SSIM", ".4f"),
-    ("dice_overall", "Dice all", ".5f"), ("dice_mean", "Dice mean", ".5f"),
-    ("iou_overall", "IoU all", ".5f"), ("iou_mean", "IoU mean", ".5f"),
-    ("sensitivity_overall", "Sens all", ".5f"), ("sensitivity_mean", "Sens mean", ".5f"),
-    ("volume_similarity_overall", "VS all", ".5f"), ("volume_similarity_mean", "VS mean", ".5f"),
-    ("cldice_mean", "clDice", ".4f"), ("hd95_mm_mean", "HD95 mm", ".2f"),
-    ("dice_vs_uncompressed_mean", "Dice/uncomp.", ".5f"),
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the results: the summary row's key, its header, text format, unit and meaning; ``in_text``:
+    shown by ``cerebro benchmark table`` (text / Markdown; CSV and the Slicer table have every column)."""
+
+    key: str
+    header: str
+    fmt: str
+    unit: str = ""
+    description: str = ""
+    in_text: bool = True
+
+
+# The results table's columns, the one list (the CLI's tables and the Slicer panel's table node); None prints "-".
+COLUMNS: tuple[Column, ...] = (
+    Column("model", "model", "s", "", "segmentation model"),
+    Column("setting", "setting", "s", "", "codec:mode:settings"),
+    Column("cases", "n", "d", "cases", "number of cases"),
+    Column("compressed_mb", "size MB", ".2f", "MB", "compressed bytes summed over cases"),
+    Column("ratio", "CR", ".2f", ":1", "compression ratio: original bytes / file bytes, pooled over cases"),
+    Column("bits_per_voxel", "bits/voxel", ".3f", "bits", "file bits per voxel, mean over cases", False),
+    Column("psnr_db", "PSNR", ".2f", "dB", "peak signal-to-noise ratio over max - min, mean over cases"),
+    Column("ssim", "SSIM", ".4f", "", "3D structural similarity, mean over cases"),
+    Column("max_abs_error", "max error", ".4g", "image units", "largest absolute voxel error over all cases", False),
+    Column("dice_overall", "Dice all", ".5f", "", "Dice of the voxels pooled over cases, against the reference"),
+    Column("dice_mean", "Dice mean", ".5f", "", "Dice against the reference, mean over cases"),
+    Column("iou_overall", "IoU all", ".5f", "", "IoU (Jaccard) pooled over cases"),
+    Column("iou_mean", "IoU mean", ".5f", "", "IoU, mean over cases"),
+    Column("sensitivity_overall", "Sens all", ".5f", "", "sensitivity pooled over cases"),
+    Column("sensitivity_mean", "Sens mean", ".5f", "", "sensitivity, mean over cases"),
+    Column("precision_overall", "Prec all", ".5f", "", "precision pooled over cases", False),
+    Column("precision_mean", "Prec mean", ".5f", "", "precision, mean over cases", False),
+    Column("volume_similarity_overall", "VS all", ".5f", "", "volume similarity pooled over cases"),
+    Column("volume_similarity_mean", "VS mean", ".5f", "", "volume similarity, mean over cases"),
+    Column("cldice_mean", "clDice", ".4f", "", "centreline Dice (topology-aware), mean over cases"),
+    Column("hd95_mm_mean", "HD95 mm", ".2f", "mm", "95th percentile Hausdorff distance, mean over cases"),
+    Column("dice_vs_uncompressed_mean", "Dice/uncomp.", ".5f", "",
+           "Dice against the model's prediction on the uncompressed volume, mean over cases"),
 )
 
 
@@ -78,35 +109,24 @@ def _row(model: str, setting: str, group: list[dict[str, Any]]) -> dict[str, Any
 
 
 # The demo's table: one case, so no overall-vs-mean pairs; the compression side in more detail.
-DEMO_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("setting", "ZFP setting", "s"), ("ratio", "ratio", ".1f"), ("bits_per_voxel", "bits/vx", ".2f"),
-    ("psnr_db", "PSNR dB", ".1f"), ("ssim", "SSIM", ".4f"), ("max_abs_error", "max err", ".0f"),
-    ("dice_mean", "Dice/truth", ".4f"), ("cldice_mean", "clDice/truth", ".4f"),
-    ("dice_vs_uncompressed_mean", "Dice/uncomp.", ".4f"),
+DEMO_COLUMNS: tuple[Column, ...] = (
+    Column("setting", "ZFP setting", "s"), Column("ratio", "ratio", ".1f"), Column("bits_per_voxel", "bits/vx", ".2f"),
+    Column("psnr_db", "PSNR dB", ".1f"), Column("ssim", "SSIM", ".4f"), Column("max_abs_error", "max err", ".0f"),
+    Column("dice_mean", "Dice/truth", ".4f"), Column("cldice_mean", "clDice/truth", ".4f"),
+    Column("dice_vs_uncompressed_mean", "Dice/uncomp.", ".4f"),
 )
 
 
-def render(rows: list[dict[str, Any]], fmt: str = "text",
-           columns: tuple[tuple[str, str, str], ...] = COLUMNS) -> str:
-    """The summary as a fixed-width text table, a Markdown table, or CSV (every field of every row); ``columns``:
-    (row key, header, format) of each text/Markdown column."""
-    if fmt not in FORMATS:
-        raise CerebroError(f"unknown table format {fmt!r}; use one of: {', '.join(FORMATS)}")
+def render(rows: list[dict[str, Any]], fmt: str = "text", columns: tuple[Column, ...] = COLUMNS) -> str:
+    """The summary as a fixed-width text table or a Markdown table of the ``columns`` shown in text, or CSV (every
+    field of every row)."""
+    check_format(fmt)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [k for k, _, _ in COLUMNS])
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [c.key for c in COLUMNS])
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
-    cells = [[header for _, header, _ in columns]]
-    for row in rows:
-        cells.append(["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in columns])
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(line) + " |" for line in cells]
-        lines.insert(1, "|" + "|".join("---" if spec == "s" else "---:" for _, _, spec in columns) + "|")
-        return "\n".join(lines) + "\n"
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) if spec == "s" else c.rjust(w)
-                       for c, w, (_, _, spec) in zip(line, widths, columns)) for line in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines) + "\n"
+    shown = [c for c in columns if c.in_text]
+    cells = [["-" if row.get(c.key) is None else format(row[c.key], c.fmt) for c in shown] for row in rows]
+    return render_table([c.header for c in shown], cells, [c.fmt != "s" for c in shown], fmt)
