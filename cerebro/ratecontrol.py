@@ -37,10 +37,10 @@ from cerebro.compress import compress_volume, decompress
 from cerebro.errors import CerebroError
 from cerebro.metrics.quality import default_data_range, max_abs_error, psnr
 from cerebro.progress import Progress
+from cerebro.setting_search import Axis, bracket_and_bisect
 from cerebro.volume import Volume
 
 TARGETS = ("ratio", "psnr", "max_error")
-_FIRST_STEP = math.log(4.0)
 _WIDE_RANGE = 1e6
 _LOG_RESOLUTION = 1e-4  # bisection stops when the bracket is narrower than 0.01 % of the value
 
@@ -178,8 +178,10 @@ def search_setting(
     need_quality = target != "ratio"
     data_range = default_data_range(volume.array) or 1.0
 
+    axis = Axis(spec)
+
     def evaluate(x: float) -> Evaluation:
-        x = _snap(spec, x)
+        x = axis.snap(x)
         for done in evaluations:
             if done.value == x:
                 return done
@@ -201,8 +203,10 @@ def search_setting(
     goal = _goal(target, value, tolerance, volume.dtype)
     try:
         direction = _direction(spec, evaluate, target)
-        start = _snap(spec, value) if spec.name == target else _start(spec, data_range)
-        _bracket_and_bisect(spec, direction, evaluate, goal, start)
+        start = axis.snap(value) if spec.name == target else _start(axis, data_range)
+        resolution = _LOG_RESOLUTION if axis.log else _LOG_RESOLUTION * (axis.high - axis.low)
+        bracket_and_bisect(axis, direction, lambda u: evaluate(axis.value(u)), lambda e: goal.excess(e) < 0,
+                           axis.to_axis(start), resolution, goal.hit)
     except _OutOfIterations:
         pass
     best = min(evaluations, key=goal.badness)
@@ -282,28 +286,15 @@ def _goal(target: str, value: float, tolerance: float, dtype: np.dtype) -> _Goal
     return _Goal(measure_error, excess_error, hit_error, badness_error)
 
 
-def _snap(spec: Setting, x: float) -> float:
-    """Clamp ``x`` into the setting's range; round to an integer or to 10 significant digits."""
-    x = min(max(x, float(spec.minimum)), float(spec.maximum))
-    return float(round(x)) if spec.kind is int else float(f"{x:.10g}")
-
-
-def _to_axis(spec: Setting, x: float) -> float:
-    return math.log(x) if spec.minimum > 0 else x
-
-
-def _from_axis(spec: Setting, u: float) -> float:
-    return math.exp(u) if spec.minimum > 0 else u
-
-
-def _start(spec: Setting, data_range: float) -> float:
+def _start(axis: Axis, data_range: float) -> float:
     """First value tried: the default; else, for a positive range spanning over 6 decades (a tolerance
     in image units), 1 % of the data range; else the middle of the range (geometric when positive)."""
+    spec = axis.spec
     if spec.default is not None:
-        return _snap(spec, float(spec.default))
+        return axis.snap(float(spec.default))
     if spec.minimum > 0 and spec.maximum / spec.minimum > _WIDE_RANGE:
-        return _snap(spec, data_range / 100)
-    return _snap(spec, _from_axis(spec, 0.5 * (_to_axis(spec, spec.minimum) + _to_axis(spec, spec.maximum))))
+        return axis.snap(data_range / 100)
+    return axis.value(0.5 * (axis.low + axis.high))
 
 
 def _direction(spec: Setting, evaluate: Callable[[float], Evaluation], target: str) -> int:
@@ -313,48 +304,6 @@ def _direction(spec: Setting, evaluate: Callable[[float], Evaluation], target: s
     if spec.monotonic:
         return 1 if spec.monotonic == "increasing" else -1
     return 1 if evaluate(spec.maximum).ratio >= evaluate(spec.minimum).ratio else -1
-
-
-def _bracket_and_bisect(
-    spec: Setting, direction: int, evaluate: Callable[[float], Evaluation], goal: _Goal, start: float
-) -> None:
-    """Walk from ``start`` (doubling the step) until the target is bracketed, then bisect until it is hit."""
-    low_u, high_u = _to_axis(spec, spec.minimum), _to_axis(spec, spec.maximum)
-    resolution = _LOG_RESOLUTION if spec.minimum > 0 else _LOG_RESOLUTION * (high_u - low_u)
-    u = _to_axis(spec, start)
-    trial = evaluate(_from_axis(spec, u))
-    if goal.hit(trial):
-        return
-    step = _FIRST_STEP if spec.minimum > 0 else (high_u - low_u) / 8
-    inside, outside = u, None
-    while outside is None:
-        towards = direction if goal.excess(trial) < 0 else -direction
-        nxt = min(max(inside + towards * step, low_u), high_u)
-        if nxt == inside:
-            return  # at the end of the range: unreachable (reported by the caller)
-        new = evaluate(_from_axis(spec, nxt))
-        if goal.hit(new):
-            return
-        if (goal.excess(new) < 0) != (goal.excess(trial) < 0):
-            outside = nxt
-        else:
-            inside, trial = nxt, new
-            step *= 2
-    a, b = inside, outside
-    while True:
-        mid = 0.5 * (a + b)
-        x_mid = _snap(spec, _from_axis(spec, mid))
-        if spec.kind is int and x_mid in (_snap(spec, _from_axis(spec, a)), _snap(spec, _from_axis(spec, b))):
-            return  # adjacent integers: nothing in between
-        if abs(b - a) < resolution:
-            return
-        new = evaluate(x_mid)
-        if goal.hit(new):
-            return
-        if (goal.excess(new) < 0) == (goal.excess(trial) < 0):
-            a, trial = mid, new
-        else:
-            b = mid
 
 
 def _raise_if_unreachable(

@@ -25,8 +25,9 @@ from cerebro.codecs.setting import CodecSetting
 from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
+from cerebro.setting_search import Axis, bracket_and_bisect
 
-_FIRST_STEP = math.log(4.0)  # the first bracketing step on a log axis: a factor of 4
+_DIGITS = 3  # trial values are snapped to 3 significant digits (or integers): short, readable setting keys
 
 
 @dataclass(frozen=True)
@@ -92,27 +93,6 @@ def default_mode(codec: Codec) -> str:
     raise CerebroError(f"codec {codec.name} has no lossy mode with a setting to search; it is lossless only")
 
 
-class _Axis:
-    """The searched setting on a line: log scale for positive ranges, snapped to 3 significant digits or ints."""
-
-    def __init__(self, spec: Setting):
-        self.spec = spec
-        self.log = spec.minimum > 0
-        self.low, self.high = self.to_axis(float(spec.minimum)), self.to_axis(float(spec.maximum))
-
-    def to_axis(self, x: float) -> float:
-        return math.log(x) if self.log else x
-
-    def value(self, u: float) -> float:
-        """The setting value at axis position ``u``: clamped into the range and snapped."""
-        x = math.exp(u) if self.log else u
-        x = min(max(x, float(self.spec.minimum)), float(self.spec.maximum))
-        return float(round(x)) if self.spec.kind is int else float(f"{x:.3g}")
-
-    def first_step(self) -> float:
-        return _FIRST_STEP if self.log else (self.high - self.low) / 8
-
-
 def _direction(codec: Codec, mode: str, spec: Setting, fixed: dict[str, Any], case: Case) -> int:
     """+1 when a larger value compresses more, -1 when less: declared, or probed on the first case's two ends."""
     if spec.name == "ratio":
@@ -164,7 +144,7 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
     resolved = codec_obj.resolve_settings(mode, {**fixed, spec.name: spec.minimum})
     chosen = {name: resolved[name] for name in fixed}
     progress = progress or Progress()
-    axis = _Axis(spec)
+    axis = Axis(spec, _DIGITS)
     direction = _direction(codec_obj, mode, spec, chosen, cases[0])
     trials: dict[float, SearchTrial] = {}
     added = [0]
@@ -188,8 +168,8 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
     start = axis.to_axis(float(spec.default)) if spec.default is not None else _default_start(axis, cases[0])
     with store.writer():  # one writer across all trials
         try:
-            _bracket_and_bisect(axis, direction, evaluate, start, math.log1p(resolution) if axis.log
-                                else resolution * (axis.high - axis.low))
+            bracket_and_bisect(axis, direction, evaluate, lambda trial: trial.within, start,
+                               math.log1p(resolution) if axis.log else resolution * (axis.high - axis.low))
         except _OutOfTrials:
             pass
     within = [t for t in trials.values() if t.within]
@@ -203,7 +183,7 @@ class _OutOfTrials(Exception):
     """Internal: the trial budget is spent."""
 
 
-def _default_start(axis: _Axis, case: Case) -> float:
+def _default_start(axis: Axis, case: Case) -> float:
     """Where a setting without a default starts: 1 % of the first case's data range for a positive range spanning
     over six decades (a tolerance in image units), else the middle of the axis."""
     if axis.log and axis.spec.maximum / axis.spec.minimum > 1e6:
@@ -221,34 +201,3 @@ def _loss_of(store: ResultStore, model_id: str, key: str, against: str, cases: i
         if loss.model == model_id and loss.setting == key and loss.cases == cases:
             return loss
     raise CerebroError(f"{store.results_path} lacks records of {key} for {model_id}; run the search again")
-
-
-def _bracket_and_bisect(axis: _Axis, direction: int, evaluate: Any, start: float, resolution: float) -> None:
-    """From ``start``, step (doubling) towards more compression while within the bound, or towards less while not,
-    until the bound is bracketed; then bisect between the last trial within and the first beyond."""
-    u = min(max(start, axis.low), axis.high)
-    trial = evaluate(u)
-    step = axis.first_step()
-    inside = outside = None
-    if trial.within:
-        inside = u
-    else:
-        outside = u
-    while inside is None or outside is None:
-        towards = direction if trial.within else -direction
-        nxt = min(max(u + towards * step, axis.low), axis.high)
-        if axis.value(nxt) == axis.value(u):
-            return  # the end of the range: everything (or nothing) is within the bound
-        u, trial, step = nxt, evaluate(nxt), step * 2
-        if trial.within:
-            inside = u
-        else:
-            outside = u
-    while abs(outside - inside) > resolution:
-        mid = 0.5 * (inside + outside)
-        if axis.value(mid) in (axis.value(inside), axis.value(outside)):
-            return
-        if evaluate(mid).within:
-            inside = mid
-        else:
-            outside = mid
