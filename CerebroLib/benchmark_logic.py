@@ -33,11 +33,11 @@ from cerebro.benchmark.sweep import PRESETS as SWEEP_PRESETS
 from cerebro.codecs.setting import CodecSetting
 from cerebro.datasets.loaders import LAYOUTS as DATASET_LAYOUTS
 from cerebro.datasets.manifest import Case, Manifest
+from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
 from cerebro.progress import Progress
 from cerebro.segment.catalog import get_model_entry
-from cerebro.segment.device import DEVICES
 from cerebro.volume import Volume, same_geometry
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job
 from CerebroLib.mrml import copy_parent_transform, segmentation_node_from_masks, volume_to_node

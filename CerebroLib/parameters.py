@@ -14,8 +14,8 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 
 from cerebro.benchmark.limits import AGAINST
 from cerebro.benchmark.sweep import PAPER_SETTINGS
+from cerebro.device import DEVICES
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
-from cerebro.segment.device import DEVICES
 from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, SOURCES
 from CerebroLib.compress_logic import SETTING_TYPES
 

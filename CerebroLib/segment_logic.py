@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import vtk
 
+from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry, load_catalog
-from cerebro.segment.device import DEVICES
 from cerebro.segment.weights.download import expected_path
 from CerebroLib.jobs import CliJob, cerebro_command, run_job, start_on_volume
 from CerebroLib.mrml import Color, copy_parent_transform, segmentation_node_from_masks, volume_from_node, volume_to_node

@@ -11,10 +11,11 @@ import pytest
 import torch
 from segzoo_helpers import local_entry, write_catalog
 
+from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.fsutil import sha256_file
 from cerebro.segment.catalog import FAMILY_MODULES, get_model_entry, load_catalog
-from cerebro.segment.device import resolve_device, run_with_fallback
+from cerebro.segment.device import run_with_fallback
 from cerebro.segment.weights.checkpoints import load_checkpoint, load_state_dict
 from cerebro.segment.weights.download import expected_path, fetch_model, safe_extract_zip
 
@@ -186,6 +187,10 @@ def test_device_resolution_and_out_of_memory_fallback():
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(CerebroError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+    # training and INR fitting: one resolver, without Apple's MPS backend
+    assert resolve_device("auto", mps=False).type in ("cpu", "cuda")
+    with pytest.raises(CerebroError, match="unknown device 'mps'; use one of auto, cpu, cuda"):
+        resolve_device("mps", mps=False)
     if not torch.cuda.is_available():
         with pytest.raises(CerebroError, match="no CUDA GPU"):
             resolve_device("cuda")

@@ -189,7 +189,7 @@ def uses_cuda(device: str) -> bool:
     PyTorch only for "auto" and "cuda", and a machine without it has no GPU to use."""
     if device.split(":")[0] not in ("auto", "cuda") or importlib.util.find_spec("torch") is None:
         return False
-    from cerebro.segment.device import resolve_device
+    from cerebro.device import resolve_device
 
     return resolve_device(device).type == "cuda"
 

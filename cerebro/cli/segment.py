@@ -6,10 +6,10 @@ import argparse
 import warnings
 
 from cerebro.cli._common import add_progress_format, command_progress, print_json_line
+from cerebro.device import DEVICES
 from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
-from cerebro.segment.device import DEVICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -73,14 +73,12 @@ class _INRCodec(Codec):
         precision (zstd kept less than the sizing expected), a network sized with the measured zstd fraction
         is fitted once more, so the file lands near the target ratio instead of far above it.
         """
-        import torch
 
+        from cerebro.device import resolve_device
         from cerebro.inr.fit import coordinate_scale
 
         volume.require_finite()
-        if settings["device"] == "cuda":
-            if not torch.cuda.is_available():
-                raise CerebroError("device=cuda was asked for but torch sees no CUDA GPU; use device=auto or cpu")
+        resolve_device(settings["device"], mps=False)  # a missing GPU is an error before the fit, not after
         lo, hi = float(volume.array.min()), float(volume.array.max())
         scale = coordinate_scale(volume.shape, tuple(volume.spacing[::-1]))
         bits = settings["quant_bits"]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from cerebro.device import resolve_device
 from cerebro.inr.quantize import fake_quantize
 from cerebro.progress import Progress
 
@@ -53,13 +54,6 @@ class FitResult:
     seconds: float
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available else CPU; 'cpu' / 'cuda' as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def coordinate_scale(shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float]) -> list[float]:
     """Half-extent of each array axis (z, y, x) in normalised units: physical extent / longest extent."""
     extents = [n * s for n, s in zip(shape, spacing_zyx)]
@@ -92,7 +86,7 @@ def fit_network(model: nn.Module, target: np.ndarray, scale: list[float], config
     weights are the ones that were optimised. When QAT starts, ``choose_levels(model)`` (if given) may
     replace ``config.quant_levels`` (rate control). Progress messages carry the current PSNR.
     """
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, mps=False)
     shape = tuple(int(n) for n in target.shape)
     values = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32).reshape(-1)).to(device)
     scale_t = torch.tensor(scale, dtype=torch.float32, device=device)
@@ -150,7 +144,7 @@ def fit_network(model: nn.Module, target: np.ndarray, scale: list[float], config
 def evaluate_grid(model: nn.Module, shape: tuple[int, int, int], scale: list[float], device: str = "cpu",
                   batch: int = EVAL_BATCH, progress: Progress | None = None) -> np.ndarray:
     """Evaluate ``model`` at every voxel centre in batches of ``batch`` points; float32 array of ``shape``."""
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device, mps=False)
     model.to(torch_device).eval()
     scale_t = torch.tensor(scale, dtype=torch.float32, device=torch_device)
     total = int(np.prod(shape))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry
-from cerebro.segment.device import resolve_device
 from cerebro.segment.registry import SegmentationModel, build_model
 from cerebro.segment.result import SegmentationResult
 from cerebro.segment.weights.download import fetch_model

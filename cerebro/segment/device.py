@@ -1,4 +1,5 @@
-"""Choosing where networks run (CUDA > MPS > CPU), half precision, and out-of-memory fallbacks."""
+"""Running segmentation networks on a device (chosen by :func:`cerebro.device.resolve_device`): half precision
+and out-of-memory fallbacks."""
 
 from __future__ import annotations
 
@@ -7,31 +8,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 T = TypeVar("T")
-
-
-def resolve_device(name: str = "auto") -> Any:
-    """A ``torch.device`` for ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"[:N]`` or ``"mps"``."""
-    import torch
-
-    base = name.split(":")[0]
-    if base not in DEVICES:
-        raise CerebroError(f"unknown device '{name}'; use one of {', '.join(DEVICES)}")
-    if base == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise CerebroError("device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    if base == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise CerebroError("device 'mps' was asked for but PyTorch has no MPS backend here; use --device cpu or auto")
-    return torch.device(name)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.fsutil import removed_on_failure
 from cerebro.progress import Progress
@@ -44,24 +45,13 @@ def split_cases(cases: list, share: float) -> tuple[list, list]:
     return (cases[:-count], cases[-count:]) if count else (cases, [])
 
 
-def resolve_device(device: str) -> str:
-    """'cpu' or 'cuda' for ``device`` 'auto' | 'cpu' | 'cuda' (auto: CUDA when present)."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise CerebroError(f"--device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CerebroError("--device cuda: no CUDA device is available; use --device cpu")
-    return device
-
-
 def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: bool = False, device: str = "auto",
           progress: Progress | None = None) -> Path:
     """Train on the labelled ``manifest_cases`` (``cerebro.datasets.Case``) and write the results folder under
     ``out``; returns it. ``resume`` continues from its ``checkpoint_latest.pth``."""
     options.check()
     progress = progress or Progress()
-    device = resolve_device(device)
+    device = str(resolve_device(device, mps=False))
     folder = results_dir(Path(out), options.dataset_name, options.family)
     latest = folder / "fold_0" / "checkpoint_latest.pth"
     if resume and not latest.is_file():

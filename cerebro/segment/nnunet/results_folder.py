@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.device import resolve_device
 from cerebro.segment.nnunet.networks import build_network, network_kind
 from cerebro.segment.nnunet.plans import NnUNetPlans, load_plans
 from cerebro.segment.nnunet.predict import predict_volume
