@@ -116,8 +116,10 @@ def _keep_input(volume: Volume, path: Path, clash: str) -> Path:
 class CerebroBenchmarkLogic:
     """Run benchmarks in a background process and show their stores in MRML."""
 
-    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, python: str | None = None) -> None:
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, python: str | None = None,
+                 workers: int = 0) -> None:
         self.cache_dir = cache_dir
+        self.workers = workers  # the background run's --workers: 0 = all cores, 1 = in its one process
         self.python = python  # None: PythonSlicer inside Slicer, else this Python (see jobs.python_executable)
 
     # --- inputs ----------------------------------------------------------------------------------------------
@@ -205,6 +207,7 @@ class CerebroBenchmarkLogic:
             arguments += ["--setting", (setting if isinstance(setting, SweepSetting) else parse_setting(setting)).key]
         for model in models:
             arguments += ["--model", model]
+        arguments += ["--workers", str(int(self.workers))]
         arguments += self._common(store, models, device, tta, metrics, allow_unpinned)
         return CliJob(cerebro_command(arguments, self.python), None, "the benchmark",
                       RunRequest(store, max_dice_loss, against))

@@ -3,7 +3,7 @@
 Qt-free (MRML + ``cerebro`` core only), so it runs inside Slicer (the module file re-exports it) and under
 pytest with the ``slicer-core`` wheel. Node <-> Volume conversion is done by :mod:`CerebroLib.mrml`; long work
 goes through the job runner (:mod:`CerebroLib.jobs`). The background process uses one process for chunked
-codecs by default (``workers=1``), as Slicer users run other work beside it; ``workers=None`` takes all cores.
+codecs on every core by default (``workers=0``; 1 keeps it to the one background process), as CerebroBenchmark does.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class CerebroCompressLogic:
     issue #7445), and a codec library crashing on a crafted file takes down only the job's process.
     """
 
-    def __init__(self, workers: int | None = 1, python: str | None = None) -> None:
+    def __init__(self, workers: int = 0, python: str | None = None) -> None:
         self.workers = workers
         self.python = python  # None: PythonSlicer inside Slicer, else this Python (see jobs.python_executable)
 
@@ -143,7 +143,7 @@ class CerebroCompressLogic:
         return arguments + self._worker_arguments()
 
     def _worker_arguments(self) -> list[str]:
-        return ["--workers", str(self.workers)] if self.workers is not None else []
+        return ["--workers", str(int(self.workers))]
 
     def start_round_trip(self, input_node: vtk.vtkObject, codec: str | Codec | CodecSetting, mode: str | None = None,
                          settings: dict[str, Any] | None = None, make_difference: bool = False) -> CliJob:

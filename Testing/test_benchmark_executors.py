@@ -170,3 +170,21 @@ def test_a_killed_run_leaves_no_workers(manifest, tmp_path):
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(workers) >= 5 and not _alive(workers)
+
+
+def test_workers_1_keeps_every_codec_call_in_this_process(manifest, tmp_path, monkeypatch):
+    """``--workers 1`` means in this process, for the codecs too (they used to spread over every core)."""
+    from cerebro.benchmark import stages
+
+    seen = []
+    original = stages.round_trip
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("workers"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "round_trip", recording)
+    executor = make_executor("local", 1, device="cpu")
+    assert isinstance(executor, InlineExecutor) and InlineExecutor().codec_workers is None
+    _sweep(manifest, ResultStore(tmp_path / "store"), executor)
+    assert seen == [1] * len(SETTINGS) * len(manifest)

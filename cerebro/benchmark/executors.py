@@ -37,6 +37,7 @@ class Executor(ABC):
 
     segment_slots = 1  # segmentations that run at the same time (the runner keeps about twice as many queued)
     in_process = False  # True: calls run in this process, so they may take the runner's Progress
+    codec_workers: int | None = 1  # processes a codec may use inside one call (1: in the calling process)
 
     @abstractmethod
     def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:
@@ -59,9 +60,13 @@ class Executor(ABC):
 
 
 class InlineExecutor(Executor):
-    """Every call runs at once, in this process."""
+    """Every call runs at once, in this process; a codec may spread one call over ``codec_workers`` processes
+    (None: all cores; ``--workers 1`` gives 1: nothing leaves this process)."""
 
     in_process = True
+
+    def __init__(self, codec_workers: int | None = None) -> None:
+        self.codec_workers = codec_workers
 
     def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
@@ -215,5 +220,5 @@ def make_executor(name: str, workers: int | None = None, address: str | None = N
         return RayExecutor(address, workers, gpu=device.split(":")[0] in ("auto", "cuda"))
     gpu = uses_cuda(device)
     if resolve_workers(workers) == 1:
-        return InlineExecutor()
+        return InlineExecutor(codec_workers=1)
     return LocalExecutor(workers, gpu)

@@ -89,7 +89,7 @@ class _Sweep:
                 while queue and open_jobs < depth:
                     job = queue.popleft()
                     job.prepared = self._submit(CPU, "prepare", job, stages.prepare, job.case, job.setting,
-                                                None if self.executor.in_process else 1)
+                                                self.executor.codec_workers)
                     open_jobs += 1
                 for handle in self.executor.wait(list(self.in_flight)):
                     kind, job = self.in_flight.pop(handle)

@@ -102,8 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_common(parser: argparse.ArgumentParser, workers: bool) -> None:
     if workers:
-        parser.add_argument("--workers", type=int, default=None, metavar="N",
-                            help="processes for chunked codecs (default: all cores; 1 = no extra processes)")
+        parser.add_argument("--workers", type=int, default=0, metavar="N",
+                            help="processes for chunked codecs (default 0 = all cores; 1 = in this process)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout (for scripts)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
