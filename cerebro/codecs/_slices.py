@@ -174,13 +174,22 @@ def bound_text(bound: float, dtype: np.dtype) -> str:
     return f"max |error| <= {bound:g}" + (" (integer voxels)" if np.dtype(dtype).kind in "iu" else "")
 
 
-def restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast decoded floats back to ``dtype``: round to nearest and clip for integers (never adds error)."""
+def restore_dtype(values: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Cast decoded floats back to ``dtype``: round to nearest and clip for integers (never adds error).
+    With ``out`` (an array of ``dtype`` and ``values``' shape) the result is written there, ``values`` serving as
+    scratch: one pass less over a slab."""
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype, copy=False)
+        scratch = values if out is not None else None
+        if values.dtype.kind == "f":
+            values = np.rint(values, out=scratch)
+            scratch = values
+        values = np.clip(values, info.min, info.max, out=scratch)
+    if out is None:
+        return values.astype(dtype, copy=False)
+    np.copyto(out, values, casting="unsafe")
+    return out
 
 
 def check_bound(original: np.ndarray, decoded: np.ndarray, bound: float, codec: str) -> float:

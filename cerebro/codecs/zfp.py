@@ -14,10 +14,11 @@ Decoded integer data are rounded to the nearest integer and clipped to the dtype
 
 Error bound of fixed-accuracy mode with tolerance ``t``: float data: ``|error| <= t`` (ZFP's own
 guarantee). Integer data: ``|error| <= floor(t)`` (errors are integers, so this is the same as
-``|error| <= t``). To get it, ZFP is given ``floor(t) + 0.5 - 1/64``: its result is within that of the
-original integer, and rounding to the nearest integer then lands within ``floor(t)`` (the 1/64 margin
-absorbs float round-off); clipping to the dtype range only brings values closer to the original.
-With ``t < 1`` integer data therefore round-trip exactly.
+``|error| <= t``). To get it, ZFP is given ``floor(t) + 0.5 - 1/64`` (:func:`cerebro.codecs._slices.float_tolerance`,
+the rule every error-bounded codec follows): its result is within that of the original integer, and rounding to
+the nearest integer then lands within ``floor(t)`` (the 1/64 margin absorbs float round-off); clipping to the
+dtype range only brings values closer to the original. With ``t < 1`` integer data therefore round-trip exactly.
+Each slab's bound is checked on its decoded voxels (:func:`~cerebro.codecs._slices.check_bound`).
 
 The volume is cut into slabs of whole slices along k (a multiple of 4, ZFP's block size), each a
 self-contained ZFP stream; slabs are encoded and decoded on several processes (zfpy holds the GIL).
@@ -25,7 +26,6 @@ self-contained ZFP stream; slabs are encoded and decoded on several processes (z
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
@@ -33,6 +33,15 @@ from typing import Any
 import numpy as np
 import zfpy
 
+from cerebro.codecs._slices import (
+    LOSSLESS_BOUND,
+    bound_text,
+    check_bound,
+    float_tolerance,
+    guaranteed_error,
+    restore_dtype,
+    slab_ranges,
+)
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, require_chunk_count
 from cerebro.errors import CerebroError
@@ -42,17 +51,11 @@ from cerebro.volume import Volume
 
 # Default slab size: about this many voxels per chunk (8 slices of 512 x 512; finer progress and load balance).
 CHUNK_VOXELS = 2 * 1024 * 1024
-_ROUNDING_MARGIN = 1.0 / 64.0
 
 _LOSSY_WORK_DTYPE = {"uint8": "float32", "int8": "float32", "uint16": "float32", "int16": "float32",
                      "uint32": "float64", "int32": "float64", "float32": "float32", "float64": "float64"}
 _REVERSIBLE_WORK_DTYPE = {"uint8": "int32", "int8": "int32", "uint16": "int32", "int16": "int32",
                           "uint32": "int64", "int32": "int32", "float32": "float32", "float64": "float64"}
-
-
-def slab_bounds(nz: int, slices_per_chunk: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` slice ranges along k covering ``nz`` slices in chunks of ``slices_per_chunk``."""
-    return [(s, min(s + slices_per_chunk, nz)) for s in range(0, nz, slices_per_chunk)]
 
 
 def default_slices_per_chunk(shape: tuple[int, int, int]) -> int:
@@ -68,13 +71,7 @@ def _encode_slab(slab: np.ndarray, work_dtype: str, parameters: dict[str, float]
     if bound is not None:
         decoded = np.empty(slab.shape, dtype=slab.dtype)
         _decode_slab_into(blob, decoded, work_dtype)
-        error = float(np.max(np.abs(decoded.astype(np.float64) - slab.astype(np.float64)))) if slab.size else 0.0
-        if not error <= bound:
-            spacing = float(np.spacing(np.max(np.abs(slab)).astype(slab.dtype))) if slab.dtype.kind == "f" else 1.0
-            raise CerebroError(
-                f"ZFP accuracy mode cannot keep max |error| <= {bound:g} on this {slab.dtype} volume (it gave "
-                f"{error:g}; its largest values are {spacing:g} apart): use a tolerance of at least "
-                f"{max(spacing, error):.3g}, the reversible mode, or an error-bounded codec (sz3, sperr)")
+        check_bound(slab, decoded, bound, "ZFP accuracy mode")
     return blob
 
 
@@ -92,12 +89,7 @@ def _decode_slab_into(blob: bytes, out: np.ndarray, work_dtype: str) -> None:
     if int(header.get("nw", 0)) or shape != out.shape or np.dtype(header["type"]) != np.dtype(work_dtype):
         raise CerebroError(f"a ZFP chunk holds a {'x'.join(map(str, shape))} {np.dtype(header['type'])} stream, "
                            f"expected {'x'.join(map(str, out.shape))} {work_dtype}; the file is corrupt")
-    array = zfpy.decompress_numpy(blob)
-    if out.dtype.kind in "iu" and array.dtype.kind == "f":
-        info = np.iinfo(out.dtype)
-        np.rint(array, out=array)
-        np.clip(array, info.min, info.max, out=array)
-    out[...] = array
+    restore_dtype(zfpy.decompress_numpy(blob), out.dtype, out=out)
 
 
 def _encode_shared_slab(path: str, shape: tuple[int, ...], dtype: str, start: int, stop: int, work_dtype: str,
@@ -154,11 +146,11 @@ class ZfpCodec(Codec):
         dtype = volume.dtype.name
         work_dtype = work_dtype_of(mode, volume.dtype)
         parameters, bound = self._parameters(mode, settings, volume.dtype)
-        check = _promised_error(mode, settings, volume.dtype)
+        check = guaranteed_error(settings["tolerance"], volume.dtype) if mode == "accuracy" else None
         per_chunk = slices_per_chunk or default_slices_per_chunk(volume.shape)
         if per_chunk < 1:
             raise CerebroError(f"slices_per_chunk must be >= 1, got {per_chunk}")
-        bounds = slab_bounds(volume.shape[0], per_chunk)
+        bounds = slab_ranges(volume.shape[0], per_chunk)
         if effective_workers(workers, len(bounds)) == 1:
             items = [(volume.array[a:b], work_dtype, parameters, check) for a, b in bounds]
             chunks = map_chunks(_encode_slab, items, 1, progress, "ZFP encoding")
@@ -207,7 +199,7 @@ class ZfpCodec(Codec):
         choices = sorted({work_dtype_of("rate", dtype), work_dtype_of("reversible", dtype)})
         meta_choice(meta, "work_dtype", choices, self.name)
         per_chunk = meta_int(meta, "slices_per_chunk", 1, MAX_DIMENSION, self.name)
-        layout = slab_bounds(shape[0], per_chunk)
+        layout = slab_ranges(shape[0], per_chunk)
         slabs = meta.get("chunk_slices")
         if not isinstance(slabs, list) or [tuple(b) if isinstance(b, list) else b for b in slabs] != layout:
             raise corrupt(self.name, "chunk_slices", f"the slabs of {per_chunk} slices of {shape[0]}", slabs)
@@ -221,19 +213,10 @@ class ZfpCodec(Codec):
         if mode == "precision":
             return {"precision": settings["precision"]}, "none (fixed precision)"
         if mode == "reversible":
-            return {}, "0 (bit-exact)"
+            return {}, LOSSLESS_BOUND
         tolerance = settings["tolerance"]
-        if dtype.kind in "iu":
-            whole = math.floor(tolerance)
-            return {"tolerance": whole + 0.5 - _ROUNDING_MARGIN}, f"max |error| <= {whole} (integer voxels)"
-        return {"tolerance": tolerance}, f"max |error| <= {tolerance:g}"
-
-
-def _promised_error(mode: str, settings: dict[str, Any], dtype: np.dtype) -> float | None:
-    """The max |error| fixed-accuracy mode promises after decoding (None in the other modes)."""
-    if mode != "accuracy":
-        return None
-    return float(math.floor(settings["tolerance"])) if np.dtype(dtype).kind in "iu" else float(settings["tolerance"])
+        return ({"tolerance": float_tolerance(tolerance, dtype)},
+                bound_text(guaranteed_error(tolerance, dtype), dtype))
 
 
 register(ZfpCodec())
