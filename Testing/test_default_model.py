@@ -19,7 +19,13 @@ from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
 from cerebro.segment.nnunet import load_nnunet_model
 from cerebro.segment.weights.digest import folder_sha256
 from cerebro.segment.weights.download import fetch_model
-from cerebro.train.default_model import RESULTS_FOLDER_NAME, TrainingConfig, export, train_default_model
+from cerebro.train.default_model import (
+    DEFAULT_OPTIONS,
+    RESULTS_FOLDER_NAME,
+    DefaultModelData,
+    export,
+    train_default_model,
+)
 from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.volume import same_geometry
 
@@ -66,11 +72,11 @@ def test_cli_segment_uses_the_default_model(tmp_path, capsys):
 
 
 def test_training_recipe_writes_a_loadable_results_folder(tmp_path):
-    config = TrainingConfig(iterations=2, synthetic_cases=1, phantoms_per_modality=1, cta_phantom_shape=32,
-                            mra_phantom_shape=32, validation_cases=1, validate_every=2, calibration_patches=1,
-                            train_patch_size=(16, 16, 16), patch_size=(16, 16, 16), features_per_stage=(2, 4, 4),
-                            threads=1)
-    folder = train_default_model(tmp_path, config)
+    options = dataclasses.replace(DEFAULT_OPTIONS, iterations=2, validate_every=2, patch_size=(16, 16, 16),
+                                  inference_patch_size=(16, 16, 16), features=(2, 4, 4))
+    data = DefaultModelData(synthetic_cases=1, phantoms_per_modality=1, cta_phantom_shape=32, mra_phantom_shape=32,
+                            validation_cases=1, calibration_patches=1, threads=1)
+    folder = train_default_model(tmp_path, options, data)
     model = load_nnunet_model(folder, device="cpu")  # strict load of network_weights, weights_only checkpoint
     assert model.info["network"] == "PlainConvUNet" and model.mirror_axes == (0, 1, 2)
     assert model.labels == {0: "background", 1: "vessel"}

@@ -194,3 +194,12 @@ def test_losses_are_low_for_the_right_answer():
     for name in LOSSES:
         loss = make_loss(name)
         assert float(loss(right, target, skeleton)) < float(loss(wrong, target, skeleton)), name
+
+
+def test_a_run_checkpointed_before_an_option_existed_still_resumes():
+    from cerebro.train.options import TrainOptions
+
+    stored = TrainOptions().as_dict()
+    del stored["log_every"]  # an option added later takes its default
+    assert TrainOptions().matches(stored) and not TrainOptions(iterations=5).matches(stored)
+    assert not TrainOptions().matches({**stored, "unknown": 1}) and not TrainOptions().matches(None)

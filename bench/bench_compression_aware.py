@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.ratecontrol import TargetUnreachable, search_setting
 from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.train.default_model import TrainingConfig, train_default_model
+from cerebro.train.default_model import DEFAULT_OPTIONS, DefaultModelData, train_default_model
 from cerebro.train.evaluate import EVAL_SEED_BASE
 from cerebro.train.heldout import make_case
 
@@ -84,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     folders = {}
     seconds = {}
     for name, probability in (("plain", 0.0), ("compression-aware", args.probability)):
-        config = TrainingConfig(iterations=args.iterations, threads=args.threads, synthetic_cases=args.synthetic_cases,
-                                phantoms_per_modality=args.phantoms, compression_probability=probability,
-                                validate_every=args.iterations, validation_cases=2, init_from=args.init)
+        options = replace(DEFAULT_OPTIONS, iterations=args.iterations, compression_probability=probability,
+                          validate_every=args.iterations, init=args.init)
+        data = DefaultModelData(threads=args.threads, synthetic_cases=args.synthetic_cases,
+                                phantoms_per_modality=args.phantoms, validation_cases=2)
         started = time.perf_counter()
         with cli_progress(f"train {name}") as progress:
-            folders[name] = train_default_model(out / name, config, progress=progress)
+            folders[name] = train_default_model(out / name, options, data, progress=progress)
         seconds[name] = time.perf_counter() - started
         print(f"trained {name} in {seconds[name]:.0f} s -> {folders[name]}", flush=True)
     models = {name: load_nnunet_model(folder, device="cpu") for name, folder in folders.items()}

@@ -25,6 +25,7 @@ from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker, CompressionAugment
 from cerebro.train.cases import FixedCase, fixed_case
 from cerebro.train.losses import make_loss
+from cerebro.train.options import TrainOptions
 from cerebro.train.results import (
     CONFIGURATION,
     PLANS_NAME,
@@ -39,7 +40,7 @@ from cerebro.train.results import (
 )
 from cerebro.train.sampling import PatchSampler
 from cerebro.train.synthetic import SyntheticCase, draw_appearance, generate_case
-from cerebro.train.trainer import LoopSettings, Trainer, write_log
+from cerebro.train.trainer import Trainer, write_log
 
 DATASET_NAME = "Dataset900_CerebroPhantoms"
 TRAINER = "nnUNetTrainer"
@@ -54,12 +55,15 @@ VALIDATION_SEED_BASE = 500_000
 SHIPPED_FILES = ("plans.json", "dataset.json", "fold_0/checkpoint_final.pth")
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Everything that defines a default-model run (stored in the checkpoints)."""
+# The default model's recipe: cerebro train's options, with its own budget and dataset name.
+DEFAULT_OPTIONS = TrainOptions(iterations=4000, validate_every=250, dataset_name=DATASET_NAME)
 
-    iterations: int = 4000
-    seed: int = 0
+
+@dataclass(frozen=True)
+class DefaultModelData:
+    """What the default model trains on — domain-randomised cases and phantoms — and how its run is set up around
+    the recipe (:class:`~cerebro.train.options.TrainOptions`); stored in the checkpoints as ``cerebro_training``."""
+
     threads: int = 2
     synthetic_cases: int = 48
     phantoms_per_modality: int = 4
@@ -67,30 +71,19 @@ class TrainingConfig:
     mra_phantom_shape: int = 112
     phantom_share: float = 0.3  # share of patches drawn from the phantoms
     validation_cases: int = 4
-    patch_size: tuple[int, int, int] = (64, 64, 64)  # inference tile (plans.json)
-    train_patch_size: tuple[int, int, int] = (48, 48, 48)
-    batch_size: int = 2
-    features_per_stage: tuple[int, ...] = (8, 16, 32, 64, 128)
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
-    loss: str = "ce+dice"
-    foreground_fraction: float = 0.33
     bone_fraction: float = 0.2
-    compression_probability: float = 0.0
-    validate_every: int = 250
     wider_view: float = 0.0  # share of synthetic draws normalised as if in a larger field of view
-    init_from: str | None = None  # results folder whose fold_0 weights start the training (fine-tuning)
     calibration_patches: int = 32
 
 
-def make_cases(config: TrainingConfig, progress: Progress | None = None
+def make_cases(config: DefaultModelData, seed: int, progress: Progress | None = None
                ) -> tuple[list[Any], list[float], dict[str, float]]:
     """Training cases (synthetic then phantoms), their sampling weights and the phantoms' intensity stats."""
     progress = progress or Progress()
     cases: list[Any] = []
     for n in range(config.synthetic_cases):
         progress.update(n / (config.synthetic_cases + 2 * config.phantoms_per_modality), f"synthetic case {n + 1}")
-        case = generate_case(SYNTHETIC_SEED_BASE + config.seed * 1000 + n, PLAN_SPACING)
+        case = generate_case(SYNTHETIC_SEED_BASE + seed * 1000 + n, PLAN_SPACING)
         case.wider_view = config.wider_view
         cases.append(case)
     values = []
@@ -100,7 +93,7 @@ def make_cases(config: TrainingConfig, progress: Progress | None = None
         for n in range(config.phantoms_per_modality):
             progress.update((len(cases) + len(phantoms)) / (config.synthetic_cases + 2 * config.phantoms_per_modality),
                             f"{modality} phantom {n + 1}")
-            seed = TRAIN_SEED_BASE[modality] + config.seed * 100 + n
+            seed = TRAIN_SEED_BASE[modality] + seed * 100 + n
             phantom = generate_phantom(shape, modality, seed)
             values.append(phantom.image.array[phantom.mask.array > 0])
             phantoms.append(fixed_case(f"{modality}_{seed}", phantom.image, phantom.fraction.array, PLAN_SPACING,
@@ -114,7 +107,7 @@ def make_cases(config: TrainingConfig, progress: Progress | None = None
     return cases, weights, stats
 
 
-def validation_cases(config: TrainingConfig) -> list[FixedCase]:
+def validation_cases(config: DefaultModelData) -> list[FixedCase]:
     """Synthetic validation cases (their own seeds) with one fixed appearance each, as fixed images."""
     out = []
     for n in range(config.validation_cases):
@@ -164,42 +157,42 @@ def calibrate_background_bias(network: nn.Module, batches: BatchMaker, patches: 
     return best, float(max(scores))
 
 
-def train_default_model(out: str | Path, config: TrainingConfig | None = None, resume: bool = False,
-                        progress: Progress | None = None) -> Path:
+def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS, data: DefaultModelData | None = None,
+                        resume: bool = False, progress: Progress | None = None) -> Path:
     """Generate the cases, train (resuming from ``checkpoint_latest.pth`` when asked and present), calibrate,
-    and write ``out/<DATASET_NAME>/<RESULTS_FOLDER_NAME>/``. Returns the results folder."""
-    config = config or TrainingConfig()
+    and write ``out/<options.dataset_name>/<RESULTS_FOLDER_NAME>/``. Returns the results folder."""
+    options.check()
+    data = data or DefaultModelData()
     progress = progress or Progress()
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    torch.set_num_threads(data.threads)
+    torch.manual_seed(options.seed)
     started = time.perf_counter()
-    cases, weights, stats = make_cases(config, progress.sub(0.0, 0.05))
-    folder = results_dir(Path(out), DATASET_NAME, "nnunet")
+    cases, weights, stats = make_cases(data, options.seed, progress.sub(0.0, 0.05))
+    folder = results_dir(Path(out), options.dataset_name, options.family)
     median = [int(np.median([c.shape[d] for c in cases])) for d in range(3)]
-    plans = make_plans(DATASET_NAME, PLAN_SPACING, config.patch_size, median, config.features_per_stage, stats,
-                       batch_size=config.batch_size)
-    dataset = make_dataset_json(DATASET_NAME, len(cases), "CerebroBench default vessel model: domain-randomised "
-                                "synthetic angiograms and CTA / TOF-MRA phantoms")
+    plans = make_plans(options.dataset_name, PLAN_SPACING, options.inference_patch_size, median, options.features,
+                       stats, batch_size=options.batch_size)
+    dataset = make_dataset_json(options.dataset_name, len(cases), "CerebroBench default vessel model: "
+                                "domain-randomised synthetic angiograms and CTA / TOF-MRA phantoms")
     write_json_files(folder, plans, dataset)
-    network = build_training_network("nnunet", plans, dataset)
-    if config.init_from is not None:
-        init_weights(network, config.init_from)
-    sampler = PatchSampler(cases, config.train_patch_size, "foreground-fraction", config.foreground_fraction,
-                           config.bone_fraction, weights)
-    batches = BatchMaker(cases, sampler, config.batch_size, CompressionAugment(config.compression_probability))
-    settings = LoopSettings(iterations=config.iterations, learning_rate=config.learning_rate,
-                            weight_decay=config.weight_decay, validate_every=config.validate_every, seed=config.seed)
-    extra = {**checkpoint_extra("nnunet"), "cerebro_training": _config_dict(config)}
-    trainer = Trainer(network, batches, make_loss(config.loss), settings, folder / "fold_0", extra,
-                      validation_cases(config), config.patch_size)
+    network = build_training_network(options.family, plans, dataset)
+    if options.init is not None:
+        init_weights(network, options.init)
+    sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction,
+                           data.bone_fraction, weights)
+    batches = BatchMaker(cases, sampler, options.batch_size,
+                         CompressionAugment(options.compression_probability, options.compression_ratios))
+    extra = {**checkpoint_extra(options.family), "cerebro_training": asdict(data)}
+    trainer = Trainer(network, batches, make_loss(options.loss), options, folder / "fold_0", extra,
+                      validation_cases(data))
     latest = folder / "fold_0" / "checkpoint_latest.pth"
     if resume and latest.is_file():
         trainer.resume(torch.load(latest, weights_only=True))
     state = trainer.run(progress.sub(0.05, 0.97))
-    if config.calibration_patches > 0:
-        calibration = BatchMaker(cases, PatchSampler(cases, config.patch_size, "uniform"), 1,
+    if data.calibration_patches > 0:
+        calibration = BatchMaker(cases, PatchSampler(cases, options.inference_patch_size, "uniform"), 1,
                                  CompressionAugment(0.0), intensity=False)
-        threshold, score = calibrate_background_bias(network, calibration, config.calibration_patches,
+        threshold, score = calibrate_background_bias(network, calibration, data.calibration_patches,
                                                      progress.sub(0.97, 1.0))
         trainer.extra["cerebro_training"].update({"threshold": threshold, "calibration_dice": round(score, 4)})
     trainer.extra["cerebro_training"]["seconds"] = round(time.perf_counter() - started, 1)
@@ -218,7 +211,3 @@ def export(folder: Path, target: Path) -> Path:
         (destination / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / name, destination / name)
     return destination
-
-
-def _config_dict(config: TrainingConfig) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}

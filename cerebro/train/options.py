@@ -1,9 +1,11 @@
-"""The recipe and budget of a ``cerebro train`` run, and the names of its choices. Free of PyTorch, so that the
-command line registers ``cerebro train`` (and refuses bad settings) on a machine without it."""
+"""The recipe and budget of a training run — ``cerebro train`` and the shipped default model alike — and the names
+of its choices. Free of PyTorch, so that the command line registers ``cerebro train`` (and refuses bad settings) on
+a machine without it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from cerebro.errors import CerebroError
 
@@ -15,7 +17,8 @@ TRAINERS = {"nnunet": "nnUNetTrainer", "umamba": "nnUNetTrainerUMambaBot"}
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """The recipe and budget of a ``cerebro train`` run (stored in every checkpoint)."""
+    """The recipe and budget of a training run (stored in every checkpoint as ``cerebro_options``): the network,
+    loss, patch sampling, augmentation, the optimiser's loop and where the results folder is named."""
 
     family: str = "nnunet"
     loss: str = "ce+dice"
@@ -34,6 +37,7 @@ class TrainOptions:
     validation: float = 0.2
     validate_every: int = 100
     checkpoint_every: int = 50
+    log_every: int = 10
     seed: int = 0
     dataset_name: str = "Dataset901_Vessels"
     init: str | None = None
@@ -47,7 +51,8 @@ class TrainOptions:
         if self.sampling not in SAMPLING_MODES:
             raise CerebroError(f"unknown sampling '{self.sampling}'; choose one of: {', '.join(SAMPLING_MODES)}")
         for name, value in (("--iterations", self.iterations), ("--batch-size", self.batch_size),
-                            ("--validate-every", self.validate_every), ("--checkpoint-every", self.checkpoint_every)):
+                            ("--validate-every", self.validate_every), ("--checkpoint-every", self.checkpoint_every),
+                            ("log_every", self.log_every)):
             if value < 1:
                 raise CerebroError(f"{name} must be at least 1, got {value}")
         divisor = 2 ** (len(self.features) - 1)
@@ -59,3 +64,14 @@ class TrainOptions:
             raise CerebroError(f"--validation must be a share in [0, 1), got {self.validation}")
         if not self.dataset_name.startswith("Dataset") or "/" in self.dataset_name:
             raise CerebroError(f"--dataset-name must look like Dataset901_Name, got {self.dataset_name!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as JSON values (tuples as lists), as checkpoints store them."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def matches(self, stored: Any) -> bool:
+        """Whether a checkpoint's ``cerebro_options`` are these options (options it predates count as defaults)."""
+        if not isinstance(stored, dict):
+            return False
+        defaults = TrainOptions().as_dict()
+        return {**defaults, **stored} == {**defaults, **self.as_dict()} and set(stored) <= set(defaults)

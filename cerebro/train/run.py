@@ -8,9 +8,7 @@ plans' spacing is the median of the training cases' spacings, as nnU-Net's plann
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +32,7 @@ from cerebro.train.results import (
     write_json_files,
 )
 from cerebro.train.sampling import PatchSampler
-from cerebro.train.trainer import LoopSettings, Trainer, write_log
+from cerebro.train.trainer import Trainer, write_log
 
 
 def split_cases(cases: list, share: float) -> tuple[list, list]:
@@ -60,7 +58,7 @@ def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: 
         raise CerebroError(f"{folder} already holds a training run; pass --resume to continue it or choose "
                            "another --out")
     checkpoint = torch.load(latest, map_location="cpu", weights_only=True) if resume else None
-    if checkpoint is not None and checkpoint.get("cerebro_options") != _options_dict(options):
+    if checkpoint is not None and not options.matches(checkpoint.get("cerebro_options")):
         raise CerebroError(f"--resume: the run in {folder} was started with other options; give the same "
                            "options or choose another --out")
     if not manifest_cases:
@@ -95,19 +93,11 @@ def train(manifest_cases: list, out: str | Path, options: TrainOptions, resume: 
         sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction)
         compression = CompressionAugment(options.compression_probability, options.compression_ratios)
         batches = BatchMaker(cases, sampler, options.batch_size, compression, skeletons)
-        settings = LoopSettings(iterations=options.iterations, learning_rate=options.learning_rate,
-                                weight_decay=options.weight_decay, checkpoint_every=options.checkpoint_every,
-                                validate_every=options.validate_every, seed=options.seed)
-        extra = {**checkpoint_extra(options.family), "cerebro_options": _options_dict(options)}
-        trainer = Trainer(network, batches, make_loss(options.loss), settings, folder / "fold_0", extra, validation,
-                          options.inference_patch_size, device)
+        trainer = Trainer(network, batches, make_loss(options.loss), options, folder / "fold_0",
+                          checkpoint_extra(options.family), validation, device)
         if checkpoint is not None:
             trainer.resume(checkpoint)
         state = trainer.run(progress.sub(0.1, 1.0))
         trainer.save("checkpoint_final.pth")
         write_log(folder / "fold_0", state.log)
     return folder
-
-
-def _options_dict(options: TrainOptions) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()}

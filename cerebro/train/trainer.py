@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +24,9 @@ from cerebro.train.augment import BatchMaker
 from cerebro.train.cases import FixedCase
 from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.train.losses import LossFunction
+from cerebro.train.options import TrainOptions
 
 LOG_FIELDS = ("iteration", "loss", "learning_rate", "seconds", "val_dice", "compressed_patches")
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How long and how the optimiser runs (stored in the checkpoints)."""
-
-    iterations: int = 1000
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
-    checkpoint_every: int = 50
-    validate_every: int = 100
-    log_every: int = 10
-    seed: int = 0
 
 
 @dataclass
@@ -69,18 +57,18 @@ def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tupl
 class Trainer:
     """Trains ``network`` on batches from ``batches``; writes checkpoints into ``fold_dir``."""
 
-    def __init__(self, network: nn.Module, batches: BatchMaker, loss: LossFunction, settings: LoopSettings,
+    def __init__(self, network: nn.Module, batches: BatchMaker, loss: LossFunction, options: TrainOptions,
                  fold_dir: Path, checkpoint_extra: dict[str, Any], validation: list[FixedCase] | None = None,
-                 patch_size: tuple[int, ...] = (64, 64, 64), device: str = "cpu") -> None:
-        self.network, self.batches, self.loss, self.settings = network.to(device), batches, loss, settings
+                 device: str = "cpu") -> None:
+        self.network, self.batches, self.loss, self.options = network.to(device), batches, loss, options
         self.fold_dir, self.extra, self.validation = fold_dir, checkpoint_extra, validation or []
-        self.patch_size, self.device = patch_size, device
-        self.optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate,
-                                           weight_decay=settings.weight_decay)
-        total = max(settings.iterations, 1)
+        self.device = device
+        self.optimizer = torch.optim.AdamW(network.parameters(), lr=options.learning_rate,
+                                           weight_decay=options.weight_decay)
+        total = max(options.iterations, 1)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                           lambda it: max(1 - it / total, 0.0) ** 0.9)
-        self.rng = np.random.default_rng(settings.seed)
+        self.rng = np.random.default_rng(options.seed)
         self.state = TrainingState(0, [], -1.0)
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
@@ -95,9 +83,9 @@ class Trainer:
         self.batches.compressed = int(checkpoint["cerebro_log"][-1]["compressed_patches"]) if self.state.log else 0
 
     def run(self, progress: Progress | None = None) -> TrainingState:
-        """Train up to ``settings.iterations``; returns the final state (the log holds every row)."""
+        """Train up to ``options.iterations``; returns the final state (the log holds every row)."""
         progress = progress or Progress()
-        settings, state = self.settings, self.state
+        settings, state = self.options, self.state
         self.network.train()
         losses: list[float] = []
         started = time.perf_counter() - (state.log[-1]["seconds"] if state.log else 0.0)
@@ -118,7 +106,7 @@ class Trainer:
                 it = state.iteration
                 val = float("nan")
                 if self.validation and (it % settings.validate_every == 0 or it == settings.iterations):
-                    val = validation_dice(self.network, self.validation, self.patch_size)
+                    val = validation_dice(self.network, self.validation, settings.inference_patch_size)
                 text = f"iteration {it}/{settings.iterations}, loss {np.mean(losses):.3f}"
                 text += "" if np.isnan(val) else f", validation Dice {val:.3f}"
                 progress.update(it / settings.iterations, text)
@@ -142,7 +130,7 @@ class Trainer:
     def save(self, name: str, full: bool = False) -> Path:
         """Write a checkpoint atomically (stock nnU-Net's keys; ``full`` adds what resuming needs)."""
         checkpoint = {"network_weights": self.network.state_dict(), "current_epoch": self.state.iteration,
-                      **self.extra, "cerebro_loop": asdict(self.settings)}
+                      **self.extra, "cerebro_options": self.options.as_dict()}
         if full:
             checkpoint.update({"optimizer_state": self.optimizer.state_dict(),
                                "scheduler_state": self.schedule.state_dict(),
