@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from cerebro.codecs.base import Codec, get_codec, worker_options
+from cerebro.codecs.base import Codec, accepted_options, get_codec
 from cerebro.codecs.setting import CodecSetting, as_setting
 from cerebro.compressed import CompressedVolume
+from cerebro.container import overhead_nbytes
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -33,8 +34,13 @@ def compress_volume(
     found = codec if isinstance(codec, Codec) else get_codec(setting.codec)
     volume.require_finite()
     start = time.perf_counter()
-    encoded = found.encode(volume, setting.mode, {**found.defaults(setting.mode), **setting.as_dict()}, progress,
-                           **worker_options(found.encode, workers))
+    settings = {**found.defaults(setting.mode), **setting.as_dict()}
+
+    def file_overhead(meta: dict[str, Any]) -> int:
+        return overhead_nbytes(volume, found.name, setting.mode, settings, meta)
+
+    encoded = found.encode(volume, setting.mode, settings, progress,
+                           **accepted_options(found.encode, workers=workers, file_overhead=file_overhead))
     seconds = time.perf_counter() - start
     return CompressedVolume(
         encoded=encoded, dtype=volume.dtype.name, shape=volume.shape, spacing=volume.spacing,
@@ -54,7 +60,8 @@ def decompress(compressed: CompressedVolume, progress: Progress | None = None, w
     shape, dtype = tuple(compressed.shape), np.dtype(compressed.dtype)
     codec.validate_meta(compressed.encoded.meta, shape, dtype, [len(c) for c in compressed.encoded.chunks])
     try:
-        array = codec.decode(compressed.encoded, shape, dtype, progress, **worker_options(codec.decode, workers))
+        array = codec.decode(compressed.encoded, shape, dtype, progress,
+                             **accepted_options(codec.decode, workers=workers))
     except CerebroError:
         raise
     except MemoryError:

@@ -152,9 +152,12 @@ class Codec(ABC):
         return None
 
 
-def worker_options(function: Any, workers: int | None) -> dict[str, Any]:
-    """``{"workers": workers}`` if the encode/decode ``function`` accepts it (chunk-parallel codecs), else nothing."""
-    return {"workers": workers} if "workers" in inspect.signature(function).parameters else {}
+def accepted_options(function: Any, **options: Any) -> dict[str, Any]:
+    """The keyword ``options`` that a codec's encode/decode ``function`` accepts: ``workers`` (chunk-parallel codecs),
+    ``file_overhead`` (codecs that size their output to a file-size budget: a function of the codec meta giving
+    the bytes the ``.cbv`` file adds around the payload, supplied by the caller that writes the file)."""
+    parameters = inspect.signature(function).parameters
+    return {name: value for name, value in options.items() if name in parameters}
 
 
 _REGISTRY: dict[str, Codec] = {}

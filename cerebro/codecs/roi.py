@@ -31,7 +31,7 @@ import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import guaranteed_error, restore_dtype, tolerance_setting
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, get_codec, register, worker_options
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, accepted_options, get_codec, register
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_dict, meta_float, meta_int
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
@@ -119,8 +119,8 @@ class RoiCodec(Codec):
         base_mode = BASES[base.name]
         base_settings = base.resolve_settings(base_mode, {"tolerance": settings["tolerance"]})
         layer = base.encode(volume, base_mode, base_settings, progress.sub(0.35, 0.75),
-                            **worker_options(base.encode, workers))
-        decoded = base.decode(layer, volume.shape, volume.dtype, **worker_options(base.decode, workers))
+                            **accepted_options(base.encode, workers=workers))
+        decoded = base.decode(layer, volume.shape, volume.dtype, **accepted_options(base.decode, workers=workers))
         if not decoded.flags.writeable:
             decoded = decoded.copy()
         progress.update(0.8, "refining the region")
@@ -170,7 +170,7 @@ class RoiCodec(Codec):
         layer = Encoded(base.name, base_meta["mode"], dict(base_meta["settings"]), list(encoded.chunks[1:1 + count]),
                         base_meta["meta"])
         array = base.decode(layer, shape, dtype, progress.sub(0.0, 0.8) if progress else None,
-                            **worker_options(base.decode, workers))
+                            **accepted_options(base.decode, workers=workers))
         if not array.flags.writeable:
             array = array.copy()
         voxels = expand_blocks(read_block_map(encoded.chunks[0], shape), shape)

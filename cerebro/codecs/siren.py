@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,13 +65,14 @@ class _INRCodec(Codec):
         """The network for ``volume``: sized to ``budget_bytes`` of weights in mode ``ratio`` (``keep``: the
         fraction of integer-code bytes zstd keeps, see :func:`cerebro.inr.sizing.weight_bytes`), else as set."""
 
-    def encode(self, volume: Volume, mode: str, settings: dict[str, Any],
-               progress: Progress | None = None) -> Encoded:
+    def encode(self, volume: Volume, mode: str, settings: dict[str, Any], progress: Progress | None = None,
+               file_overhead: Callable[[dict[str, Any]], int] | None = None) -> Encoded:
         """Fit, quantise and pack a network for ``volume`` (settings resolved by ``resolve_settings``).
 
         In mode ``ratio``, when the packed weights fill less than REFIT_BELOW of the byte budget at full
         precision (zstd kept less than the sizing expected), a network sized with the measured zstd fraction
-        is fitted once more, so the file lands near the target ratio instead of far above it.
+        is fitted once more, so the file lands near the target ratio instead of far above it. ``file_overhead``
+        (given by :func:`cerebro.compress.compress_volume`): the bytes the file adds around the weights, for a meta.
         """
 
         from cerebro.device import resolve_device
@@ -85,7 +86,7 @@ class _INRCodec(Codec):
         meta: dict[str, Any] = {"format": FORMAT_VERSION, "lo": lo, "hi": hi, "scale": scale}
         budget = float("inf")
         if mode == "ratio":
-            budget = volume.nbytes / settings["ratio"] - self._file_overhead(volume, mode, settings, meta)
+            budget = volume.nbytes / settings["ratio"] - _file_overhead(file_overhead, meta)
         may_refit = mode == "ratio" and bits != 16 and settings["time_limit"] == 0
         target = _normalise(volume.array, lo, hi)
         arch = self._architecture(volume, mode, settings, budget)
@@ -155,16 +156,6 @@ class _INRCodec(Codec):
     @abstractmethod
     def _arch_ranges(self, shape: tuple[int, int, int]) -> list[tuple[str, int, int]]:
         """(field, minimum, maximum) of each integer field of this codec's architecture."""
-
-    def _file_overhead(self, volume: Volume, mode: str, settings: dict[str, Any], meta: dict[str, Any]) -> int:
-        """Bytes of a .cbv file of ``volume`` beyond the weight blob (header JSON, ZIP records), estimated with
-        a long architecture and training record so the real file does not exceed the target size."""
-        from cerebro.container import overhead_nbytes
-
-        example = dict(meta, arch={"kind": "hashgrid", "levels": 24, "features": 8, "table_size": 16777216,
-                                   "max_resolution": 100000, "width": 1024, "depth": 8},
-                       quant_levels=127, steps_done=10000000, train_psnr_db=-999.999)
-        return overhead_nbytes(volume, self.name, mode, settings, example)
 
 
 class SirenCodec(_INRCodec):
@@ -283,6 +274,16 @@ def _denormalise(values: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> n
     if np.issubdtype(dtype, np.integer):
         return np.rint(intensity).astype(dtype)
     return intensity.astype(dtype)
+
+
+def _file_overhead(file_overhead: Callable[[dict[str, Any]], int] | None, meta: dict[str, Any]) -> int:
+    """Bytes of the .cbv file beyond the weight blob (header JSON, ZIP records), estimated with a long architecture
+    and training record so the real file does not exceed the target size; 0 when no file is written around it."""
+    if file_overhead is None:
+        return 0
+    return file_overhead(dict(meta, arch={"kind": "hashgrid", "levels": 24, "features": 8, "table_size": 16777216,
+                                          "max_resolution": 100000, "width": 1024, "depth": 8},
+                              quant_levels=127, steps_done=10000000, train_psnr_db=-999.999))
 
 
 register(SirenCodec())
