@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import vtk
 
+from cerebro.cbv.container import SUFFIX, read_header
+from cerebro.cbv.roundtrip import RoundTripReport
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.codecs.setting import CodecSetting, as_setting, setting_types
-from cerebro.container import SUFFIX, read_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import require_output_suffix
 from cerebro.io import read_volume
 from cerebro.progress import Progress
-from cerebro.roundtrip import RoundTripReport
 from CerebroLib.jobs import CliJob, cerebro_command, make_workdir, run_job, start_on_volume
 from CerebroLib.mrml import copy_parent_transform, volume_from_node, volume_to_node
 

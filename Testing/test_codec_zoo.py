@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import read_compressed, write_compressed
 from cerebro.codecs import available_codecs, get_codec
 from cerebro.codecs._slices import float_tolerance, restore_dtype
 from cerebro.codecs.base import Encoded
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import read_compressed, write_compressed
 from cerebro.errors import CerebroError
 from cerebro.metrics.quality import max_abs_error, psnr
 from cerebro.volume import Volume, same_geometry

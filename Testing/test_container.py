@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import (
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import (
     FORMAT_NAME,
     FORMAT_VERSION,
     container_bytes,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.errors import CerebroError
 from cerebro.metrics import quality
 from cerebro.metrics.quality import max_abs_error, psnr, rmse, ssim3d, ssim3d_details
-from cerebro.roundtrip import round_trip
 from cerebro.volume import Volume
 
 

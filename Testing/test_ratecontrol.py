@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.cli.main import main
 from cerebro.codecs import Codec, Encoded, Mode, Setting, get_codec
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.io import write_volume
 from cerebro.progress import Progress
 from cerebro.ratecontrol import TargetUnreachable, search_setting, searchable_setting
-from cerebro.roundtrip import round_trip
 from cerebro.volume import Volume
 
 

@@ -24,10 +24,10 @@ import SimpleITK as sitk
 import cerebro.fsutil
 import cerebro.resources
 from cerebro.benchmark.store import ResultStore
+from cerebro.cbv.compress import compress_volume
+from cerebro.cbv.container import write_compressed
 from cerebro.cli.main import main
 from cerebro.codecs.base import available_codecs
-from cerebro.compress import compress_volume
-from cerebro.container import write_compressed
 from cerebro.io import write_volume
 from cerebro.volume import Volume
 from scripts.cbv_mutations import members, rebuild

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cerebro.cbv.compress import compress_volume
+from cerebro.cbv.container import write_compressed
 from cerebro.cli.main import main
-from cerebro.compress import compress_volume
-from cerebro.container import write_compressed
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
 from cerebro.phantoms import write_phantom_dataset

@@ -10,13 +10,13 @@ import imagecodecs
 import numpy as np
 import pytest
 
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import container_bytes, read_compressed
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.codecs import get_codec
 from cerebro.codecs.roi import BLOCK, block_map, expand_blocks
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import container_bytes, read_compressed
 from cerebro.errors import CerebroError
 from cerebro.io import write_volume
-from cerebro.roundtrip import round_trip
 from cerebro.volume import Volume
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import container_bytes, read_compressed, write_compressed
 from cerebro.codecs import get_codec
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import container_bytes, read_compressed, write_compressed
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.inr.model import build_network
 from cerebro.inr.quantize import fake_quantize, pack_weights, unpack_weights

@@ -161,7 +161,7 @@ def test_finding02_nothing_slicer_side_imports_process_pools_or_the_isolated_dec
     (the conftest fixture ``no_multiprocessing_in_the_slicer_process`` refuses it at run time in their tests)."""
     import ast
 
-    forbidden = ("multiprocessing", "concurrent.futures", "cerebro.isolated", "cerebro.parallel",
+    forbidden = ("multiprocessing", "concurrent.futures", "cerebro.cbv.isolated", "cerebro.parallel",
                  "cerebro.benchmark.executors")
     for path in SLICER_SIDE_FILES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -189,8 +189,8 @@ def compress_module(monkeypatch):
 
 
 def _cbv(tmp_path, volume) -> Path:
-    from cerebro.compress import compress_volume
-    from cerebro.container import write_compressed
+    from cerebro.cbv.compress import compress_volume
+    from cerebro.cbv.container import write_compressed
 
     path = tmp_path / "ct.cbv"
     write_compressed(compress_volume(volume, "zfp", "reversible", {}), path)
@@ -227,7 +227,7 @@ def test_finding02_the_cbv_reader_decodes_in_the_job_runner(compress_module, sce
 
 def test_finding02_the_cbv_writer_compresses_in_the_job_runner(compress_module, scene, ct_volume, tmp_path,
                                                               monkeypatch):
-    from cerebro.container import read_header
+    from cerebro.cbv.container import read_header
     from CerebroLib import mrml
 
     commands = _ran_commands(monkeypatch)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cerebro import parallel
+from cerebro.cbv.compress import compress_volume, decompress
 from cerebro.codecs import get_codec
-from cerebro.compress import compress_volume, decompress
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume

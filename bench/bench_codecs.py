@@ -4,7 +4,7 @@ Inputs: the CTA-like and MRA-like phantoms of :mod:`cerebro.phantoms` (``--size`
 T1 template (real MR data, 1 mm, 189x233x197 uint8) that ships inside the ``nilearn`` wheel (read offline
 from the installed package). Table 1: for each input, codec mode and target ratio (10, 25, 50, 100, 130 :1)
 rate control finds the codec's setting (``cerebro.ratecontrol.search_setting``), then one full round
-trip (``cerebro.roundtrip.round_trip``, in-memory .cbv) measures ratio, PSNR, SSIM, max error and encode /
+trip (``cerebro.cbv.roundtrip.round_trip``, in-memory .cbv) measures ratio, PSNR, SSIM, max error and encode /
 decode MB/s. Table 2: the error-bounded modes at the same max-error target (fractions of each input's
 value range), compression ratio relative to ZFP fixed-accuracy.
 
@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cerebro.cbv.roundtrip import round_trip  # noqa: E402
 from cerebro.codecs import available_codecs, get_codec  # noqa: E402
 from cerebro.errors import CerebroError  # noqa: E402
 from cerebro.io import read_volume  # noqa: E402
 from cerebro.metrics.quality import default_data_range  # noqa: E402
 from cerebro.ratecontrol import TargetUnreachable, search_setting, searchable_setting  # noqa: E402
-from cerebro.roundtrip import round_trip  # noqa: E402
 from cerebro.volume import Volume  # noqa: E402
 
 RATIOS = (10.0, 25.0, 50.0, 100.0, 130.0)

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cerebro.cbv.compress import compress_volume, decompress
 from cerebro.cli._common import cli_progress
-from cerebro.compress import compress_volume, decompress
 from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.ratecontrol import TargetUnreachable, search_setting

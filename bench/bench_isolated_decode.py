@@ -1,4 +1,4 @@
-"""What decoding a .cbv file in a child process costs (cerebro/isolated.py) against decoding in-process.
+"""What decoding a .cbv file in a child process costs (cerebro/cbv/isolated.py) against decoding in-process.
 
 Side by side in one run, the same files, alternating, best of N: prints a table of seconds and the ratio.
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import read_compressed, write_compressed
-from cerebro.isolated import decompress_isolated
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import read_compressed, write_compressed
+from cerebro.cbv.isolated import decompress_isolated
 from cerebro.volume import Volume
 
 CASES = (("zfp", "accuracy", {"tolerance": 5}), ("zstd", "lossless", {}), ("sz3", "abs", {"tolerance": 5}))

@@ -1,6 +1,6 @@
 """What the Slicer modules pay for running every long task in a background process (CerebroLib.jobs).
 
-The same ZFP round trip of a CTA phantom, side by side in one run: in Slicer's process (``cerebro.compress.
+The same ZFP round trip of a CTA phantom, side by side in one run: in Slicer's process (``cerebro.cbv.compress.
 round_trip`` on the node's voxels, what CerebroCompress did before the job runner) against the job runner
 (``CerebroCompressLogic.run``: the node written to NRRD, ``cerebro compress --decoded`` in a fresh Python, the
 decoded volume read back into a new node). Also the bare start of a job (``cerebro --version``-like: the
@@ -19,8 +19,8 @@ import time
 
 import slicer
 
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.phantoms import generate_phantom
-from cerebro.roundtrip import round_trip
 from CerebroLib.compress_logic import CerebroCompressLogic
 from CerebroLib.jobs import CliJob
 from CerebroLib.mrml import volume_from_node, volume_to_node

@@ -63,9 +63,9 @@ def search(manifest: Path, store: Path, codec: str, mode: str, *fixed: str) -> l
 
 def failure_mode(manifest: Path, setting: dict) -> list[dict]:
     """The region at higher vesselness thresholds: true vessel voxels left outside it and what the model does."""
+    from cerebro.cbv.compress import compress_volume, decompress
+    from cerebro.cbv.container import container_bytes
     from cerebro.codecs import get_codec
-    from cerebro.compress import compress_volume, decompress
-    from cerebro.container import container_bytes
     from cerebro.datasets.manifest import Manifest
     from cerebro.io import read_volume
     from cerebro.metrics.overlap import dice

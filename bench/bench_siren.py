@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import container_bytes
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import container_bytes
 from cerebro.metrics.quality import psnr
 from cerebro.phantoms import generate_phantom
 from cerebro.volume import Volume

@@ -32,8 +32,8 @@ import zfpy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cerebro import parallel  # noqa: E402
-from cerebro.compress import compress_volume, decompress  # noqa: E402
-from cerebro.container import read_compressed, write_compressed  # noqa: E402
+from cerebro.cbv.compress import compress_volume, decompress  # noqa: E402
+from cerebro.cbv.container import read_compressed, write_compressed  # noqa: E402
 from cerebro.parallel import available_cores  # noqa: E402
 from cerebro.volume import Volume  # noqa: E402
 

@@ -28,9 +28,9 @@ def main() -> None:
     parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "images" / "roi_example.png"))
     args = parser.parse_args()
     from cerebro.benchmark.plot import pyplot, save_figure
+    from cerebro.cbv.compress import compress_volume, decompress
+    from cerebro.cbv.container import container_bytes
     from cerebro.codecs import get_codec
-    from cerebro.compress import compress_volume, decompress
-    from cerebro.container import container_bytes
     from cerebro.metrics.overlap import dice
     from cerebro.phantoms import generate_phantom
     from cerebro.segment.api import load_model

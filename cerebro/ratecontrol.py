@@ -12,7 +12,7 @@ rates, steps), on integers for integer settings.
 Targets and what "hit" means (``tolerance`` is relative, default 5 %):
 
 - ``ratio``: compression ratio = original native bytes / .cbv container bytes (the same number as
-  :class:`cerebro.roundtrip.RoundTripReport`); hit when ``|achieved / target - 1| <= tolerance``.
+  :class:`cerebro.cbv.roundtrip.RoundTripReport`); hit when ``|achieved / target - 1| <= tolerance``.
 - ``psnr``: PSNR in dB over the original's max - min; hit when ``|achieved - target| <= tolerance * target``.
 - ``max_error``: max absolute error (image units); must not exceed the target, hit when
   ``achieved >= (1 - tolerance) * target`` (integer volumes: ``achieved >= floor(target)`` also counts).
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from cerebro.cbv.compress import compress_volume, decompress
 from cerebro.codecs.base import Codec, Setting, get_codec
-from cerebro.compress import compress_volume, decompress
 from cerebro.errors import CerebroError
 from cerebro.metrics.quality import default_data_range, max_abs_error, psnr
 from cerebro.progress import Progress
@@ -190,7 +190,7 @@ def search_setting(
         band = (min(len(evaluations) / max_iter, 0.99), min((len(evaluations) + 1) / max_iter, 0.99))
         progress.update(band[0], f"trial {len(evaluations) + 1}: {spec.name}={x:g}")
         compressed = compress_volume(volume, codec, mode, {**fixed, spec.name: x}, progress.sub(*band), workers)
-        from cerebro.container import container_bytes
+        from cerebro.cbv.container import container_bytes
 
         trial = Evaluation(x, volume.nbytes / len(container_bytes(compressed)))
         if need_quality:

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from cerebro.compress import compress_volume, decompress
-from cerebro.container import container_bytes, read_compressed
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.container import container_bytes, read_compressed
+from cerebro.cbv.isolated import decompress_isolated
 from cerebro.errors import CerebroError
-from cerebro.isolated import decompress_isolated
 from cerebro.volume import Volume
 
 SEED_CODECS = (("zfp", "rate", {"rate": 8}), ("zfp", "accuracy", {"tolerance": 2}), ("zstd", "lossless", {}),
@@ -99,7 +99,7 @@ def field_paths(header: Any, prefix: list[Any] | None = None) -> list[list[Any]]
 def decode_file(data: bytes, folder: Path, isolated: bool = False) -> np.ndarray | None:
     """Read and decode ``data`` as a .cbv file: the voxels, or None when it raised CerebroError. Any other
     exception propagates (a bug the suite must catch). ``isolated``: decode as the commands do, in a child
-    process (:mod:`cerebro.isolated`) where a codec library may crash; else in this process (fast; a library
+    process (:mod:`cerebro.cbv.isolated`) where a codec library may crash; else in this process (fast; a library
     crash kills it, which is what the fuzz target looks for)."""
     path = folder / "crafted.cbv"
     path.write_bytes(data)

@@ -99,8 +99,8 @@ def _direction(codec: Codec, mode: str, spec: Setting, fixed: dict[str, Any], ca
         return 1
     if spec.monotonic:
         return 1 if spec.monotonic == "increasing" else -1
-    from cerebro.compress import compress_volume
-    from cerebro.container import container_bytes
+    from cerebro.cbv.compress import compress_volume
+    from cerebro.cbv.container import container_bytes
     from cerebro.io import read_volume
 
     volume = read_volume(case.image_path)

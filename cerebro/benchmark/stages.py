@@ -10,12 +10,12 @@ from typing import Any
 
 from cerebro.benchmark.store import record_key
 from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.datasets.labels import load_label
 from cerebro.datasets.manifest import Case
 from cerebro.io import read_volume
 from cerebro.metrics.segmentation import segmentation_metrics
 from cerebro.progress import Progress
-from cerebro.roundtrip import round_trip
 from cerebro.segment.registry import SegmentationModel
 from cerebro.volume import Volume
 

@@ -14,7 +14,7 @@ from typing import Any
 from cerebro.benchmark.sweep import UNCOMPRESSED
 from cerebro.benchmark.table import FORMATS as TABLE_FORMATS
 from cerebro.benchmark.table import check_format, render_table
-from cerebro.compressed import MB
+from cerebro.cbv.compressed import MB
 from cerebro.metrics.overlap import Confusion
 
 OVERLAP = ("dice", "iou", "sensitivity", "precision", "volume_similarity")

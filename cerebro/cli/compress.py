@@ -7,17 +7,17 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cerebro.cbv.compress import compress_volume
+from cerebro.cbv.compressed import MB
+from cerebro.cbv.container import SUFFIX, read_compressed, read_header, write_compressed
+from cerebro.cbv.isolated import decompress_isolated
+from cerebro.cbv.roundtrip import round_trip
 from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line, printable
 from cerebro.codecs.base import Codec, Setting, available_codecs, get_codec
 from cerebro.codecs.setting import CodecSetting, assignments, format_value
-from cerebro.compress import compress_volume
-from cerebro.compressed import MB
-from cerebro.container import SUFFIX, read_compressed, read_header, write_compressed
 from cerebro.errors import CerebroError
 from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
-from cerebro.isolated import decompress_isolated
-from cerebro.roundtrip import round_trip
 
 # Volumes with at least this many voxels get a progress bar (about 200^3).
 PROGRESS_MIN_VOXELS = 8_000_000

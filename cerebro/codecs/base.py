@@ -148,7 +148,7 @@ class Codec(ABC):
 
     def region(self, encoded: Encoded, shape: tuple[int, int, int]) -> np.ndarray | None:
         """The voxels (bool, ``shape``) coded to a tighter bound than the rest, for codecs that have such a region
-        (reported apart by :mod:`cerebro.roundtrip`); None for codecs that treat every voxel alike."""
+        (reported apart by :mod:`cerebro.cbv.roundtrip`); None for codecs that treat every voxel alike."""
         return None
 
 

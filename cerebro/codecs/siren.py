@@ -72,7 +72,7 @@ class _INRCodec(Codec):
         In mode ``ratio``, when the packed weights fill less than REFIT_BELOW of the byte budget at full
         precision (zstd kept less than the sizing expected), a network sized with the measured zstd fraction
         is fitted once more, so the file lands near the target ratio instead of far above it. ``file_overhead``
-        (given by :func:`cerebro.compress.compress_volume`): the bytes the file adds around the weights, for a meta.
+        (given by :func:`cerebro.cbv.compress.compress_volume`): the bytes the file adds around the weights, for a meta.
         """
 
         from cerebro.device import resolve_device

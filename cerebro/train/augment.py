@@ -57,7 +57,7 @@ class CompressionAugment:
         """The (possibly) round-tripped patch (float32) and what was done ('zfp:rate@12.3' or None)."""
         if self.probability == 0 or rng.random() >= self.probability:
             return raw, None
-        from cerebro.compress import compress_volume, decompress
+        from cerebro.cbv.compress import compress_volume, decompress
         from cerebro.ratecontrol import TargetUnreachable, search_setting
         from cerebro.volume import Volume
 

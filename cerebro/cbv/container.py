@@ -28,9 +28,9 @@ from typing import IO, Any
 import numpy as np
 
 import cerebro
+from cerebro.cbv.compressed import CompressedVolume
+from cerebro.cbv.header import chunk_member, validate_header
 from cerebro.codecs.base import Encoded
-from cerebro.compressed import CompressedVolume
-from cerebro.container_header import chunk_member, validate_header
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path, require_input_file
 from cerebro.resources import require_memory

@@ -1,5 +1,5 @@
 """Compress a Volume with any registered codec and decompress it (the in-memory form of a ``.cbv`` file is
-:class:`cerebro.compressed.CompressedVolume`; a measured round trip is :mod:`cerebro.roundtrip`)."""
+:class:`cerebro.cbv.compressed.CompressedVolume`; a measured round trip is :mod:`cerebro.cbv.roundtrip`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from cerebro.cbv.compressed import CompressedVolume
+from cerebro.cbv.container import overhead_nbytes
 from cerebro.codecs.base import Codec, accepted_options, get_codec
 from cerebro.codecs.setting import CodecSetting, as_setting
-from cerebro.compressed import CompressedVolume
-from cerebro.container import overhead_nbytes
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume

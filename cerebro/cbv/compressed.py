@@ -1,6 +1,6 @@
-"""The in-memory form of a ``.cbv`` file (see :mod:`cerebro.container`): the codec's
+"""The in-memory form of a ``.cbv`` file (see :mod:`cerebro.cbv.container`): the codec's
 :class:`~cerebro.codecs.base.Encoded` plus everything needed to rebuild the Volume (dtype, shape, geometry) and the
-timing of the encode. Below both :mod:`cerebro.compress` and :mod:`cerebro.container`, which each use it."""
+timing of the encode. Below both :mod:`cerebro.cbv.compress` and :mod:`cerebro.cbv.container`, which each use it."""
 
 from __future__ import annotations
 

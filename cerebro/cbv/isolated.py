@@ -1,7 +1,7 @@
 """Decode a compressed volume read from a file in a child process, so that a codec library crashing or spinning
 on a crafted stream ends in one error line instead of taking the program (the CLI, 3D Slicer) down with it.
 
-The header and every checksum are validated before (:mod:`cerebro.container`), so damaged files never get
+The header and every checksum are validated before (:mod:`cerebro.cbv.container`), so damaged files never get
 here; but a file whose chunks were replaced *and* their SHA-256 recomputed reaches the codec libraries, and
 fuzzing (scripts/fuzz_cbv.py) found C decoders that die on such streams (SPERR: SIGFPE / SIGSEGV). The child
 writes the voxels into shared memory the parent maps (no copy through a pipe) and reports progress and
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from cerebro.compress import decompress
-from cerebro.compressed import CompressedVolume
+from cerebro.cbv.compress import decompress
+from cerebro.cbv.compressed import CompressedVolume
 from cerebro.errors import Cancelled, CerebroError
 from cerebro.parallel import exit_with_parent, open_scratch, shared_scratch
 from cerebro.progress import Progress
@@ -47,7 +47,7 @@ def _decode_in_child(compressed: CompressedVolume, path: str, workers: int | Non
 
 def decompress_isolated(compressed: CompressedVolume, progress: Progress | None = None,
                         workers: int | None = None) -> Volume:
-    """:func:`cerebro.compress.decompress` run in a child process; a crash of the codec library there (any
+    """:func:`cerebro.cbv.compress.decompress` run in a child process; a crash of the codec library there (any
     signal, any exit) is a one-line CerebroError naming the codec. Cancelling ``progress`` ends the child."""
     progress = progress or Progress()
     context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from cerebro.cbv.compress import compress_volume, decompress
+from cerebro.cbv.compressed import MB, CompressedVolume
+from cerebro.cbv.container import container_bytes, read_compressed, write_compressed
 from cerebro.codecs.base import Codec, get_codec
 from cerebro.codecs.setting import CodecSetting
-from cerebro.compress import compress_volume, decompress
-from cerebro.compressed import MB, CompressedVolume
-from cerebro.container import container_bytes, read_compressed, write_compressed
 from cerebro.metrics.quality import default_data_range, max_abs_error, psnr, rmse, ssim3d_details
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -143,7 +143,7 @@ def round_trip(
     workers: int | None = None,
     path: str | Path | None = None,
 ) -> tuple[Volume, RoundTripReport, CompressedVolume]:
-    """Compress (at a CodecSetting, or ``codec``/``mode``/``settings`` as :func:`~cerebro.compress.compress_volume`
+    """Compress (at a CodecSetting, or ``codec``/``mode``/``settings`` as :func:`~cerebro.cbv.compress.compress_volume`
     takes them), (write ``path`` and read it back,) decompress and measure; returns (decoded, report, compressed).
 
     Without ``path`` the compressed size is that of the .cbv container serialised in memory.
