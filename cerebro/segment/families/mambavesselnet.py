@@ -24,7 +24,7 @@ from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
 from cerebro.segment.families.base import NetworkModel
 from cerebro.segment.families.grid import back_to_input, network_input
-from cerebro.segment.mamba.layer import Mamba
+from cerebro.segment.mamba.layer import MambaLayer
 from cerebro.segment.registry import register_family
 from cerebro.segment.weights.checkpoints import load_state_dict, load_weights_into
 from cerebro.volume import Volume
@@ -46,22 +46,6 @@ class ChannelsFirstLayerNorm(nn.Module):
         return self.weight[:, None, None, None] * x + self.bias[:, None, None, None]
 
 
-class MambaLayer(nn.Module):
-    """LayerNorm + bidirectional Mamba over the flattened voxels of a (B, C, x, y, z) tensor."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.mamba = Mamba(d_model=dim, d_state=16, d_conv=4, expand=2, bimamba="v2")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c = x.shape[:2]
-        spatial = x.shape[2:]
-        tokens = x.reshape(b, c, -1).transpose(-1, -2)
-        out = self.mamba(self.norm(tokens))
-        return out.transpose(-1, -2).reshape(b, c, *spatial)
-
-
 class MlpChannel(nn.Module):
     """1x1x1 convolution MLP (``fc1``, GELU, ``fc2``)."""
 
@@ -79,7 +63,7 @@ class MambaBlock(nn.Module):
 
     def __init__(self, channels: int, depth: int = 2) -> None:
         super().__init__()
-        self.mamba_layers = nn.Sequential(*[MambaLayer(channels) for _ in range(depth)])
+        self.mamba_layers = nn.Sequential(*[MambaLayer(channels, bimamba="v2") for _ in range(depth)])
         self.norm = ChannelsFirstLayerNorm(channels)
         self.mlp = MlpChannel(channels, 4 * channels)
 

@@ -103,3 +103,29 @@ class Mamba(nn.Module):
             if self.divide_out:
                 y = y / 2
         return self.out_proj(y.transpose(1, 2))
+
+
+class MambaLayer(nn.Module):
+    """LayerNorm + Mamba over the flattened voxels of a (B, C, *spatial) tensor (or, with ``channel_token``, over
+    the channels), in float32 with autocast off, as U-Mamba's layer; ``bimamba="v2"``: both directions, as
+    MambaVesselNet++'s. Parameter names ``norm`` and ``mamba``, as both repositories."""
+
+    def __init__(self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, channel_token: bool = False,
+                 bimamba: str = "none") -> None:
+        super().__init__()
+        self.dim = dim
+        self.norm = nn.LayerNorm(dim)
+        self.mamba = Mamba(d_model=dim, d_state=d_state, d_conv=d_conv, expand=expand, bimamba=bimamba)
+        self.channel_token = channel_token
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, *spatial) -> same shape, float32."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
+            if self.channel_token:
+                tokens = x.reshape(batch, channels, -1)  # sequence of channels, each a vector of voxels
+                return self.mamba(self.norm(tokens)).reshape(batch, channels, *spatial)
+            tokens = x.reshape(batch, channels, -1).transpose(1, 2)
+            out = self.mamba(self.norm(tokens))
+            return out.transpose(1, 2).reshape(batch, channels, *spatial)

@@ -14,34 +14,11 @@ import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual import BasicBlockD
 from torch import nn
 
-from cerebro.segment.mamba.layer import Mamba
+from cerebro.segment.mamba.layer import MambaLayer
 from cerebro.segment.nnunet.plans import Architecture
 
 _NORM_KWARGS = {"eps": 1e-5, "affine": True}
 _NONLIN_KWARGS = {"inplace": True}
-
-
-class MambaLayer(nn.Module):
-    """LayerNorm + Mamba over the flattened voxels (or, with ``channel_token``, over the channels), in float32."""
-
-    def __init__(self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, channel_token: bool = False):
-        super().__init__()
-        self.dim = dim
-        self.norm = nn.LayerNorm(dim)
-        self.mamba = Mamba(d_model=dim, d_state=d_state, d_conv=d_conv, expand=expand)
-        self.channel_token = channel_token
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, *spatial) -> same shape, float32: autocast is off inside, as in U-Mamba's layer."""
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
-            batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
-            if self.channel_token:
-                tokens = x.reshape(batch, channels, -1)  # sequence of channels, each a vector of voxels
-                return self.mamba(self.norm(tokens)).reshape(batch, channels, *spatial)
-            tokens = x.reshape(batch, channels, -1).transpose(1, 2)
-            out = self.mamba(self.norm(tokens))
-            return out.transpose(1, 2).reshape(batch, channels, *spatial)
 
 
 class BasicResBlock(nn.Module):
