@@ -14,7 +14,7 @@ from segzoo_helpers import local_entry, write_catalog
 from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.fsutil import sha256_file
-from cerebro.segment.catalog import FAMILY_MODULES, get_model_entry, load_catalog
+from cerebro.segment.catalog import family_names, get_model_entry, load_catalog
 from cerebro.segment.device import run_with_fallback
 from cerebro.segment.weights.checkpoints import load_checkpoint, load_state_dict
 from cerebro.segment.weights.download import expected_path, fetch_model, safe_extract_zip
@@ -28,7 +28,7 @@ def _one_thread():
 def test_builtin_catalog_is_complete_and_honest():
     catalog = load_catalog()
     families = {e.family for e in catalog.values()}
-    assert families == set(FAMILY_MODULES)
+    assert families == set(family_names())
     for entry in catalog.values():
         if entry.family == "vesselness":
             assert not entry.needs_weights and entry.pinned

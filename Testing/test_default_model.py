@@ -16,7 +16,7 @@ from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.segment.api import segment
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
-from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.segment.weights.digest import folder_sha256
 from cerebro.segment.weights.download import fetch_model
 from cerebro.train.default_model import (

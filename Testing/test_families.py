@@ -16,7 +16,7 @@ from volume_helpers import oblique_direction
 from cerebro.errors import CerebroError
 from cerebro.metrics.overlap import dice
 from cerebro.segment.api import load_model, segment
-from cerebro.segment.families.grid import back_to_input, network_grid, to_channel_first
+from cerebro.segment.grid import back_to_input, network_grid, to_channel_first
 from cerebro.volume import same_geometry
 
 
@@ -157,8 +157,8 @@ def test_vesselness_baseline_finds_the_tubes():
 def test_nnunet_family_runs_from_a_cached_results_zip(tmp_path, monkeypatch):
     from nnunet_helpers import old_style_configuration, plans_dict, vessel_phantom, write_results_folder, zip_folder
 
-    from cerebro.segment.nnunet.networks import build_network
-    from cerebro.segment.nnunet.plans import NnUNetPlans
+    from cerebro.segment.families.nnunet.networks import build_network
+    from cerebro.segment.families.nnunet.plans import NnUNetPlans
     from cerebro.volume import Volume
 
     torch.manual_seed(0)
@@ -196,11 +196,12 @@ def test_cancellation_stops_a_running_segmentation():
 
 
 def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path):
-    from cerebro.segment.catalog import FAMILY_MODULES, ModelEntry, load_catalog
+    from cerebro.segment.catalog import ModelEntry, family_names, load_catalog
     from cerebro.segment.registry import SegmentationModel, build_model, register_family
 
     catalog = load_catalog()
-    assert set(FAMILY_MODULES) >= {entry.family for entry in catalog.values()}
+    assert set(family_names()) == {"nnunet", "mambavesselnet", "unetpp", "spockmip", "vesselness"}
+    assert set(family_names()) >= {entry.family for entry in catalog.values()}
     for family in ("vesselness", "spockmip", "mambavesselnet"):  # random weights: interface only
         entry = next(e for e in catalog.values() if e.family == family)
         if family == "mambavesselnet":
@@ -213,7 +214,7 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
     assert isinstance(nnunet, SegmentationModel) and nnunet.input_recipe["patch_size"] == [64, 64, 64]
     with pytest.raises(CerebroError, match="unknown family 'nope'"):
         build_model(ModelEntry(id="x", family="nope"), None, "cpu")
-    with pytest.raises(ValueError, match="FAMILY_MODULES"):
+    with pytest.raises(ValueError, match="no module of cerebro.segment.families"):
         register_family("nope")
 
 

@@ -21,10 +21,10 @@ from nnunet_helpers import (
 from torch import nn
 
 from cerebro.errors import CerebroError
-from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.segment.nnunet.plans import NnUNetPlans
-from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
-from cerebro.segment.nnunet.sliding_window import gaussian_importance, sliding_window_logits, window_starts
+from cerebro.segment.families.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet.plans import NnUNetPlans
+from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
+from cerebro.segment.families.nnunet.sliding_window import gaussian_importance, sliding_window_logits, window_starts
 from cerebro.volume import Volume, same_geometry
 
 torch.set_num_threads(1)
@@ -192,7 +192,7 @@ def test_sliding_window_covers_and_mirroring_is_consistent():
 
 @pytest.mark.parametrize("tiles_per_batch", [1, 3])
 def test_sliding_window_batches_tiles_without_changing_logits(monkeypatch, tiles_per_batch):
-    import cerebro.segment.nnunet.sliding_window as sliding
+    import cerebro.segment.families.nnunet.sliding_window as sliding
 
     torch.manual_seed(0)
     network = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.InstanceNorm3d(4), nn.Conv3d(4, 2, 3, padding=1))

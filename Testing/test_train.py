@@ -15,7 +15,7 @@ from cerebro.errors import Cancelled, CerebroError
 from cerebro.io import read_volume, write_volume
 from cerebro.phantoms import generate_phantom
 from cerebro.progress import Progress
-from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.train.losses import LOSSES, make_loss, tubed_skeleton
 from cerebro.train.run import TrainOptions, train
 from cerebro.train.sampling import PatchSampler, centreline_centres

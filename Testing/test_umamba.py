@@ -8,9 +8,9 @@ import pytest
 import torch
 from nnunet_helpers import FEATURES, N_STAGES, old_style_configuration, plans_dict, vessel_phantom, write_results_folder
 
-from cerebro.segment.nnunet import load_nnunet_model
-from cerebro.segment.nnunet.plans import NnUNetPlans
-from cerebro.segment.nnunet.umamba import UMambaBot, UMambaEnc
+from cerebro.segment.families.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet.plans import NnUNetPlans
+from cerebro.segment.families.nnunet.umamba import UMambaBot, UMambaEnc
 from cerebro.volume import Volume, same_geometry
 
 torch.set_num_threads(1)
@@ -110,7 +110,7 @@ def test_umamba_results_folder_loads_strictly_and_segments(tmp_path, trainer, cl
 def test_mamba_layer_runs_in_float32_under_autocast():
     """U-Mamba's layer disables autocast (its forward is @autocast(enabled=False)); under the float16 autocast of
     nnU-Net's GPU inference it must not run its projections in half precision. CPU bfloat16 autocast stands in."""
-    from cerebro.segment.nnunet.umamba import MambaLayer
+    from cerebro.segment.mamba.layer import MambaLayer
 
     torch.manual_seed(0)
     layer = MambaLayer(8).eval()

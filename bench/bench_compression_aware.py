@@ -28,7 +28,7 @@ from cerebro.cli._common import cli_progress
 from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.ratecontrol import TargetUnreachable, search_setting
-from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.train.default_model import DEFAULT_OPTIONS, DefaultModelData, train_default_model
 from cerebro.train.evaluate import EVAL_SEED_BASE
 from cerebro.train.heldout import make_case

@@ -37,7 +37,7 @@ from cerebro.io import read_volume, write_volume
 from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
-from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.segment.weights.download import fetch_model
 
 STOCK_SCRIPT = """

@@ -14,7 +14,7 @@ import time
 import torch
 
 from cerebro.phantoms import generate_phantom
-from cerebro.segment.nnunet import load_nnunet_model
+from cerebro.segment.families.nnunet import load_nnunet_model
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,9 +48,9 @@ def typical_nnunet_model(trainer: str, root: str):
 
     import cerebro
     from cerebro.segment.catalog import get_model_entry
-    from cerebro.segment.nnunet.networks import build_network
-    from cerebro.segment.nnunet.plans import load_plans
-    from cerebro.segment.nnunet.results_folder import load_nnunet_model
+    from cerebro.segment.families.nnunet.networks import build_network
+    from cerebro.segment.families.nnunet.plans import load_plans
+    from cerebro.segment.families.nnunet.results_folder import load_nnunet_model
 
     shipped = Path(cerebro.__file__).parent / get_model_entry("cerebro-default").local
     plans = json.loads((shipped / "plans.json").read_text())

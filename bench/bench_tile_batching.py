@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-import cerebro.segment.nnunet.sliding_window as sliding
+import cerebro.segment.families.nnunet.sliding_window as sliding
 from cerebro.phantoms import generate_phantom
 from cerebro.segment.api import load_model
 

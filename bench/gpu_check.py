@@ -66,7 +66,7 @@ def check_nnunet(volume) -> None:
 
 def check_umamba(volume) -> None:
     """U-Mamba Bot (random weights, a tiny plans file): CUDA vs CPU, voxel agreement of the masks."""
-    from cerebro.segment.nnunet.results_folder import load_nnunet_model
+    from cerebro.segment.families.nnunet.results_folder import load_nnunet_model
     from cerebro.train.results import (
         build_training_network,
         checkpoint_extra,

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if Path(args.model).is_dir():
-        from cerebro.segment.nnunet import load_nnunet_model
+        from cerebro.segment.families.nnunet import load_nnunet_model
 
         model = load_nnunet_model(args.model, device="cpu")
     else:

@@ -18,14 +18,7 @@ from typing import Any
 
 from cerebro.errors import CerebroError
 
-# Every family a catalog entry may name, and the module that registers its loader (cerebro.segment.registry).
-FAMILY_MODULES = {
-    "nnunet": "cerebro.segment.nnunet.family",
-    "mambavesselnet": "cerebro.segment.families.mambavesselnet",
-    "unetpp": "cerebro.segment.families.unetpp",
-    "spockmip": "cerebro.segment.families.spockmip",
-    "vesselness": "cerebro.segment.families.vesselness",
-}
+FAMILIES_PACKAGE = "cerebro.segment.families"  # a family is a module of this package that registers its loader
 USER_CATALOG_ENV = "CEREBRO_CATALOG"
 DEFAULT_MODEL_ID = "cerebro-default"  # shipped with the package: segmentation works offline out of the box
 
@@ -67,6 +60,16 @@ class ModelEntry:
         return data
 
 
+def family_names() -> tuple[str, ...]:
+    """Every family a catalog entry may name: the modules of ``cerebro/segment/families/`` (adding a family is
+    adding one there; it registers its loader with :func:`cerebro.segment.registry.register_family`)."""
+    import pkgutil
+
+    from cerebro.segment import families
+
+    return tuple(sorted(module.name for module in pkgutil.iter_modules(families.__path__)))
+
+
 def entry_from_dict(data: dict[str, Any], source: str = "catalog") -> ModelEntry:
     """Validate one JSON entry and build a ModelEntry; raises CerebroError naming the bad field."""
     if not isinstance(data, dict) or "id" not in data or "family" not in data:
@@ -74,10 +77,10 @@ def entry_from_dict(data: dict[str, Any], source: str = "catalog") -> ModelEntry
     unknown = set(data) - set(ModelEntry.__dataclass_fields__)
     if unknown:
         raise CerebroError(f"{source}: model '{data['id']}' has unknown fields {sorted(unknown)}; remove them")
-    if data["family"] not in FAMILY_MODULES:
+    if data["family"] not in family_names():
         raise CerebroError(
             f"{source}: model '{data['id']}' has unknown family '{data['family']}'; "
-            f"use one of {', '.join(FAMILY_MODULES)}"
+            f"use one of {', '.join(family_names())}"
         )
     sha = data.get("sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):

@@ -1,9 +1,8 @@
 """Segmentation model families and the one interface every loaded model has.
 
-A family (nnU-Net results folders, MambaVesselNet++, UNet++, SPOCKMIP, the vesselness baseline) is a module that
-registers its loader with :func:`register_family` when imported, as codecs do with ``register``. The modules are
-imported on first use only (they pull in PyTorch / MONAI), so the catalog's ``FAMILY_MODULES`` says where each one
-lives.
+A family (nnU-Net results folders, MambaVesselNet++, UNet++, SPOCKMIP, the vesselness baseline) is a module of
+``cerebro/segment/families/`` named like the family, which registers its loader with :func:`register_family` when
+imported, as codecs do with ``register``. The modules are imported on first use only (they pull in PyTorch / MONAI).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.catalog import FAMILY_MODULES, ModelEntry
+from cerebro.segment.catalog import FAMILIES_PACKAGE, ModelEntry, family_names
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 
@@ -50,8 +49,8 @@ _LOADERS: dict[str, FamilyLoader] = {}
 
 def register_family(name: str) -> Callable[[Loader], Loader]:
     """Decorator: ``loader(entry, weights, device, allow_pickle)`` builds models of family ``name``."""
-    if name not in FAMILY_MODULES:
-        raise ValueError(f"family {name!r} is not listed in FAMILY_MODULES")
+    if name not in family_names():
+        raise ValueError(f"family {name!r} is no module of {FAMILIES_PACKAGE}; name the family like its module")
 
     def add(loader: Loader) -> Loader:
         _LOADERS[name] = loader
@@ -65,8 +64,8 @@ def build_model(entry: ModelEntry, weights: Path | None, device: Any, allow_pick
     """A model of ``entry``'s family with ``weights`` (a file, or the extracted folder for nnU-Net).
 
     For the network families ``weights=None`` gives randomly initialised weights (timing only)."""
-    if entry.family not in FAMILY_MODULES:
+    if entry.family not in family_names():
         raise CerebroError(f"model '{entry.id}' has unknown family '{entry.family}'; fix the catalog")
     if entry.family not in _LOADERS:
-        importlib.import_module(FAMILY_MODULES[entry.family])
+        importlib.import_module(f"{FAMILIES_PACKAGE}.{entry.family}")
     return _LOADERS[entry.family](entry, weights, device, allow_pickle)

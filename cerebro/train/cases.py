@@ -15,7 +15,7 @@ import numpy as np
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, resample
+from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, resample
 from cerebro.volume import Volume
 
 DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}

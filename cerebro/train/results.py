@@ -19,7 +19,7 @@ from torch import nn
 
 from cerebro.errors import CerebroError
 from cerebro.fsutil import atomic_path
-from cerebro.segment.nnunet.plans import CENTRELINE_CHANNEL
+from cerebro.segment.families.nnunet.plans import CENTRELINE_CHANNEL
 from cerebro.train.cases import DATA_RESAMPLING, LABEL_RESAMPLING
 from cerebro.train.options import TRAINERS
 
@@ -96,8 +96,8 @@ def make_dataset_json(dataset_name: str, num_training: int, description: str,
 
 def build_training_network(family: str, plans: dict[str, Any], dataset: dict[str, Any]) -> nn.Module:
     """The network of ``family`` for these plans, exactly as inference builds it."""
-    from cerebro.segment.nnunet.networks import build_network
-    from cerebro.segment.nnunet.plans import NnUNetPlans
+    from cerebro.segment.families.nnunet.networks import build_network
+    from cerebro.segment.families.nnunet.plans import NnUNetPlans
 
     return build_network(TRAINERS[family], NnUNetPlans(plans, dataset, CONFIGURATION,
                                                        plans["configurations"][CONFIGURATION]))
@@ -120,7 +120,7 @@ def write_json_files(folder: Path, plans: dict[str, Any], dataset: dict[str, Any
 def init_weights(network: nn.Module, folder: str | Path) -> None:
     """Load ``fold_0/checkpoint_final.pth`` of an existing results folder into ``network`` (fine-tuning); the
     architectures must match."""
-    from cerebro.segment.nnunet.results_folder import find_results_folder, load_checkpoint
+    from cerebro.segment.families.nnunet.results_folder import find_results_folder, load_checkpoint
 
     source = find_results_folder(folder)
     path = source.fold_dir(0) / "checkpoint_final.pth"

@@ -35,7 +35,7 @@ from scipy.spatial.transform import Rotation
 
 from cerebro.phantoms.render import render_fraction
 from cerebro.phantoms.tree import VesselTree, build_tree
-from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, resample
+from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, resample
 from cerebro.train.cases import MAX_BONE_CENTRES
 from cerebro.train.tubes import random_direction, tube_field
 

@@ -41,7 +41,7 @@ class TrainingState:
 def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tuple[int, ...]) -> float:
     """Mean Dice of the network's argmax over whole validation cases (Gaussian sliding window, no mirroring)."""
     from cerebro.metrics.overlap import dice
-    from cerebro.segment.nnunet.sliding_window import sliding_window_logits
+    from cerebro.segment.families.nnunet.sliding_window import sliding_window_logits
 
     network.eval()
     scores = []

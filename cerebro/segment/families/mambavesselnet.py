@@ -22,9 +22,9 @@ from torch import nn
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.families.base import NetworkModel
-from cerebro.segment.families.grid import back_to_input, network_input
+from cerebro.segment.grid import back_to_input, network_input
 from cerebro.segment.mamba.layer import MambaLayer
+from cerebro.segment.network_model import NetworkModel
 from cerebro.segment.registry import register_family
 from cerebro.segment.weights.checkpoints import load_state_dict, load_weights_into
 from cerebro.volume import Volume

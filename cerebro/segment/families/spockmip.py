@@ -21,7 +21,7 @@ from skimage.filters import threshold_otsu
 from torch import nn
 
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.families.base import NetworkModel
+from cerebro.segment.network_model import NetworkModel
 from cerebro.segment.registry import register_family
 from cerebro.segment.weights.checkpoints import load_state_dict, load_weights_into
 from cerebro.volume import Volume

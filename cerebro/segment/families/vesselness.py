@@ -7,7 +7,7 @@ import numpy as np
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.families.base import CatalogModel
+from cerebro.segment.network_model import CatalogModel
 from cerebro.segment.registry import register_family
 from cerebro.segment.result import SegmentationResult
 from cerebro.vesselness import default_sigmas, threshold_response, vesselness

@@ -1,14 +1,14 @@
 """Build the network of an nnU-Net results folder from its plans: plain nnU-Net nets through
 ``dynamic_network_architectures`` (PlainConvUNet, ResidualEncoderUNet), U-Mamba nets from
-:mod:`cerebro.segment.nnunet.umamba`. Nothing is imported by a name read from the files."""
+:mod:`cerebro.segment.families.nnunet.umamba`. Nothing is imported by a name read from the files."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from cerebro.errors import CerebroError
-from cerebro.segment.nnunet.plans import NnUNetPlans
-from cerebro.segment.nnunet.umamba import UMambaBot, UMambaEnc
+from cerebro.segment.families.nnunet.plans import NnUNetPlans
+from cerebro.segment.families.nnunet.umamba import UMambaBot, UMambaEnc
 
 UMAMBA_TRAINERS = {"nnUNetTrainerUMambaBot": "bot", "nnUNetTrainerUMambaEnc": "enc",
                    "nnUNetTrainerUMambaEncNoAMP": "enc"}

@@ -14,9 +14,9 @@ import torch
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.segment.device import autocast_for, run_with_fallback
-from cerebro.segment.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
-from cerebro.segment.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
-from cerebro.segment.nnunet.sliding_window import sliding_window_logits
+from cerebro.segment.families.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
+from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
+from cerebro.segment.families.nnunet.sliding_window import sliding_window_logits
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 

@@ -1,4 +1,5 @@
-"""The ``nnunet`` catalog family: nnU-Net v2 / U-Mamba results folders (catalog options ``folds``, ``checkpoint``)."""
+"""The ``nnunet`` catalog family: nnU-Net v2 results folders (plain nnU-Net, U-Mamba Bot/Enc; catalog options
+``folds``, ``checkpoint``) and nnU-Net's inference pipeline."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from cerebro.errors import CerebroError
 from cerebro.segment.catalog import ModelEntry
-from cerebro.segment.nnunet.results_folder import NnUNetModel, load_nnunet_model
+from cerebro.segment.families.nnunet.results_folder import NnUNetModel, load_nnunet_model
 from cerebro.segment.registry import register_family
+
+__all__ = ["NnUNetModel", "load_nnunet_model"]
 
 
 @register_family("nnunet")

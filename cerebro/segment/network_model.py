@@ -78,7 +78,7 @@ class NetworkModel(CatalogModel):
 
     def windows(self, image: np.ndarray, tta: bool, progress: Progress) -> np.ndarray:
         """Activated network outputs (C_out, x, y, z) of ``image`` (C, x, y, z) on the network grid."""
-        from cerebro.segment.families.sliding import sliding_window_predict
+        from cerebro.segment.sliding import sliding_window_predict
 
         opts = self.entry.options
         return sliding_window_predict(

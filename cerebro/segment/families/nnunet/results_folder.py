@@ -15,9 +15,9 @@ from torch import nn
 from cerebro.device import resolve_device
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.nnunet.networks import build_network, network_kind
-from cerebro.segment.nnunet.plans import NnUNetPlans, load_plans
-from cerebro.segment.nnunet.predict import predict_volume
+from cerebro.segment.families.nnunet.networks import build_network, network_kind
+from cerebro.segment.families.nnunet.plans import NnUNetPlans, load_plans
+from cerebro.segment.families.nnunet.predict import predict_volume
 from cerebro.segment.result import SegmentationResult
 from cerebro.segment.weights import checkpoints
 from cerebro.segment.weights.download import safe_extract_zip

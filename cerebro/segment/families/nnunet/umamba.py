@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual import BasicBlockD
 from torch import nn
 
+from cerebro.segment.families.nnunet.plans import Architecture
 from cerebro.segment.mamba.layer import MambaLayer
-from cerebro.segment.nnunet.plans import Architecture
 
 _NORM_KWARGS = {"eps": 1e-5, "affine": True}
 _NONLIN_KWARGS = {"inplace": True}
