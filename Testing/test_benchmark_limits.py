@@ -230,3 +230,15 @@ def test_figures_leave_out_settings_run_on_fewer_cases_than_the_baseline():
             {"model": "m", "setting": "zfp:rate:rate=4", "cases": 2, "ratio": 4.0, "dice_mean": 0.9},
             {"model": "m", "setting": "zfp:rate:rate=2", "cases": 1, "ratio": 8.0, "dice_mean": 0.99}]  # half run
     assert [r["setting"] for r in _panels(rows)[("m", "zfp:rate")]] == ["zfp:rate:rate=4"]
+
+
+def test_a_new_metric_reaches_the_summary_without_touching_it():
+    """Adding a metric is computing it (cerebro.metrics.segmentation) and describing its column: the summary
+    takes the mean of every metric the records hold, and pools the overlap ratios from the voxel counts."""
+    from cerebro.benchmark.summary import summarise
+
+    records = [{**r, "vs_truth": {**r["vs_truth"], "tp": 9, "fp": 1, "fn": 0, "tn": 90, "new_metric": value}}
+               for r, value in zip(RECORDS[:2], (0.25, 0.75))]
+    row = summarise(records)[0]
+    assert row["new_metric_mean"] == 0.5 and row["dice_overall"] == pytest.approx(18 / 19)
+    assert "tp_mean" not in row and "dice_mean" in row

@@ -17,7 +17,7 @@ from cerebro.benchmark.table import check_format, render_table
 from cerebro.cbv.compressed import MB
 from cerebro.metrics.overlap import Confusion
 
-OVERLAP = ("dice", "iou", "sensitivity", "precision", "volume_similarity")
+COUNTS = ("tp", "fp", "fn", "tn")  # the voxel counts of a record, pooled over cases into the "_overall" ratios
 FORMATS = TABLE_FORMATS
 
 
@@ -98,13 +98,15 @@ def _row(model: str, setting: str, group: list[dict[str, Any]]) -> dict[str, Any
         "psnr_db": _mean(r["compression"].get("psnr_db") for r in group),
         "ssim": _mean(r["compression"].get("ssim") for r in group),
     }
-    for name in OVERLAP:
-        overall = getattr(pooled, name)
-        row[f"{name}_overall"] = overall if math.isfinite(overall) else None
-        row[f"{name}_mean"] = _mean(r["vs_truth"].get(name) for r in group)
-    for name in ("cldice", "hd95_mm", "assd_mm", "b0_error", "b1_error"):
+    ratios = pooled.ratios()
+    # every metric of the records (cerebro.metrics.segmentation): its mean over cases; the overlap ratios pooled too
+    names = dict.fromkeys([*ratios, *(name for r in group for name in r["vs_truth"] if name not in COUNTS)])
+    for name in names:
+        if name in ratios:
+            row[f"{name}_overall"] = ratios[name] if math.isfinite(ratios[name]) else None
         row[f"{name}_mean"] = _mean(r["vs_truth"].get(name) for r in group)
     row["dice_vs_uncompressed_mean"] = _mean(r["vs_uncompressed"].get("dice") for r in group)
+    row.update({column.key: None for column in COLUMNS if column.key not in row})  # not measured: None
     return row
 
 
