@@ -26,7 +26,7 @@ from CerebroLib.i18n import tr as _
 from CerebroLib.i18n import translate
 from CerebroLib.module_widget import PanelModuleWidget
 from CerebroLib.mrml import volume_to_node
-from CerebroLib.parameters import CompressParameters, settings_values
+from CerebroLib.parameters import CompressParameters, settingsValues
 from CerebroLib.slicer_ui import SelfTestSteps, reportFileError
 
 FILE_TYPE = "CerebroCompressedVolume"
@@ -131,7 +131,7 @@ class CerebroCompressFileWriter(_CompressedFileType):
         try:
             node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
             p = CerebroCompressLogic().getParameterNode()
-            setting = mode_settings_from(settings_values(p.settings), p.codec, p.mode)
+            setting = mode_settings_from(settingsValues(p.settings), p.codec, p.mode)
             CompressLogic().save_compressed(node, fileName, setting)  # in the job runner
         except Exception as error:  # noqa: BLE001 - the IO manager shows the user's messages, never a traceback
             reportFileError(self.parent, _("Failed to write {path}: {error}").format(path=fileName, error=error))

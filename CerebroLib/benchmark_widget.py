@@ -17,6 +17,7 @@ from typing import Any
 import slicer
 
 from cerebro.benchmark.sweep import parse_setting_lines
+from cerebro.codecs.base import lossy_codecs
 from cerebro.datasets.manifest import SUFFIXES as MANIFEST_SUFFIXES
 from cerebro.errors import CerebroError
 from CerebroLib import dependencies
@@ -28,14 +29,6 @@ from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependenc
 SOURCE_TITLES = {"scene": "Scene volume", "dataset": "Dataset folder", "manifest": "Dataset manifest file"}
 SCENE_ROWS = ("inputVolume", "reference", "referenceSegment")
 DATASET_ROWS = ("dataset", "layout", "maxCases")
-
-
-def lossy_codecs() -> list[str]:
-    """Codecs with a lossy mode (the ones a search can bisect)."""
-    from cerebro.codecs.base import available_codecs, get_codec
-
-    return [name for name in available_codecs()
-            if any(not mode.lossless for mode in get_codec(name).modes.values())]
 
 
 class BenchmarkPanel(Panel):

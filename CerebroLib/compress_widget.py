@@ -28,7 +28,7 @@ from CerebroLib.compress_logic import (
     parse_setting,
 )
 from CerebroLib.i18n import tr as _
-from CerebroLib.parameters import set_settings_values, settings_values
+from CerebroLib.parameters import setSettingsValues, settingsValues
 from CerebroLib.slicer_ui import Panel, offerDependencies, showMissingDependencies
 
 
@@ -66,7 +66,7 @@ class CompressPanel(Panel):
         with slicer.util.NodeModify(p):
             p.codec, p.mode = codec, mode
             if mode in codec_modes().get(codec, []):
-                set_settings_values(p.settings, initial_settings(codec, mode))
+                setSettingsValues(p.settings, initial_settings(codec, mode))
 
     # --- parameter node -> panel -------------------------------------------------------------------------
 
@@ -109,7 +109,7 @@ class CompressPanel(Panel):
                 layout.addRow(f"{name} ({setting.unit}):" if setting.unit else f"{name}:", editor)
                 self._settingEditors[name] = editor
         self.ui.modeHelpLabel.text = _modeHelp(codec, mode)
-        values = settings_values(self._parameterNode.settings)
+        values = settingsValues(self._parameterNode.settings)
         for name, editor in self._settingEditors.items():
             wasBlocked = editor.blockSignals(True)
             if isinstance(editor, qt.QComboBox):
@@ -140,7 +140,7 @@ class CompressPanel(Panel):
             self.updateGuiFromParameterNode()  # show the stored values again
             return
         with slicer.util.NodeModify(self._parameterNode):  # one update of the panel, not one per setting
-            set_settings_values(self._parameterNode.settings, values)
+            setSettingsValues(self._parameterNode.settings, values)
 
     # --- actions -----------------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class CompressPanel(Panel):
         """The current codec setting from the parameter node, validated (CerebroError if out of range)."""
         self.onSettingEdited()
         p = self._parameterNode
-        return mode_settings_from(settings_values(p.settings), p.codec, p.mode)
+        return mode_settings_from(settingsValues(p.settings), p.codec, p.mode)
 
     def onApplyButton(self) -> None:
         p = self._parameterNode

@@ -20,22 +20,22 @@ from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, SOURCES
 from CerebroLib.compress_logic import SETTING_TYPES
 
 
-def _codec_settings_pack() -> type:
+def _codecSettingsPack() -> type:
     """The ``CodecSettings`` pack: a typed field per name of SETTING_TYPES (placeholders until a mode sets them)."""
     namespace: dict[str, Any] = {"__annotations__": dict(SETTING_TYPES), "__doc__": "Every codec setting, typed."}
     namespace.update({name: kind() for name, kind in SETTING_TYPES.items()})
     return parameterPack(type("CodecSettings", (), namespace))
 
 
-CodecSettings = _codec_settings_pack()
+CodecSettings = _codecSettingsPack()
 
 
-def settings_values(pack: Any) -> dict[str, Any]:
+def settingsValues(pack: Any) -> dict[str, Any]:
     """The pack's values by setting name (the logic picks the current mode's ones)."""
     return {name: getattr(pack, name) for name in SETTING_TYPES}
 
 
-def set_settings_values(pack: Any, values: dict[str, Any]) -> None:
+def setSettingsValues(pack: Any, values: dict[str, Any]) -> None:
     """Store ``values`` (setting name -> value) in the pack, converted to each setting's type."""
     for name, value in values.items():
         setattr(pack, name, SETTING_TYPES[name](value))

@@ -185,3 +185,9 @@ def available_codecs() -> dict[str, Codec]:
 
     load_builtin_codecs()
     return dict(sorted(_REGISTRY.items()))
+
+
+def lossy_codecs() -> list[str]:
+    """The names of the registered codecs that have a lossy mode (the ones rate control and the search can drive)."""
+    return [name for name, codec in available_codecs().items()
+            if any(not mode.lossless for mode in codec.modes.values())]
