@@ -34,6 +34,7 @@ import numpy as np
 
 from cerebro.cbv.compress import compress_volume, decompress
 from cerebro.codecs.base import Codec, Setting, get_codec
+from cerebro.codecs.setting import format_value
 from cerebro.errors import CerebroError
 from cerebro.metrics.quality import default_data_range, max_abs_error, psnr
 from cerebro.progress import Progress
@@ -91,7 +92,7 @@ class RateControlResult:
         """One line per fact, for the CLI."""
         unit = {"ratio": ":1", "psnr": " dB", "max_error": " (image units)"}[self.target]
         lines = [
-            f"codec {self.codec} / {self.mode}: {self.setting} = {self.settings[self.setting]:g}",
+            f"codec {self.codec} / {self.mode}: {self.setting} = {format_value(self.settings[self.setting])}",
             f"target {self.target} {self.target_value:g}{unit}: achieved {self.achieved:.4g}{unit} "
             f"({100 * self.relative_error:+.1f} %, {'hit' if self.hit else 'NOT within'} ±{100 * self.tolerance:g} %)",
             f"ratio {self.ratio:.2f}:1" + (f", PSNR {self.psnr_db:.2f} dB" if self.psnr_db is not None else "")
@@ -188,7 +189,7 @@ def search_setting(
         if len(evaluations) >= max_iter:
             raise _OutOfIterations
         band = (min(len(evaluations) / max_iter, 0.99), min((len(evaluations) + 1) / max_iter, 0.99))
-        progress.update(band[0], f"trial {len(evaluations) + 1}: {spec.name}={x:g}")
+        progress.update(band[0], f"trial {len(evaluations) + 1}: {spec.name}={format_value(spec.kind(x))}")
         compressed = compress_volume(volume, codec, mode, {**fixed, spec.name: x}, progress.sub(*band), workers)
         from cerebro.cbv.container import container_bytes
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from cerebro.codecs.base import Codec, Encoded, Setting
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, meta_int_list, require_chunk_count
+from cerebro.codecs.setting import format_value
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
@@ -171,7 +172,8 @@ def guaranteed_error(tolerance: float, dtype: np.dtype) -> float:
 
 def bound_text(bound: float, dtype: np.dtype) -> str:
     """The promised bound in words, as stored in ``Encoded.meta["error_bound"]`` (same wording as ZFP)."""
-    return f"max |error| <= {bound:g}" + (" (integer voxels)" if np.dtype(dtype).kind in "iu" else "")
+    unit = " (integer voxels)" if np.dtype(dtype).kind in "iu" else ""
+    return f"max |error| <= {format_value(float(bound))}{unit}"
 
 
 def restore_dtype(values: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:

@@ -33,6 +33,7 @@ import numpy as np
 from cerebro.codecs._slices import guaranteed_error, restore_dtype, tolerance_setting
 from cerebro.codecs.base import Codec, Encoded, Mode, Setting, accepted_options, get_codec, register
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_dict, meta_float, meta_int
+from cerebro.codecs.setting import format_value
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume, same_geometry
@@ -145,7 +146,8 @@ class RoiCodec(Codec):
         refinement = [_deflate(counts[classes == k].astype(kind)) for k in range(CLASSES)]
         region_chunk = imagecodecs.zstd_encode(np.packbits(blocks).tobytes(), 19)
         meta = {
-            "error_bound": f"max |error| <= {outside_bound:g}, <= {inside_bound:g} in the region"
+            "error_bound": f"max |error| <= {format_value(outside_bound)}, <= {format_value(inside_bound)} in the "
+                           "region"
                            + (" (integer voxels)" if volume.dtype.kind in "iu" else ""),
             "max_error_bound": outside_bound, "roi_error_bound": inside_bound,
             "max_abs_error": max(outside_error, inside_error), "roi_max_abs_error": inside_error,
