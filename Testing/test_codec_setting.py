@@ -107,3 +107,8 @@ def test_settings_beyond_six_digits_stay_apart_through_benchmark_run(manifest_fi
     assert main(["benchmark", "run", manifest_file, "--store", str(store), "--device", "cpu", "--metrics", "overlap",
                  "--workers", "1", "--setting", NEAR[0], "--setting", NEAR[1], "--quiet"]) == 0
     assert _near_records(ResultStore(store)) == {NEAR[0]: 1234567.0, NEAR[1]: 1234568.0}
+    # a store written before (the panel keyed 1234567 as 1.23457e+06) keeps loading with its keys as written
+    results = ResultStore(store).results_path
+    results.write_text(results.read_text().replace(NEAR[0], "zfp:accuracy:tolerance=1.23457e+06"))
+    assert main(["benchmark", "table", str(store)]) == 0
+    assert "zfp:accuracy:tolerance=1.23457e+06" in {r["setting"] for r in ResultStore(store).records()}
