@@ -19,7 +19,7 @@ from slicer.ScriptedLoadableModule import (
 
 from cerebro.volume import Volume
 from CerebroLib import dependencies
-from CerebroLib.compress_logic import COMPRESSED_SUFFIX, is_compressed_file, mode_settings_from
+from CerebroLib.compress_logic import COMPRESSED_SUFFIX, codec_setting_from, is_compressed_file
 from CerebroLib.compress_logic import CerebroCompressLogic as CompressLogic
 from CerebroLib.compress_widget import CompressPanel
 from CerebroLib.i18n import tr as _
@@ -131,7 +131,7 @@ class CerebroCompressFileWriter(_CompressedFileType):
         try:
             node = slicer.mrmlScene.GetNodeByID(properties["nodeID"])
             p = CerebroCompressLogic().getParameterNode()
-            setting = mode_settings_from(settingsValues(p.settings), p.codec, p.mode)
+            setting = codec_setting_from(settingsValues(p.settings), p.codec, p.mode)
             CompressLogic().save_compressed(node, fileName, setting)  # in the job runner
         except Exception as error:  # noqa: BLE001 - the IO manager shows the user's messages, never a traceback
             reportFileError(self.parent, _("Failed to write {path}: {error}").format(path=fileName, error=error))

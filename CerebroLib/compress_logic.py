@@ -72,7 +72,7 @@ def initial_settings(codec: str, mode: str) -> dict[str, Any]:
     return {setting.name: initial_value(setting) for setting in mode_settings(codec, mode)}
 
 
-def mode_settings_from(stored: Mapping[str, Any], codec: str, mode: str) -> CodecSetting:
+def codec_setting_from(stored: Mapping[str, Any], codec: str, mode: str) -> CodecSetting:
     """The setting of ``codec``'s ``mode`` with its values taken from ``stored`` (e.g. the parameter node's typed
     pack), validated by the codec (CerebroError naming the setting and its range); settings not in ``stored`` get
     their starting value."""
@@ -81,7 +81,7 @@ def mode_settings_from(stored: Mapping[str, Any], codec: str, mode: str) -> Code
     return CodecSetting.of(codec, mode, values)
 
 
-def parse_setting(codec: str, mode: str, name: str, text: str) -> Any:
+def parse_setting_value(codec: str, mode: str, name: str, text: str) -> Any:
     """The typed value of setting ``name`` of ``codec``'s ``mode`` as typed in the panel (its range is checked
     when the setting is made); CerebroError if it is not one."""
     spec = next((s for s in mode_settings(codec, mode) if s.name == name), None)

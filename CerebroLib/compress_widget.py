@@ -22,10 +22,10 @@ from CerebroLib import dependencies
 from CerebroLib.compress_logic import (
     COMPRESSED_SUFFIX,
     codec_modes,
+    codec_setting_from,
     initial_settings,
     mode_settings,
-    mode_settings_from,
-    parse_setting,
+    parse_setting_value,
 )
 from CerebroLib.i18n import tr as _
 from CerebroLib.parameters import setSettingsValues, settingsValues
@@ -133,7 +133,7 @@ class CompressPanel(Panel):
             return
         try:
             p = self._parameterNode
-            values = {name: parse_setting(p.codec, p.mode, name, editor.currentText if isinstance(
+            values = {name: parse_setting_value(p.codec, p.mode, name, editor.currentText if isinstance(
                 editor, qt.QComboBox) else editor.text) for name, editor in self._settingEditors.items()}
         except CerebroError as error:
             self.ui.statusLabel.text = str(error)
@@ -148,7 +148,7 @@ class CompressPanel(Panel):
         """The current codec setting from the parameter node, validated (CerebroError if out of range)."""
         self.onSettingEdited()
         p = self._parameterNode
-        return mode_settings_from(settingsValues(p.settings), p.codec, p.mode)
+        return codec_setting_from(settingsValues(p.settings), p.codec, p.mode)
 
     def onApplyButton(self) -> None:
         p = self._parameterNode

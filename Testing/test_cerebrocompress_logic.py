@@ -159,30 +159,30 @@ def test_settings_helpers_for_the_parameter_node():
         for mode in names:
             settings = compress_logic.initial_settings(codec, mode)
             # every starting value is valid for the codec (resolve_settings checks the ranges)
-            assert compress_logic.mode_settings_from({}, codec, mode).as_dict() == settings
+            assert compress_logic.codec_setting_from({}, codec, mode).as_dict() == settings
     # The parameter node's typed pack has every setting of every codec, with the codec's type.
     for codec in available_codecs().values():
         for mode in codec.modes.values():
             for setting in mode.settings:
                 assert compress_logic.SETTING_TYPES[setting.name] is setting.kind, (codec.name, setting.name)
     stored = {name: kind() for name, kind in compress_logic.SETTING_TYPES.items()} | {"tolerance": 4.0}
-    assert compress_logic.mode_settings_from(stored, "zfp", "accuracy").text == "zfp:accuracy:tolerance=4"
+    assert compress_logic.codec_setting_from(stored, "zfp", "accuracy").text == "zfp:accuracy:tolerance=4"
     with pytest.raises(CerebroError, match="out of range"):
-        compress_logic.mode_settings_from({"tolerance": 0.0}, "zfp", "accuracy")
-    assert compress_logic.parse_setting("zfp", "precision", "precision", " 12 ") == 12
-    assert compress_logic.parse_setting("jpeg2000", "lossless", "axis", "k") == "k"
+        compress_logic.codec_setting_from({"tolerance": 0.0}, "zfp", "accuracy")
+    assert compress_logic.parse_setting_value("zfp", "precision", "precision", " 12 ") == 12
+    assert compress_logic.parse_setting_value("jpeg2000", "lossless", "axis", "k") == "k"
     with pytest.raises(CerebroError, match="precision='1.5' is not an integer"):
-        compress_logic.parse_setting("zfp", "precision", "precision", "1.5")
+        compress_logic.parse_setting_value("zfp", "precision", "precision", "1.5")
     with pytest.raises(CerebroError, match="tolerance='five' is not a number"):
-        compress_logic.parse_setting("zfp", "accuracy", "tolerance", "five")
+        compress_logic.parse_setting_value("zfp", "accuracy", "tolerance", "five")
     with pytest.raises(CerebroError, match="no mode"):
         compress_logic.mode_settings("zfp", "nope")
 
 
 def test_a_value_beyond_six_digits_reaches_the_file_exactly(ct_node):
     # what the panel's line edit shows is what it reads back, and what the background process gets
-    stored = {"tolerance": compress_logic.parse_setting("zfp", "accuracy", "tolerance", "1234567")}
-    setting = compress_logic.mode_settings_from(stored, "zfp", "accuracy")
+    stored = {"tolerance": compress_logic.parse_setting_value("zfp", "accuracy", "tolerance", "1234567")}
+    setting = compress_logic.codec_setting_from(stored, "zfp", "accuracy")
     assert format_value(stored["tolerance"]) == "1234567" and setting.text == "zfp:accuracy:tolerance=1234567"
     arguments = CerebroCompressLogic().compress_arguments(Path("in.nrrd"), "out.cbv", setting)
     assert arguments[arguments.index("--setting") + 1] == "zfp:accuracy:tolerance=1234567"
