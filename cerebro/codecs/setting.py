@@ -2,10 +2,10 @@
 
 The text form is ``codec:mode[:name=value,...]`` (e.g. ``zfp:accuracy:tolerance=500``): names sorted, numbers in
 the shortest form that reads back to the same value (``500``, ``0.12345678``, ``1234567``), plain strings as they
-are and others JSON-quoted (``mask="/data/my scans/vessels.nii.gz"``). It round-trips
-exactly: ``CodecSetting.parse(s.text) == s`` for every value a codec accepts. Every caller — the CLI, the benchmark
-sweep and search, rate control, the panels — parses text here once (:func:`parse_assignments` is the only
-``NAME=VALUE`` reader) and passes the typed value on; the codec validates it once (:meth:`CodecSetting.of`).
+are and others JSON-quoted (``mask="/data/my scans/vessels.nii.gz"``). It round-trips exactly:
+``CodecSetting.parse(s.text) == s`` for every value a codec accepts. Every caller — the CLI, the benchmark sweep
+and search, rate control, the panels — parses text here once (:func:`parse_assignments` is the only ``NAME=VALUE``
+reader) and passes the typed value on; the codec validates it once (:meth:`CodecSetting.of`).
 """
 
 from __future__ import annotations

@@ -145,8 +145,7 @@ class ZfpCodec(Codec):
         volume.require_finite()
         dtype = volume.dtype.name
         work_dtype = work_dtype_of(mode, volume.dtype)
-        parameters, bound = self._parameters(mode, settings, volume.dtype)
-        check = guaranteed_error(settings["tolerance"], volume.dtype) if mode == "accuracy" else None
+        parameters, bound, check = self._parameters(mode, settings, volume.dtype)
         per_chunk = slices_per_chunk or default_slices_per_chunk(volume.shape)
         if per_chunk < 1:
             raise CerebroError(f"slices_per_chunk must be >= 1, got {per_chunk}")
@@ -206,17 +205,19 @@ class ZfpCodec(Codec):
         require_chunk_count(chunk_sizes, len(layout), self.name)
 
     @staticmethod
-    def _parameters(mode: str, settings: dict[str, Any], dtype: np.dtype) -> tuple[dict[str, float], str]:
-        """zfpy keyword arguments for ``mode`` and the error bound that holds after decoding, in words."""
+    def _parameters(mode: str, settings: dict[str, Any], dtype: np.dtype
+                    ) -> tuple[dict[str, float], str, float | None]:
+        """zfpy keyword arguments for ``mode``, the error bound that holds after decoding in words, and the max
+        |error| each slab is checked against after encoding (accuracy mode; None in the others)."""
         if mode == "rate":
-            return {"rate": settings["rate"]}, "none (fixed rate)"
+            return {"rate": settings["rate"]}, "none (fixed rate)", None
         if mode == "precision":
-            return {"precision": settings["precision"]}, "none (fixed precision)"
+            return {"precision": settings["precision"]}, "none (fixed precision)", None
         if mode == "reversible":
-            return {}, LOSSLESS_BOUND
+            return {}, LOSSLESS_BOUND, None
         tolerance = settings["tolerance"]
-        return ({"tolerance": float_tolerance(tolerance, dtype)},
-                bound_text(guaranteed_error(tolerance, dtype), dtype))
+        promised = guaranteed_error(tolerance, dtype)
+        return {"tolerance": float_tolerance(tolerance, dtype)}, bound_text(promised, dtype), promised
 
 
 register(ZfpCodec())
