@@ -124,10 +124,10 @@ def test_user_errors_are_one_line_cerebro_errors(ct_volume):
     if not torch.cuda.is_available():
         with pytest.raises(CerebroError, match="CUDA"):
             compress_volume(ct_volume, "siren", "explicit", dict(TINY_SIREN, device="cuda"))
-    encoded = compress_volume(ct_volume, "siren", "explicit", dict(TINY_SIREN, steps=1)).encoded
-    encoded.chunks = [encoded.chunks[0][:-5]]
+    compressed = compress_volume(ct_volume, "siren", "explicit", dict(TINY_SIREN, steps=1))
+    compressed.encoded.chunks = [compressed.encoded.chunks[0][:-5]]
     with pytest.raises(CerebroError, match="corrupt"):
-        siren.decode(encoded, ct_volume.shape, ct_volume.dtype)
+        decompress(compressed)
 
 
 def test_ratio_mode_refits_a_larger_network_when_zstd_keeps_less_than_expected(monkeypatch):

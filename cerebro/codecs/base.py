@@ -130,7 +130,8 @@ class Codec(ABC):
     def decode(
         self, encoded: Encoded, shape: tuple[int, int, int], dtype: np.dtype, progress: Progress | None = None
     ) -> np.ndarray:
-        """Rebuild the voxel array (shape (nz, ny, nx), original dtype) from ``encoded``."""
+        """Rebuild the voxel array (shape (nz, ny, nx), original dtype) from ``encoded``, whose meta has passed
+        :meth:`validate_meta` (:func:`cerebro.cbv.compress.decompress` checks it first; decoders do not again)."""
 
     @abstractmethod
     def validate_meta(self, meta: dict[str, Any], shape: tuple[int, int, int], dtype: np.dtype,

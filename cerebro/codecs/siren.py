@@ -121,7 +121,6 @@ class _INRCodec(Codec):
         from cerebro.inr.quantize import unpack_weights
 
         meta = encoded.meta
-        self.validate_meta(meta, shape, dtype, [len(c) for c in encoded.chunks])
         model = build_network(meta["arch"], 0)
         unpack_weights(model, encoded.chunks[0], meta["quant_levels"])
         device = str(encoded.settings.get("device", "auto"))

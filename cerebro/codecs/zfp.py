@@ -178,7 +178,6 @@ class ZfpCodec(Codec):
         workers: int | None = None,
     ) -> np.ndarray:
         """Rebuild the (nz, ny, nx) array of ``dtype`` from the slabs, on ``workers`` processes."""
-        self.validate_meta(encoded.meta, shape, dtype, [len(c) for c in encoded.chunks])
         bounds = [tuple(b) for b in encoded.meta["chunk_slices"]]
         dtype, work_dtype = np.dtype(dtype), encoded.meta["work_dtype"]
         if effective_workers(workers, len(bounds)) == 1:
