@@ -42,7 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "--address: CPUs of the local Ray runtime")
     run.add_argument("--address", metavar="ADDR", help="ray: the cluster to join (e.g. ray://head:10001 or auto); "
                      "default: start a local Ray runtime")
+    run.add_argument("--shard", metavar="K/N", help="only the K-th of N shards of the cases (every N-th from the "
+                     "K-th): run each shard into its own store, on any machines, then `benchmark merge` them")
     run.set_defaults(func=run_benchmark_command)
+    merge = actions.add_parser(
+        "merge", help="merge the stores of shards of one sweep into one store",
+        description="Copy the records, kept masks and predictions and case lists of STOREs (shards of one sweep, "
+        "`benchmark run --shard K/N`, run with the same options) into OUT, a new folder. A record two stores hold "
+        "is written once if both computed the same result, else the merge is refused.")
+    merge.add_argument("output", metavar="OUT", help="the merged store (a new folder)")
+    merge.add_argument("stores", metavar="STORE", nargs="+", help="result folders to merge (two or more)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    merge.set_defaults(func=run_merge)
     table = actions.add_parser("table", help="the paper's tables from a result folder")
     table.add_argument("store", help="result folder of `cerebro benchmark run`")
     table.add_argument("--format", choices=FORMATS, default="text", help="text (default), markdown or csv")
@@ -145,6 +156,14 @@ def _cases(args: argparse.Namespace) -> list:
         if args.max_cases < 1:
             raise CerebroError(f"--max-cases must be at least 1, got {args.max_cases}")
         cases = cases[: args.max_cases]
+    if getattr(args, "shard", None):
+        from cerebro.benchmark.merge import parse_shard, shard_cases
+
+        k, n = parse_shard(args.shard)
+        if cases and k > len(cases):
+            raise CerebroError(f"--shard {args.shard}: the dataset has {len(cases)} cases, so shard {k} is empty; "
+                               f"split it into at most {len(cases)} shards")
+        cases = shard_cases(cases, k, n)
     unlabelled = [c.case_id for c in cases if c.label_path is None]
     if unlabelled and not args.without_labels:
         raise CerebroError(f"{len(unlabelled)} cases have no label (first: {unlabelled[0]}); the benchmark needs "
@@ -290,4 +309,16 @@ def run_report(args: argparse.Namespace) -> int:
         print_json_line({"result": {"path": str(path), "bytes": path.stat().st_size}})
         return 0
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """``cerebro benchmark merge``"""
+    from cerebro.benchmark.merge import merge_stores
+    from cerebro.benchmark.summary import render, summarise
+
+    with command_progress("merge", enabled=not args.quiet) as progress:
+        written = merge_stores(args.stores, args.output, progress)
+    print(f"{written} records from {len(args.stores)} stores in {Path(args.output) / 'results.jsonl'}")
+    print(render(summarise(_records(args.output))), end="")
     return 0
