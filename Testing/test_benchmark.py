@@ -199,8 +199,16 @@ def test_a_log_without_a_terminal_gets_one_line_per_record(manifest, tmp_path, c
                  "--metrics", "overlap", "--device", "cpu"]) == 0  # pytest's stderr is no terminal
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 4 and all(line.startswith("benchmark: ") and "Dice" in line for line in lines), lines
+    assert "(1/4, about " in lines[0] and " left)" in lines[0] and lines[-1].endswith("(4/4)")  # the time left
     assert main(["benchmark", "run", source, "--store", str(tmp_path / "s2"), "--max-cases", "0"]) == 2
     assert "--max-cases must be at least 1" in capsys.readouterr().err
+
+
+def test_time_left_at_the_pace_so_far():
+    from cerebro.progress import time_left
+
+    assert time_left(10.0, 1, 4) == "about 30 s left" and time_left(60.0, 1, 11) == "about 10 min left"
+    assert time_left(3600.0, 1, 4) == "about 3.0 h left" and time_left(5.0, 0, 4) == time_left(5.0, 4, 4) == ""
 
 
 def test_target_ratio_settings_are_reached_per_case_by_rate_control(manifest, tmp_path):

@@ -54,3 +54,14 @@ class Progress:
 
         return Progress(on_update=forward, is_cancelled=lambda: parent._cancel_requested
                         or (parent.is_cancelled is not None and parent.is_cancelled()), on_log=parent.log)
+
+
+def time_left(elapsed: float, done: float, total: float) -> str:
+    """``"about 3 min left"``: the rest of ``total`` steps at the pace of the ``done`` ones, which took ``elapsed``
+    seconds ("" before the first step and after the last)."""
+    if done <= 0 or done >= total:
+        return ""
+    seconds = elapsed / done * (total - done)
+    amount = (f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400
+              else f"{seconds / 3600:.1f} h")
+    return f"about {amount} left"

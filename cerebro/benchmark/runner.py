@@ -8,6 +8,7 @@ the current ones are segmented, with a bounded number of volumes in flight. It a
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from cerebro.benchmark.sweep import UNCOMPRESSED, SweepSetting
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
 from cerebro.io import write_volume
-from cerebro.progress import Progress
+from cerebro.progress import Progress, time_left
 from cerebro.volume import Volume
 
 METRIC_SETS = ("all", "overlap")  # overlap: skip surface distances and topology (faster)
@@ -76,12 +77,14 @@ class _Sweep:
     added: int = 0
     finished: int = 0
     total: int = 0
+    started: float = 0.0  # time.monotonic() at the start: the estimate of the time left
 
     def run(self) -> int:
         jobs = self._plan()
         self.order.extend(record_key(job.case.case_id, job.setting.key if job.setting else UNCOMPRESSED, m)
                           for job in jobs for m in job.models if m in job.records)
         self.total = sum(len(job.models) for job in jobs) or 1
+        self.started = time.monotonic()
         queue, open_jobs = deque(jobs), 0
         depth = QUEUE_PER_SLOT * self.executor.segment_slots
         try:
@@ -197,9 +200,13 @@ class _Sweep:
         dice = record["vs_truth"].get("dice")
         line = (f"{record['case_id']} {record['setting']} {record['model']}: CR "
                 f"{record['compression']['compression_ratio']:.2f}, Dice " + ("-" if dice is None else f"{dice:.4f}"))
-        self.progress.log(line)
-        self._step(line)
+        self._step(line, log=True)
 
-    def _step(self, message: str) -> None:
+    def _step(self, message: str, log: bool = False) -> None:
+        """One planned record (or kept mask) done: progress, with the count and the time left at this pace."""
         self.finished += 1
+        left = time_left(time.monotonic() - self.started, self.finished, self.total)
+        message += f" ({self.finished}/{self.total}" + (f", {left})" if left else ")")
+        if log:
+            self.progress.log(message)
         self.progress.update(min(self.finished / self.total, 1.0), message)

@@ -12,6 +12,7 @@ most compressing trial found within the bound.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from cerebro.codecs.base import Codec, Setting, get_codec
 from cerebro.codecs.setting import CodecSetting
 from cerebro.datasets.manifest import Case
 from cerebro.errors import CerebroError
-from cerebro.progress import Progress
+from cerebro.progress import Progress, time_left
 from cerebro.setting_search import Axis, bracket_and_bisect
 
 _DIGITS = 3  # trial values are snapped to 3 significant digits (or integers): short, readable setting keys
@@ -148,6 +149,7 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
     direction = _direction(codec_obj, mode, spec, chosen, cases[0])
     trials: dict[float, SearchTrial] = {}
     added = [0]
+    started = time.monotonic()
 
     def evaluate(u: float) -> SearchTrial:
         x = axis.value(u)
@@ -157,7 +159,9 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
             raise _OutOfTrials
         sweep = SweepSetting(CodecSetting.of(codec_obj, mode, {**chosen, spec.name: x}))
         band = progress.sub(len(trials) / max_trials, (len(trials) + 1) / max_trials)
-        band.update(0.0, f"trial {len(trials) + 1}: {sweep.key}")
+        left = time_left(time.monotonic() - started, len(trials), max_trials)
+        band.update(0.0, f"trial {len(trials) + 1} of at most {max_trials}: {sweep.key}"
+                    + (f" (at most {left})" if left else ""))
         added[0] += run_benchmark(cases, [sweep], [model_id], store, device=device, tta=tta, metrics=metrics,
                                   cache_dir=cache_dir, allow_unpinned=allow_unpinned, progress=band)
         loss = _loss_of(store, model_id, sweep.key, against, len(cases))
