@@ -112,3 +112,43 @@ def test_settings_beyond_six_digits_stay_apart_through_benchmark_run(manifest_fi
     results.write_text(results.read_text().replace(NEAR[0], "zfp:accuracy:tolerance=1.23457e+06"))
     assert main(["benchmark", "table", str(store)]) == 0
     assert "zfp:accuracy:tolerance=1.23457e+06" in {r["setting"] for r in ResultStore(store).records()}
+
+
+def test_a_codec_whose_library_is_missing_is_known_but_not_offered(tmp_path) -> None:
+    """Codec modules import their libraries on first use: where they are missing (a fresh Slicer, before its
+    panel installs them) every codec's settings are still known - the panels' parameter nodes are built from
+    them - while no codec is offered and asking for one says what to install."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "hidden.py"
+    script.write_text('''
+import importlib.abc, importlib.util, sys
+HIDDEN = ("zfpy", "imagecodecs", "pysz", "torch")
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Hide())
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in HIDDEN else real(name, *a)
+from cerebro.codecs.base import available_codecs, get_codec
+from cerebro.codecs.setting import setting_types
+from cerebro.errors import CerebroError
+print(len(setting_types()), len(available_codecs()))
+try:
+    get_codec("zfp")
+except CerebroError as error:
+    print(error)
+''')
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env=env).stdout.splitlines()
+    from cerebro.codecs.setting import setting_types
+
+    assert out[0] == f"{len(setting_types())} 0"
+    assert out[1] == "codec zfp cannot run here: zfpy is not installed; install the codecs with: pip install " \
+                     "'cerebrobench[codecs]'"

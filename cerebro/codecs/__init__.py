@@ -1,7 +1,8 @@
 """Codecs behind one interface (see :mod:`cerebro.codecs.base`).
 
-Each codec lives in its own module in this package and calls ``register`` at import; codecs whose
-optional library is not installed skip registration (they raise ImportError, which is ignored here).
+Each codec lives in its own module in this package and calls ``register`` at import. Its third-party library is
+imported on first use (``lazy_module``), so every codec and its settings are known even where the library is
+missing; ``available_codecs`` lists the ones that can run here (``Codec.unavailable`` says why not).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ A codec declares its modes and the valid range of each setting; ``encode`` turns
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -96,6 +98,23 @@ class Codec(ABC):
     name: str = ""
     description: str = ""
     modes: dict[str, Mode] = {}
+    requires: tuple[str, ...] = ()
+    """Third-party modules the codec runs on, imported on first use (:func:`lazy_module`): without them the codec
+    is known (its settings too, for the panels' parameter nodes) but not offered."""
+    requires_feature: str = ""
+    """``"module.FEATURE"``: a build feature of a required library that must be ``available`` (imagecodecs)."""
+
+    def unavailable(self) -> str | None:
+        """Why the codec cannot run here (a library or a library feature missing), or None when it can."""
+        missing = [module for module in self.requires if not _importable(module)]
+        if missing:
+            return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+        if self.requires_feature:
+            module, feature = self.requires_feature.split(".")
+            found = getattr(importlib.import_module(module), feature, None)
+            if found is None or not found.available:
+                return f"{module} was built without {feature}"
+        return None
 
     def resolve_settings(self, mode: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate ``settings`` for ``mode`` and fill in defaults; raise CerebroError naming any problem."""
@@ -171,21 +190,46 @@ def register(codec: Codec) -> Codec:
 
 
 def get_codec(name: str) -> Codec:
-    """Look up a registered codec by name; raise CerebroError listing the known ones otherwise."""
-    from cerebro.codecs import load_builtin_codecs
+    """Look up a codec that can run here by name; raise CerebroError naming the known ones, or what is missing."""
+    codec = all_codecs().get(name)
+    if codec is None:
+        raise CerebroError(f"unknown codec {name!r}; available: {', '.join(available_codecs())}")
+    reason = codec.unavailable()
+    if reason:
+        raise CerebroError(f"codec {name} cannot run here: {reason}; install the codecs with: "
+                           "pip install 'cerebrobench[codecs]'")
+    return codec
 
-    load_builtin_codecs()
-    if name not in _REGISTRY:
-        raise CerebroError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
 
-
-def available_codecs() -> dict[str, Codec]:
-    """All registered codecs by name (codecs whose optional library is missing are not listed)."""
+def all_codecs() -> dict[str, Codec]:
+    """Every codec by name, including those whose library is missing here (their settings are still known)."""
     from cerebro.codecs import load_builtin_codecs
 
     load_builtin_codecs()
     return dict(sorted(_REGISTRY.items()))
+
+
+def available_codecs() -> dict[str, Codec]:
+    """The codecs that can run here by name (those whose optional library is missing are not listed)."""
+    return {name: codec for name, codec in all_codecs().items() if codec.unavailable() is None}
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class lazy_module:  # noqa: N801 - stands for a module name
+    """A third-party module imported on first attribute access, so that a codec module imports (and declares its
+    settings) where the library is missing."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
 
 
 def lossy_codecs() -> list[str]:

@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs, validate_slab_meta
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, lazy_module, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.BLOSC2.available:
-    raise ModuleNotFoundError("imagecodecs was built without blosc2", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 SHUFFLES = {"byte": "shuffle", "bit": "bitshuffle", "none": "noshuffle"}
 
@@ -34,6 +33,9 @@ def _encode_arguments(compressor: str, shuffle: str) -> dict[str, Any]:
 
 class Blosc2Codec(Codec):
     """Blosc2 (shuffle filter + compressor) on the voxel bytes, bit-exact."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.BLOSC2"
 
     name = "blosc2"
     description = "Blosc2 (imagecodecs): byte/bit shuffle + zstd/lz4 on the voxel bytes; lossless baseline"

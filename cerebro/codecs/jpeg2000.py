@@ -17,24 +17,15 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, SliceCodec
-from cerebro.codecs.base import Encoded, Mode, Setting, register
+from cerebro.codecs.base import Encoded, Mode, Setting, lazy_module, register
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-
-def _built_with(codec: str) -> bool:
-    """True if this imagecodecs has ``codec`` (HTJ2K arrived after 2024.12.30, the last release for Python 3.9)."""
-    found = getattr(imagecodecs, codec, None)
-    return bool(found is not None and found.available)
-
-
-if not _built_with("JPEG2K"):
-    raise ModuleNotFoundError("imagecodecs was built without JPEG 2000", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")  # HTJ2K arrived after 2024.12.30, the last release for Python 3.9
 
 
 _SIZ = struct.Struct(">HHHHIIIIIIIIH")  # SOC, SIZ, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, tiles, Csiz
@@ -62,6 +53,8 @@ class JPEG2000Codec(SliceCodec):
     """JPEG 2000 per slice: lossless (5/3) or lossy at a target PSNR per slice (9/7)."""
 
     name = "jpeg2000"
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.JPEG2K"
     description = "JPEG 2000 (OpenJPEG via imagecodecs) per 2D slice, 16-bit; lossless or fixed quality"
     modes = {
         "lossless": Mode("lossless", settings=(AXIS_SETTING,), lossless=True, help="reversible 5/3 wavelet"),
@@ -101,6 +94,8 @@ class HTJ2KCodec(SliceCodec):
     """High-Throughput JPEG 2000 per slice: lossless or lossy by quantisation step."""
 
     name = "htj2k"
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.HTJ2K"
     description = "HTJ2K (OpenJPH via imagecodecs) per 2D slice, 16-bit; lossless or by quantisation step"
     modes = {
         "lossless": Mode("lossless", settings=(AXIS_SETTING,), lossless=True, help="reversible wavelet"),
@@ -135,5 +130,4 @@ class HTJ2KCodec(SliceCodec):
 
 
 register(JPEG2000Codec())
-if _built_with("HTJ2K"):
-    register(HTJ2KCodec())
+register(HTJ2KCodec())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import (
@@ -23,12 +22,12 @@ from cerebro.codecs._slices import (
     check_bound,
     tolerance_setting,
 )
-from cerebro.codecs.base import Encoded, Mode, register
+from cerebro.codecs.base import Encoded, Mode, lazy_module, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.JPEGLS.available:
-    raise ModuleNotFoundError("imagecodecs was built without JPEG-LS", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 MAX_NEAR = 255
 MAX_NEAR_8BIT = 127
@@ -36,6 +35,9 @@ MAX_NEAR_8BIT = 127
 
 class JPEGLSCodec(SliceCodec):
     """JPEG-LS per slice: lossless or near-lossless with an integer max error."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.JPEGLS"
 
     name = "jpegls"
     description = "JPEG-LS (CharLS via imagecodecs) per 2D slice, 16-bit; lossless or near-lossless"

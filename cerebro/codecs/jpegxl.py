@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import AXIS_SETTING, LOSSLESS_BOUND, SliceCodec
-from cerebro.codecs.base import Encoded, Mode, Setting, register
+from cerebro.codecs.base import Encoded, Mode, Setting, lazy_module, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.JPEGXL.available:
-    raise ModuleNotFoundError("imagecodecs was built without JPEG XL", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 EFFORT = Setting("effort", kind=int, default=5, minimum=1, maximum=9,
                  help="libjxl encoder effort (1 fastest, 9 smallest)")
@@ -26,6 +25,9 @@ EFFORT = Setting("effort", kind=int, default=5, minimum=1, maximum=9,
 
 class JPEGXLCodec(SliceCodec):
     """JPEG XL per slice: lossless or lossy by Butteraugli distance."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.JPEGXL"
 
     name = "jpegxl"
     description = "JPEG XL (libjxl via imagecodecs) per 2D slice, 16-bit; lossless or by distance"

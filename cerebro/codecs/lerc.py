@@ -9,20 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import decode_slabs, encode_bounded_slabs, tolerance_setting, validate_slab_meta
-from cerebro.codecs.base import Codec, Encoded, Mode, register
+from cerebro.codecs.base import Codec, Encoded, Mode, lazy_module, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.LERC.available:
-    raise ModuleNotFoundError("imagecodecs was built without LERC", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 
 class LERCCodec(Codec):
     """LERC with a max absolute error in image units."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.LERC"
 
     name = "lerc"
     description = "LERC (imagecodecs), max absolute error in image units, zstd back end"

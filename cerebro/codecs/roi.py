@@ -27,17 +27,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import guaranteed_error, restore_dtype, tolerance_setting
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, accepted_options, get_codec, register
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, accepted_options, get_codec, lazy_module, register
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_dict, meta_float, meta_int
 from cerebro.codecs.setting import format_value
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume, same_geometry
 
+imagecodecs = lazy_module("imagecodecs")
 BLOCK = 2
 """Edge of the region map's blocks in voxels: a block is refined when any of its voxels is in the region."""
 
@@ -74,6 +74,8 @@ class RoiCodec(Codec):
     """A base layer at a loose bound plus a refinement to a tight bound inside a vessel region (module doc)."""
 
     name = "roi"
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.ZSTD"
     description = ("vessel-aware: a loose error bound outside a vessel region (vesselness or a mask), a tight one "
                    "inside; base layer SPERR / SZ3 / ZFP")
     modes = {

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cerebro.codecs.base import Codec, available_codecs, get_codec
+from cerebro.codecs.base import Codec, all_codecs, get_codec
 from cerebro.errors import CerebroError
 
 EXAMPLE = "zfp:accuracy:tolerance=500"
@@ -172,6 +172,7 @@ def as_setting(codec: str | Codec | CodecSetting, mode: str | None = None,
 
 
 def setting_types() -> dict[str, type]:
-    """Every setting name of every installed codec and its type (one type per name; a test keeps them equal)."""
-    return {spec.name: spec.kind for codec in available_codecs().values()
+    """Every setting name of every codec and its type, installed or not (one type per name; a test keeps them
+    equal): a parameter node made before a codec's library was installed holds its settings too."""
+    return {spec.name: spec.kind for codec in all_codecs().values()
             for mode in codec.modes.values() for spec in mode.settings}

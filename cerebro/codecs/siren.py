@@ -9,7 +9,6 @@ torch is imported on first use, so listing codecs (the command line's start-up) 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -24,10 +23,6 @@ from cerebro.inr.arch import QUANT_BITS, max_levels, parameter_count
 from cerebro.inr.sizing import measured_keep, size_hashgrid, size_siren
 from cerebro.progress import Progress
 from cerebro.volume import Volume
-
-for _required in ("torch", "imagecodecs"):  # optional libraries: without them these codecs are not registered
-    if importlib.util.find_spec(_required) is None:
-        raise ModuleNotFoundError(f"No module named {_required!r}", name=_required)
 
 FORMAT_VERSION = 1
 MAX_WEIGHTS_PER_VOXEL_BYTE = 4
@@ -58,6 +53,8 @@ _RATIO = Setting("ratio", float, 50.0, 1.5, 100_000.0, help="target compression 
 
 class _INRCodec(Codec):
     """Shared encode/decode of the coordinate-network codecs; subclasses choose the architecture."""
+
+    requires = ("torch", "imagecodecs")
 
     @abstractmethod
     def _architecture(self, volume: Volume, mode: str, settings: dict[str, Any], budget_bytes: float,

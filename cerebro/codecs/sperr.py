@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import (
@@ -21,17 +20,20 @@ from cerebro.codecs._slices import (
     tolerance_setting,
     validate_slab_meta,
 )
-from cerebro.codecs.base import Codec, Encoded, Mode, register
+from cerebro.codecs.base import Codec, Encoded, Mode, lazy_module, register
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.SPERR.available:
-    raise ModuleNotFoundError("imagecodecs was built without SPERR", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 
 class SPERRCodec(Codec):
     """SPERR with a point-wise absolute error bound in image units."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.SPERR"
 
     name = "sperr"
     description = "SPERR wavelet compressor (imagecodecs), point-wise absolute error bound in image units"

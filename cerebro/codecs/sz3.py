@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pysz import sz, szAlgorithm, szConfig, szErrorBoundMode
 
 from cerebro.codecs._slices import (
     decode_slabs,
@@ -20,13 +19,14 @@ from cerebro.codecs._slices import (
     tolerance_setting,
     validate_slab_meta,
 )
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, lazy_module, register
 from cerebro.codecs.meta import meta_choice
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-ALGORITHMS = {"interp_lorenzo": szAlgorithm.INTERP_LORENZO, "interp": szAlgorithm.INTERP,
-              "lorenzo_regression": szAlgorithm.LORENZO_REG}
+pysz = lazy_module("pysz")
+ALGORITHMS = {"interp_lorenzo": "INTERP_LORENZO", "interp": "INTERP", "lorenzo_regression": "LORENZO_REG"}
+"""The ``algorithm`` setting's names and the members of ``pysz.szAlgorithm`` they stand for."""
 
 
 def _working_dtype(dtype: np.dtype) -> np.dtype:
@@ -40,6 +40,7 @@ class SZ3Codec(Codec):
     """SZ3 with an absolute error bound in image units (same meaning as ZFP's fixed-accuracy tolerance)."""
 
     name = "sz3"
+    requires = ("pysz",)
     description = "SZ3 prediction-based error-bounded compressor (pysz); absolute tolerance in image units"
     modes = {
         "abs": Mode(
@@ -61,12 +62,12 @@ class SZ3Codec(Codec):
         dtype = volume.dtype
 
         def encode_slab(slab: np.ndarray) -> bytes:
-            config = szConfig()
+            config = pysz.szConfig()
             config.setDims(*slab.shape)
-            config.errorBoundMode = szErrorBoundMode.ABS
+            config.errorBoundMode = pysz.szErrorBoundMode.ABS
             config.absErrorBound = settings["tolerance"]
-            config.cmprAlgo = ALGORITHMS[settings["algorithm"]]
-            compressed, _ = sz.compress(np.ascontiguousarray(slab, dtype=working), config)
+            config.cmprAlgo = getattr(pysz.szAlgorithm, ALGORITHMS[settings["algorithm"]])
+            compressed, _ = pysz.sz.compress(np.ascontiguousarray(slab, dtype=working), config)
             return compressed.tobytes()
 
         def decode_slab(chunk: bytes, shape: tuple[int, int, int]) -> np.ndarray:
@@ -95,7 +96,7 @@ class SZ3Codec(Codec):
 
 
 def _decode(chunk: bytes, shape: tuple[int, int, int], working: np.dtype) -> np.ndarray:
-    values, _ = sz.decompress(np.frombuffer(chunk, dtype=np.uint8).copy(), working, shape)
+    values, _ = pysz.sz.decompress(np.frombuffer(chunk, dtype=np.uint8).copy(), working, shape)
     return np.asarray(values).reshape(shape)
 
 

@@ -31,7 +31,6 @@ from importlib.metadata import version
 from typing import Any
 
 import numpy as np
-import zfpy
 
 from cerebro.codecs._slices import (
     LOSSLESS_BOUND,
@@ -42,13 +41,14 @@ from cerebro.codecs._slices import (
     restore_dtype,
     slab_ranges,
 )
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, lazy_module, register
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, require_chunk_count
 from cerebro.errors import CerebroError
 from cerebro.parallel import effective_workers, map_chunks, open_scratch, shared_scratch
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
+zfpy = lazy_module("zfpy")
 # Default slab size: about this many voxels per chunk (8 slices of 512 x 512; finer progress and load balance).
 CHUNK_VOXELS = 2 * 1024 * 1024
 
@@ -113,6 +113,7 @@ class ZfpCodec(Codec):
     """ZFP: fixed-rate, fixed-accuracy, fixed-precision and reversible (lossless) modes."""
 
     name = "zfp"
+    requires = ("zfpy",)
     description = "ZFP transform coder (zfpy); fast, error-bounded in accuracy mode, lossless in reversible mode"
     modes = {
         "rate": Mode("rate", (Setting(

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import imagecodecs
 import numpy as np
 
 from cerebro.codecs._slices import decode_byte_slabs, encode_byte_slabs, validate_slab_meta
-from cerebro.codecs.base import Codec, Encoded, Mode, Setting, register
+from cerebro.codecs.base import Codec, Encoded, Mode, Setting, lazy_module, register
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
-if not imagecodecs.ZSTD.available:
-    raise ModuleNotFoundError("imagecodecs was built without zstd", name="imagecodecs")
+imagecodecs = lazy_module("imagecodecs")
+
 
 
 class ZstdCodec(Codec):
     """zstd on the little-endian voxel bytes (no shuffle), bit-exact."""
+
+    requires = ("imagecodecs",)
+    requires_feature = "imagecodecs.ZSTD"
 
     name = "zstd"
     description = "Zstandard (imagecodecs) on the raw voxel bytes; lossless baseline"
