@@ -249,6 +249,7 @@ def run_job(job: CliJob, progress: Progress | None = None, poll_seconds: float =
     except BaseException:
         job.cancel()
         raise
+    progress.update(job.state.fraction, job.state.message)  # the end (1.0 when it succeeded), seen between polls
     return job.state
 
 
