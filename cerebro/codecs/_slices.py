@@ -23,6 +23,7 @@ from cerebro.codecs.base import Codec, Encoded, Setting
 from cerebro.codecs.meta import MAX_DIMENSION, corrupt, meta_choice, meta_int, meta_int_list, require_chunk_count
 from cerebro.codecs.setting import format_value
 from cerebro.errors import CerebroError
+from cerebro.metrics.quality import max_abs_error
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
@@ -202,7 +203,7 @@ def check_bound(original: np.ndarray, decoded: np.ndarray, bound: float, codec: 
     """
     if not original.size:
         return 0.0
-    error = max_abs_difference(original, decoded)
+    error = max_abs_error(original, decoded)
     if not error <= bound:
         spacing = float(np.spacing(np.max(np.abs(original)))) if original.dtype.kind == "f" else 1.0
         raise CerebroError(
@@ -210,16 +211,6 @@ def check_bound(original: np.ndarray, decoded: np.ndarray, bound: float, codec: 
             f"largest values are {spacing:g} apart): use a larger tolerance, a lossless mode, or another codec"
         )
     return error
-
-
-def max_abs_difference(original: np.ndarray, decoded: np.ndarray) -> float:
-    """max |decoded - original|, exact: in integers wide enough for integer voxels of one type (a quarter of the
-    work of float64 on int16), else in float64."""
-    if original.dtype == decoded.dtype and original.dtype.kind in "iu":
-        difference = np.subtract(decoded, original, dtype=np.int64 if original.dtype.itemsize >= 4 else np.int32)
-    else:
-        difference = decoded.astype(np.float64) - original.astype(np.float64)
-    return float(max(difference.max(), -difference.min()))
 
 
 def tolerance_setting(maximum: float = 1e9) -> Setting:

@@ -151,10 +151,6 @@ class CodecSetting:
         """The chosen values by name (the codec fills in the others)."""
         return dict(self.values)
 
-    def resolved(self) -> dict[str, Any]:
-        """Every setting of the mode: the chosen values and the codec's defaults (what the codec encodes with)."""
-        return {**get_codec(self.codec).defaults(self.mode), **self.as_dict()}
-
 
 def as_setting(codec: str | Codec | CodecSetting, mode: str | None = None,
                settings: Mapping[str, Any] | None = None) -> CodecSetting:

@@ -53,9 +53,19 @@ def default_data_range(reference: np.ndarray) -> float:
 
 
 def max_abs_error(reference: np.ndarray, test: np.ndarray) -> float:
-    """Largest absolute voxel difference, in the image's intensity units."""
+    """Largest absolute voxel difference, in the image's intensity units: exact, counted slab by slab in integers
+    for two integer arrays of one type (a quarter of the work of float64 on int16), else in float64."""
     reference, test = _check_pair(reference, test)
-    return _sum_sq_and_max(reference, test)[1]
+    integers = reference.dtype == test.dtype and reference.dtype.kind in "iu"
+    wide = np.int64 if reference.dtype.itemsize >= 4 else np.int32
+    peak = 0.0
+    for s in _slabs(reference.shape):
+        if integers:
+            diff = np.subtract(test[s], reference[s], dtype=wide)
+        else:
+            diff = test[s].astype(np.float64) - reference[s].astype(np.float64)
+        peak = max(peak, float(diff.max()), -float(diff.min()))
+    return peak
 
 
 def rmse(reference: np.ndarray, test: np.ndarray) -> float:
