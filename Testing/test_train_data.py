@@ -61,3 +61,42 @@ def test_held_out_generators_are_not_used_by_the_training_recipe():
             "print('cerebro.train.heldout' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_evaluation_rows_give_the_share_of_predictions_on_bone():
+    from cerebro.segment.result import SegmentationResult
+    from cerebro.train.evaluate import evaluate, family_cases, summarise
+
+    class MarksBone:
+        def predict(self, volume, tta=False, progress=None):
+            return SegmentationResult(volume.with_array((volume.array > 700).astype(np.uint8)))
+
+    rows = list(evaluate(MarksBone(), family_cases(["ct-calcified", "mr-tubes"], 1)))
+    assert [r["family"] for r in rows] == ["ct-calcified", "mr-tubes"]
+    assert rows[0]["bone_share"] == 1.0 and rows[0]["dice"] < 0.1
+    assert rows[1]["bone_share"] is None
+    assert [s["bone_share_max"] for s in summarise(rows)] == [1.0, None]
+
+
+def test_whole_head_ct_case_has_skull_and_air_and_labels_no_bone():
+    case = make_case("ct-head", 0)
+    image, mask = case.image.array, case.mask.array > 0
+    assert case.modality == "cta" and max(case.image.spacing) >= 0.8
+    assert (image <= -900).mean() > 0.05 and (image > 700).mean() > 0.01  # air around the head, skull
+    assert (image[mask] > 700).mean() < 0.01  # the label is the arteries' lumen, not bone
+
+
+def test_whole_head_cta_windows_are_in_hounsfield_units_with_bone_as_hard_negatives():
+    from cerebro.train.synthetic_ct import generate_ct_case
+
+    case = generate_ct_case(300_000, PLAN_SPACING)
+    again = generate_ct_case(300_000, PLAN_SPACING)
+    assert np.array_equal(case.label, again.label) and np.array_equal(case.channels, again.channels)
+    assert case.label.any() and len(case.bone) > 0
+    rng = np.random.default_rng(0)
+    look, _, _ = case.draw(rng)
+    image = case.raw_patch((slice(None),) * 3, look, rng)
+    assert image.shape == case.shape and 130 <= look.artery <= 600
+    bone_voxels = image[tuple(case.bone.T)]
+    assert np.median(bone_voxels) > 300  # hard-negative centres lie on bone
+    assert np.median(image[case.label > 0]) > look.artery * 0.5

@@ -22,6 +22,11 @@ from cerebro.train.evaluate import evaluate, family_cases, phantom_cases, summar
 from cerebro.train.heldout import FAMILIES
 
 
+def _percent(share: float | None) -> str:
+    """A share as a 6-wide percentage, or a dash for non-CT rows."""
+    return f"{100 * share:6.2f}" if share is not None else f"{'-':>6}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Evaluate and print one row per case, then the mean / minimum per family."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,18 +49,18 @@ def main(argv: list[str] | None = None) -> int:
 
         model = load_model(args.model, device="cpu")
     makers = family_cases(args.families, args.cases) + phantom_cases(args.phantom_shape, args.phantoms)
-    print(f"{'family':16} {'seed':>7} {'dice':>6} {'cldice':>6} {'seconds':>8}")
+    print(f"{'family':16} {'seed':>7} {'dice':>6} {'cldice':>6} {'bone %':>6} {'seconds':>8}")
     rows = []
     with cli_progress("evaluate") as progress:
         for r in evaluate(model, makers, args.tta, progress):
             rows.append(r)
-            print(f"{r['family']:16} {r['seed']:7d} {r['dice']:6.3f} {r['cldice']:6.3f} {r['seconds']:8.1f}",
-                  flush=True)
+            print(f"{r['family']:16} {r['seed']:7d} {r['dice']:6.3f} {r['cldice']:6.3f} {_percent(r['bone_share'])} "
+                  f"{r['seconds']:8.1f}", flush=True)
     print()
-    print(f"{'family':16} {'n':>3} {'Dice':>6} {'min':>6} {'clDice':>6} {'min':>6}")
+    print(f"{'family':16} {'n':>3} {'Dice':>6} {'min':>6} {'clDice':>6} {'min':>6} {'bone %':>6}")
     for s in summarise(rows):
         print(f"{s['family']:16} {s['cases']:3d} {s['dice']:6.3f} {s['dice_min']:6.3f} {s['cldice']:6.3f} "
-              f"{s['cldice_min']:6.3f}")
+              f"{s['cldice_min']:6.3f} {_percent(s['bone_share_max'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return 0

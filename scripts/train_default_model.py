@@ -21,7 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from cerebro.cli._common import cli_progress
-from cerebro.train.default_model import DEFAULT_OPTIONS, DefaultModelData, export, train_default_model
+from cerebro.train.default_model import (
+    CT_DATASET_NAME,
+    DEFAULT_OPTIONS,
+    MODEL_MODALITIES,
+    DefaultModelData,
+    export,
+    train_default_model,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     o, d = DEFAULT_OPTIONS, DefaultModelData()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder receiving <Dataset>/<Trainer__Plans__3d_fullres>/")
+    parser.add_argument("--modality", choices=MODEL_MODALITIES, default=d.modality,
+                        help="any: the z-score model of every style (TOF-MRA); cta: the CT model (CTNormalization)")
+    parser.add_argument("--ct-share", type=float, default=d.ct_share,
+                        help="CT model: share of synthetic cases from the whole-head CTA generator")
     parser.add_argument("--iterations", type=int, default=o.iterations, help="training steps")
     parser.add_argument("--seed", type=int, default=o.seed, help="seed of the cases, sampling and init")
     parser.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
@@ -54,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         init = str(copy / Path(init).name)
     options = replace(DEFAULT_OPTIONS, iterations=args.iterations, seed=args.seed, learning_rate=args.learning_rate,
                       loss=args.loss, compression_probability=args.compression_probability,
-                      validate_every=args.validate_every, init=init)
+                      validate_every=args.validate_every, init=init,
+                      dataset_name=CT_DATASET_NAME if args.modality == "cta" else DEFAULT_OPTIONS.dataset_name)
     data = DefaultModelData(threads=args.threads, synthetic_cases=args.synthetic_cases,
                             phantoms_per_modality=args.phantoms, phantom_share=args.phantom_share,
-                            wider_view=args.wider_view)
+                            wider_view=args.wider_view, modality=args.modality, ct_share=args.ct_share)
     started = time.perf_counter()
     with cli_progress("train default model") as progress:
         folder = train_default_model(args.out, options, data, resume=args.resume, progress=progress)

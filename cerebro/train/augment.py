@@ -4,7 +4,8 @@ Per patch: a box from the sampler, the case's raw image there (a new appearance 
 probability a **compression round trip** of the raw patch (int16, a random codec setting reached by rate
 control at a random ratio), the case's z-score, extra input channels, then MONAI spatial transforms (flips on
 every axis, random affine: rotation +-15 degrees, scale 0.85-1.15) on image, label and skeleton together and
-MONAI intensity transforms (Gaussian noise, gamma, bias field, scale and shift). All randomness comes from one
+MONAI intensity transforms (Gaussian noise, gamma, bias field, scale and shift). A CT model's patches are
+normalised with the dataset's fixed statistics (``ct``) instead of the case's z-score. All randomness comes from one
 NumPy generator (MONAI's transforms are reseeded from it per patch), so a resumed run draws the same patches.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from cerebro.errors import CerebroError
-from cerebro.train.cases import Case
+from cerebro.train.cases import Case, CTIntensity
 from cerebro.train.sampling import PatchSampler
 
 COMPRESSION_CODECS = (("zfp", "rate"), ("sz3", "abs"), ("sperr", "pwe"), ("jpeg2000", "quality"))
@@ -85,7 +86,7 @@ class BatchMaker:
 
     def __init__(self, cases: list[Case], sampler: PatchSampler, batch_size: int, compression: CompressionAugment,
                  skeletons: list[np.ndarray] | None = None, affine_probability: float = 0.2,
-                 intensity: bool = True) -> None:
+                 intensity: bool = True, ct: CTIntensity | None = None) -> None:
         from monai.transforms import (
             RandAdjustContrast,
             RandAffine,
@@ -96,7 +97,7 @@ class BatchMaker:
         )
 
         self.cases, self.sampler, self.batch_size = cases, sampler, batch_size
-        self.compression, self.skeletons = compression, skeletons
+        self.compression, self.skeletons, self.ct = compression, skeletons, ct
         self.affine = RandAffine(prob=affine_probability, rotate_range=(np.pi / 12,) * 3, scale_range=(0.15,) * 3,
                                  padding_mode="border")
         self.intensity = [RandGaussianNoise(prob=0.15, std=0.1), RandAdjustContrast(prob=0.15, gamma=(0.7, 1.5),
@@ -128,7 +129,7 @@ class BatchMaker:
         if augment:
             raw, done = self.compression(raw, rng)
             self.compressed += done is not None
-        channels = [(raw - mean) / std]
+        channels = [self.ct(raw) if self.ct is not None else (raw - mean) / std]
         prior = getattr(case, "prior", None)
         if prior is not None:
             channels.append(_fit(prior[box], box))

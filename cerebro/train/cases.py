@@ -15,7 +15,7 @@ import numpy as np
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, resample
+from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.volume import Volume
 
 DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
@@ -44,6 +44,18 @@ class Case(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CTIntensity:
+    """nnU-Net's ``CTNormalization`` with a dataset's foreground intensity properties (those of plans.json): the
+    CT model's patches are normalised by this, not by the case's z-score statistics."""
+
+    properties: dict[str, float]
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` (HU, any shape) clipped to the 0.5-99.5 foreground percentiles, minus the mean, over the std."""
+        return normalize(raw, "CTNormalization", self.properties, False, None)
+
+
 @dataclass
 class FixedCase:
     """A case with a fixed image: ``raw`` (x, y, z) float32 in scanner units on the plans' grid (cropped to
@@ -69,9 +81,9 @@ class FixedCase:
     def raw_patch(self, box: tuple[slice, ...], look: Any, rng: np.random.Generator) -> np.ndarray:
         return self.raw[box]
 
-    def normalized(self) -> np.ndarray:
-        """The whole case as the network sees it: (channels, x, y, z) float32."""
-        image = ((self.raw - self.mean) / self.std)[None]
+    def normalized(self, ct: CTIntensity | None = None) -> np.ndarray:
+        """The whole case as the network sees it: (channels, x, y, z) float32 (z-scored, or by ``ct``)."""
+        image = (ct(self.raw) if ct is not None else (self.raw - self.mean) / self.std)[None]
         if self.prior is not None:
             image = np.concatenate([image, self.prior[None]])
         return image.astype(np.float32)

@@ -1,7 +1,12 @@
-"""The recipe of CerebroBench's shipped default model: a small plain nnU-Net (``PlainConvUNet``, 5 stages,
-8-128 features) trained on domain-randomised cases (:mod:`cerebro.train.synthetic`) plus CTA and TOF-MRA
-phantoms of our generator, with the shared trainer (:mod:`cerebro.train.trainer`), written as an nnU-Net v2
-results folder so that our pipeline and stock ``nnUNetv2_predict`` run the very same weights.
+"""The recipe of CerebroBench's shipped default models: small plain nnU-Nets (``PlainConvUNet``, 5 stages,
+8-128 features) written as nnU-Net v2 results folders so that our pipeline and stock ``nnUNetv2_predict`` run the
+very same weights, trained with the shared trainer (:mod:`cerebro.train.trainer`):
+
+- ``modality="any"`` (the TOF-MRA model, z-score per case): domain-randomised cases
+  (:mod:`cerebro.train.synthetic`) of every style plus CTA and TOF-MRA phantoms of our generator;
+- ``modality="cta"`` (the CT model, nnU-Net's ``CTNormalization`` with the training foreground's statistics
+  written into plans.json): whole-head-like CTA windows (:mod:`cerebro.train.synthetic_ct`), the domain-randomised
+  cases in CT style and CTA phantoms.
 
 After training, the decision threshold is calibrated on training patches and folded into the output layer's
 bias (:func:`calibrate_background_bias`), so a plain argmax applies it. ``export`` copies plans, dataset.json and
@@ -20,10 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from cerebro.errors import CerebroError
 from cerebro.phantoms import generate_phantom
 from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker, CompressionAugment
-from cerebro.train.cases import FixedCase, fixed_case
+from cerebro.train.cases import CTIntensity, FixedCase, fixed_case
 from cerebro.train.losses import make_loss
 from cerebro.train.options import TrainOptions
 from cerebro.train.results import (
@@ -40,9 +46,12 @@ from cerebro.train.results import (
 )
 from cerebro.train.sampling import PatchSampler
 from cerebro.train.synthetic import SyntheticCase, draw_appearance, generate_case
+from cerebro.train.synthetic_ct import generate_ct_case
 from cerebro.train.trainer import Trainer, write_log
 
 DATASET_NAME = "Dataset900_CerebroPhantoms"
+CT_DATASET_NAME = "Dataset902_CerebroCTA"
+MODEL_MODALITIES = ("any", "cta")
 TRAINER = "nnUNetTrainer"
 RESULTS_FOLDER_NAME = f"{TRAINER}__{PLANS_NAME}__{CONFIGURATION}"
 MODALITIES = ("cta", "mra")
@@ -51,7 +60,12 @@ PLAN_SPACING = [0.55, 0.4, 0.4]  # (k, j, i) mm: the median spacing of the first
 # VALIDATION_SEED_BASE + n (held-out phantoms use cerebro.train.evaluate.EVAL_SEED_BASE + n, never trained on).
 TRAIN_SEED_BASE = {"cta": 10_000, "mra": 20_000}
 SYNTHETIC_SEED_BASE = 100_000
+CT_SEED_BASE = 300_000  # whole-head CTA windows: CT_SEED_BASE + 1000 * seed + n; validation VALIDATION + 100 + n
 VALIDATION_SEED_BASE = 500_000
+DESCRIPTIONS = {"any": "CerebroBench default vessel model: domain-randomised synthetic angiograms and CTA / "
+                "TOF-MRA phantoms",
+                "cta": "CerebroBench default CTA vessel model (Hounsfield units, CTNormalization): whole-head-like "
+                "synthetic CTA and CTA phantoms"}
 SHIPPED_FILES = ("plans.json", "dataset.json", "fold_0/checkpoint_final.pth")
 
 
@@ -74,25 +88,36 @@ class DefaultModelData:
     bone_fraction: float = 0.2
     wider_view: float = 0.0  # share of synthetic draws normalised as if in a larger field of view
     calibration_patches: int = 32
+    modality: str = "any"  # "any": the z-score model of every style; "cta": the CT model (CTNormalization)
+    ct_share: float = 0.6  # CT model: share of its synthetic cases from the whole-head CTA generator
 
 
 def make_cases(config: DefaultModelData, seed: int, progress: Progress | None = None
                ) -> tuple[list[Any], list[float], dict[str, float]]:
-    """Training cases (synthetic then phantoms), their sampling weights and the phantoms' intensity stats."""
+    """Training cases (synthetic then phantoms), their sampling weights and the foreground intensity statistics
+    (of the phantoms; for the CT model, of the synthetic cases under drawn appearances too)."""
     progress = progress or Progress()
+    ct = config.modality == "cta"
+    modalities = ("cta",) if ct else MODALITIES
+    total = config.synthetic_cases + len(modalities) * config.phantoms_per_modality
+    head_cases = int(round(config.synthetic_cases * config.ct_share)) if ct else 0
     cases: list[Any] = []
-    for n in range(config.synthetic_cases):
-        progress.update(n / (config.synthetic_cases + 2 * config.phantoms_per_modality), f"synthetic case {n + 1}")
-        case = generate_case(SYNTHETIC_SEED_BASE + seed * 1000 + n, PLAN_SPACING)
-        case.wider_view = config.wider_view
-        cases.append(case)
     values = []
+    for n in range(config.synthetic_cases):
+        progress.update(n / total, f"synthetic case {n + 1}")
+        if n < head_cases:
+            case: Any = generate_ct_case(CT_SEED_BASE + seed * 1000 + n, PLAN_SPACING)
+        else:
+            case = generate_case(SYNTHETIC_SEED_BASE + seed * 1000 + n, PLAN_SPACING)
+            case.wider_view, case.style = config.wider_view, ("ct" if ct else None)
+        if ct:
+            values.append(_foreground_values(case, np.random.default_rng(seed * 1000 + n)))
+        cases.append(case)
     phantoms = []
-    for modality in MODALITIES:
+    for modality in modalities:
         shape = config.cta_phantom_shape if modality == "cta" else config.mra_phantom_shape
         for n in range(config.phantoms_per_modality):
-            progress.update((len(cases) + len(phantoms)) / (config.synthetic_cases + 2 * config.phantoms_per_modality),
-                            f"{modality} phantom {n + 1}")
+            progress.update((len(cases) + len(phantoms)) / total, f"{modality} phantom {n + 1}")
             seed = TRAIN_SEED_BASE[modality] + seed * 100 + n
             phantom = generate_phantom(shape, modality, seed)
             values.append(phantom.image.array[phantom.mask.array > 0])
@@ -107,11 +132,31 @@ def make_cases(config: DefaultModelData, seed: int, progress: Progress | None = 
     return cases, weights, stats
 
 
+def _foreground_values(case: Any, rng: np.random.Generator, draws: int = 3, per_draw: int = 4000) -> np.ndarray:
+    """Raw intensities of label voxels of a synthetic case under ``draws`` drawn appearances (a sample of each)."""
+    out = []
+    for _ in range(draws):
+        look, _, _ = case.draw(rng)
+        image = case.raw_patch((slice(None),) * 3, look, rng)
+        values = image[case.label > 0]
+        if len(values) > per_draw:
+            values = rng.choice(values, per_draw, replace=False)
+        out.append(values)
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
 def validation_cases(config: DefaultModelData) -> list[FixedCase]:
-    """Synthetic validation cases (their own seeds) with one fixed appearance each, as fixed images."""
+    """Synthetic validation cases (their own seeds) with one fixed appearance each, as fixed images (whole-head
+    CTA windows for the CT model)."""
     out = []
     for n in range(config.validation_cases):
         seed = VALIDATION_SEED_BASE + n
+        if config.modality == "cta":
+            rng = np.random.default_rng(seed)
+            head = generate_ct_case(VALIDATION_SEED_BASE + 100 + n, PLAN_SPACING)
+            raw = head.raw_patch((slice(None),) * 3, head.draw(rng)[0], rng)
+            out.append(FixedCase(head.name, raw, head.label, 0.0, 1.0, head.foreground, head.bone))
+            continue
         case = generate_case(seed, PLAN_SPACING)
         out.append(frozen_case(case, np.random.default_rng(seed)))
     return out
@@ -163,6 +208,9 @@ def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS
     and write ``out/<options.dataset_name>/<RESULTS_FOLDER_NAME>/``. Returns the results folder."""
     options.check()
     data = data or DefaultModelData()
+    if data.modality not in MODEL_MODALITIES:
+        raise CerebroError(f"unknown default-model modality '{data.modality}'; choose one of: "
+                           f"{', '.join(MODEL_MODALITIES)}")
     progress = progress or Progress()
     torch.set_num_threads(data.threads)
     torch.manual_seed(options.seed)
@@ -170,10 +218,12 @@ def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS
     cases, weights, stats = make_cases(data, options.seed, progress.sub(0.0, 0.05))
     folder = results_dir(Path(out), options.dataset_name, options.family)
     median = [int(np.median([c.shape[d] for c in cases])) for d in range(3)]
+    ct = CTIntensity(stats) if data.modality == "cta" else None
     plans = make_plans(options.dataset_name, PLAN_SPACING, options.inference_patch_size, median, options.features,
-                       stats, batch_size=options.batch_size)
-    dataset = make_dataset_json(options.dataset_name, len(cases), "CerebroBench default vessel model: "
-                                "domain-randomised synthetic angiograms and CTA / TOF-MRA phantoms")
+                       stats, batch_size=options.batch_size,
+                       normalization="CTNormalization" if ct else "ZScoreNormalization")
+    dataset = make_dataset_json(options.dataset_name, len(cases), DESCRIPTIONS[data.modality],
+                                channel_name="CT" if ct else "angio")
     write_json_files(folder, plans, dataset)
     network = build_training_network(options.family, plans, dataset)
     if options.init is not None:
@@ -181,7 +231,7 @@ def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS
     sampler = PatchSampler(cases, options.patch_size, options.sampling, options.foreground_fraction,
                            data.bone_fraction, weights)
     batches = BatchMaker(cases, sampler, options.batch_size,
-                         CompressionAugment(options.compression_probability, options.compression_ratios))
+                         CompressionAugment(options.compression_probability, options.compression_ratios), ct=ct)
     extra = {**checkpoint_extra(options.family), "cerebro_training": asdict(data)}
     trainer = Trainer(network, batches, make_loss(options.loss), options, folder / "fold_0", extra,
                       validation_cases(data))
@@ -191,7 +241,7 @@ def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS
     state = trainer.run(progress.sub(0.05, 0.97))
     if data.calibration_patches > 0:
         calibration = BatchMaker(cases, PatchSampler(cases, options.inference_patch_size, "uniform"), 1,
-                                 CompressionAugment(0.0), intensity=False)
+                                 CompressionAugment(0.0), intensity=False, ct=ct)
         threshold, score = calibrate_background_bias(network, calibration, data.calibration_patches,
                                                      progress.sub(0.97, 1.0))
         trainer.extra["cerebro_training"].update({"threshold": threshold, "calibration_dice": round(score, 4)})
@@ -204,7 +254,7 @@ def train_default_model(out: str | Path, options: TrainOptions = DEFAULT_OPTIONS
 
 def export(folder: Path, target: Path) -> Path:
     """Copy the files that ship (plans, dataset.json, fold_0/checkpoint_final.pth) into ``target`` (replaced)."""
-    destination = target / DATASET_NAME / RESULTS_FOLDER_NAME
+    destination = target / folder.parent.name / RESULTS_FOLDER_NAME
     if destination.exists():
         shutil.rmtree(destination)
     for name in SHIPPED_FILES:

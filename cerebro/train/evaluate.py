@@ -26,7 +26,7 @@ def phantom_cases(shape: int, cases: int) -> list[Callable[[], HeldOutCase]]:
 
     def make(modality: str, n: int) -> HeldOutCase:
         phantom = generate_phantom(shape, modality, EVAL_SEED_BASE + n)
-        return HeldOutCase(f"phantom-{modality}", EVAL_SEED_BASE + n, phantom.image, phantom.mask)
+        return HeldOutCase(f"phantom-{modality}", EVAL_SEED_BASE + n, phantom.image, phantom.mask, modality)
 
     return [lambda m=modality, n=n: make(m, n) for modality in ("cta", "mra") for n in range(cases)]
 
@@ -34,9 +34,11 @@ def phantom_cases(shape: int, cases: int) -> list[Callable[[], HeldOutCase]]:
 def evaluate(model: Any, makers: list[Callable[[], HeldOutCase]], tta: bool = False,
              progress: Progress | None = None) -> Iterator[dict[str, Any]]:
     """Predict every case with ``model.predict``; yields rows of family, seed, shape, Dice, clDice, predicted and
-    true voxels, seconds (prediction only)."""
+    true voxels, the share of predicted voxels on bone (> 700 HU; CT cases only, else None), seconds (prediction
+    only)."""
     from cerebro.metrics.overlap import dice
     from cerebro.metrics.topology import cldice
+    from cerebro.train.cases import BONE_HU
 
     progress = progress or Progress()
     for index, make in enumerate(makers):
@@ -46,19 +48,25 @@ def evaluate(model: Any, makers: list[Callable[[], HeldOutCase]], tta: bool = Fa
         started = time.perf_counter()
         mask = model.predict(case.image, tta=tta, progress=part).mask
         seconds = time.perf_counter() - started
+        predicted = np.count_nonzero(mask.array)
+        on_bone = np.count_nonzero((mask.array > 0) & (case.image.array > BONE_HU))
+        bone_share = on_bone / max(predicted, 1) if case.modality == "cta" else None
         yield {"family": case.family, "seed": case.seed, "shape": list(case.image.shape),
                "dice": dice(case.mask, mask), "cldice": cldice(case.mask, mask),
-               "predicted_voxels": int(np.count_nonzero(mask.array)),
+               "predicted_voxels": int(predicted), "bone_share": bone_share,
                "true_voxels": int(np.count_nonzero(case.mask.array)), "seconds": round(seconds, 1)}
 
 
 def summarise(rows: list[dict[str, Any]], key: str = "family") -> list[dict[str, Any]]:
-    """Mean and minimum Dice / clDice per ``key`` value, in first-seen order."""
+    """Mean and minimum Dice / clDice per ``key`` value and the largest bone share (None without CT cases), in
+    first-seen order."""
     out = []
     for value in dict.fromkeys(r[key] for r in rows):
         group = [r for r in rows if r[key] == value]
+        shares = [r["bone_share"] for r in group if r.get("bone_share") is not None]
         out.append({key: value, "cases": len(group),
                     "dice": float(np.mean([r["dice"] for r in group])), "dice_min": min(r["dice"] for r in group),
                     "cldice": float(np.mean([r["cldice"] for r in group])),
-                    "cldice_min": min(r["cldice"] for r in group)})
+                    "cldice_min": min(r["cldice"] for r in group),
+                    "bone_share_max": max(shares) if shares else None})
     return out

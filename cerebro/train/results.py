@@ -47,14 +47,15 @@ def intensity_stats(values: np.ndarray) -> dict[str, float]:
 
 def make_plans(dataset_name: str, spacing: list[float], patch_size: tuple[int, ...], median_shape: list[int],
                features: tuple[int, ...], stats: dict[str, float], channels: int = 1,
-               batch_size: int = 2) -> dict[str, Any]:
-    """plans.json of a plain 3D U-Net with ``len(features)`` stages (strides 1, 2, 2, ...; 3^3 kernels)."""
+               batch_size: int = 2, normalization: str = "ZScoreNormalization") -> dict[str, Any]:
+    """plans.json of a plain 3D U-Net with ``len(features)`` stages (strides 1, 2, 2, ...; 3^3 kernels); every
+    channel normalised by ``normalization`` (``CTNormalization`` uses ``stats``, the foreground properties)."""
     n_stages = len(features)
     configuration = {
         "data_identifier": f"{PLANS_NAME}_{CONFIGURATION}", "preprocessor_name": "DefaultPreprocessor",
         "batch_size": batch_size, "patch_size": [int(p) for p in patch_size],
         "median_image_size_in_voxels": [int(v) for v in median_shape], "spacing": [float(s) for s in spacing],
-        "normalization_schemes": ["ZScoreNormalization"] * channels, "use_mask_for_norm": [False] * channels,
+        "normalization_schemes": [normalization] * channels, "use_mask_for_norm": [False] * channels,
         "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
         "resampling_fn_data_kwargs": dict(DATA_RESAMPLING), "resampling_fn_seg_kwargs": dict(SEG_RESAMPLING),
         "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
@@ -86,10 +87,10 @@ def make_plans(dataset_name: str, spacing: list[float], patch_size: tuple[int, .
 
 
 def make_dataset_json(dataset_name: str, num_training: int, description: str,
-                      centreline_channel: bool = False) -> dict[str, Any]:
-    """dataset.json: channel 0 the angiogram (z-scored per case), optionally channel 1 the centreline prior;
-    labels background 0 / vessel 1."""
-    channels = {"0": "angio", **({"1": CENTRELINE_CHANNEL} if centreline_channel else {})}
+                      centreline_channel: bool = False, channel_name: str = "angio") -> dict[str, Any]:
+    """dataset.json: channel 0 the angiogram (``channel_name``: "CT" for a CT model, as nnU-Net names it),
+    optionally channel 1 the centreline prior; labels background 0 / vessel 1."""
+    channels = {"0": channel_name, **({"1": CENTRELINE_CHANNEL} if centreline_channel else {})}
     return {"channel_names": channels, "labels": {"background": 0, "vessel": 1}, "numTraining": num_training,
             "file_ending": ".nii.gz", "name": dataset_name, "description": description}
 

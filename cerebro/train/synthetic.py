@@ -119,6 +119,7 @@ class SyntheticCase:
     bone: np.ndarray  # (n, 3) voxels mostly bone (hard-negative patch centres)
     spacing: tuple[float, float, float]  # acquisition spacing (k, j, i) mm
     wider_view: float = 0.0  # probability that a draw normalises as if seen in a larger field of view
+    style: str | None = None  # every draw in this style (one of STYLES); None: a random style per draw
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -131,7 +132,7 @@ class SyntheticCase:
         (a whole head with air around it, say): 0.2-3x the case's voxel count more of air and 0-2x more of
         tissue (each with the noise) join the case's voxels, as the per-case z-score of inference would see them.
         """
-        look = draw_appearance(rng)
+        look = draw_appearance(rng, self.style)
         sample = compose(self.channels[:, ::2, ::2, ::2], look, rng)
         mean, square = float(sample.mean()), float(np.mean(sample.astype(np.float64) ** 2))
         if self.wider_view > 0 and rng.random() < self.wider_view:  # no draw when off: stage A's stream
@@ -168,7 +169,7 @@ def mni_template() -> np.ndarray | None:
     return np.asarray(nibabel.load(path).dataobj).astype(np.float32)
 
 
-def _texture(shape: tuple[int, ...], spacing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def tissue_texture(shape: tuple[int, ...], spacing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Zero-mean, unit-scale tissue texture on the acquisition grid: an MNI152 crop at a random scale (when
     nilearn is there and by a coin flip) or a random smooth field."""
     extent = np.asarray(shape) * spacing
@@ -187,7 +188,7 @@ def _texture(shape: tuple[int, ...], spacing: np.ndarray, rng: np.random.Generat
     return (out / max(float(out.std()), 1e-6)).astype(np.float32)
 
 
-def _smooth_field(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def smooth_field(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     coarse = rng.normal(size=(3, 3, 3))
     return zoom(coarse, np.asarray(shape) / 3.0, order=3).astype(np.float32)
 
@@ -198,7 +199,7 @@ def grid_coordinates(shape: tuple[int, ...], spacing: np.ndarray) -> list[np.nda
             for d, (n, s) in enumerate(zip(shape, spacing))]
 
 
-def _soft(distance: np.ndarray, edge: float) -> np.ndarray:
+def soft_edge(distance: np.ndarray, edge: float) -> np.ndarray:
     """Partial-volume share of a half space (distance < 0 inside), softened over ``edge`` mm."""
     return np.clip(0.5 - distance / edge, 0.0, 1.0).astype(np.float32)
 
@@ -217,20 +218,20 @@ def _head(shape: tuple[int, ...], spacing: np.ndarray, rng: np.random.Generator
         grid = grid_coordinates(shape, spacing)
         depth = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre))) - radius
         thickness, scalp = rng.uniform(2, 8), rng.uniform(0, 6)
-        inside = _soft(depth, edge)
-        outer_bone = _soft(depth - thickness, edge)
+        inside = soft_edge(depth, edge)
+        outer_bone = soft_edge(depth - thickness, edge)
         bone = outer_bone - inside
-        air = 1.0 - _soft(depth - thickness - scalp, edge)
+        air = 1.0 - soft_edge(depth - thickness - scalp, edge)
     if rng.random() < 0.35:  # skull-base-like bone: a thresholded smooth random field
         field = zoom(rng.normal(size=(5, 5, 5)), np.asarray(shape) / 5.0, order=3)
         level = np.quantile(field, rng.uniform(0.7, 0.92))
         slope = float(np.percentile(np.abs(np.diff(field, axis=0)), 50)) / float(spacing[0]) + 1e-6
-        base = _soft(-(field - level) / slope, edge) * (1.0 - air)
+        base = soft_edge(-(field - level) / slope, edge) * (1.0 - air)
         bone = np.maximum(bone, base * inside)
     return bone, air, inside
 
 
-def _tree_geometry(extent_xyz: np.ndarray, rng: np.random.Generator) -> VesselTree:
+def tree_geometry(extent_xyz: np.ndarray, rng: np.random.Generator) -> VesselTree:
     """Our vessel tree, the field of view placed at a random spot around the circle of Willis, randomly rotated."""
     offset = rng.uniform(-30, 30, 3) * np.array([1.0, 1.0, 0.7])
     ring_offset = np.array([0.0, -8.0, -27.0])
@@ -251,20 +252,20 @@ def generate_case(seed: int, plan_spacing: list[float], source: str | None = Non
     spacing[rng.integers(3)] = min(inplane * rng.uniform(1.0, 2.2), high)  # the through-plane axis
     shape = tuple(int(v) for v in np.round(FIELD_OF_VIEW_MM / spacing))
     extent_xyz = (np.asarray(shape) * spacing)[::-1]
-    tree = tube_field(extent_xyz, rng) if source == "tubes" else _tree_geometry(extent_xyz, rng)
+    tree = tube_field(extent_xyz, rng) if source == "tubes" else tree_geometry(extent_xyz, rng)
     vessel = render_fraction(tree, shape, tuple(spacing[::-1]), supersample=3) if tree.n_segments else \
         np.zeros(shape, np.float32)
     bone, air, inside = _head(shape, spacing, rng)
     vessel = vessel * inside
     bone = bone * (1.0 - vessel)
     air = air * (1.0 - vessel)
-    texture = _texture(shape, spacing, rng)
+    texture = tissue_texture(shape, spacing, rng)
     target = new_shape_for_spacing(shape, list(spacing), plan_spacing)
     maps = np.stack([vessel, bone, air, texture])
     kwargs = {"is_seg": False, "order_z": 0, "force_separate_z": None}
     plan = resample(maps, target, list(spacing), plan_spacing, order=3, **kwargs)
     fraction = resample(vessel[None], target, list(spacing), plan_spacing, order=1, **kwargs)[0]
-    fields = np.stack([_smooth_field(tuple(target), rng) for _ in range(3)])
+    fields = np.stack([smooth_field(tuple(target), rng) for _ in range(3)])
     label = (fraction >= 0.5).astype(np.uint8)
     bone_voxels = np.argwhere(plan[1] > 0.5)
     if len(bone_voxels) > MAX_BONE_CENTRES:

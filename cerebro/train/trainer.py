@@ -21,7 +21,7 @@ from torch import nn
 from cerebro.fsutil import atomic_path, require_free_space
 from cerebro.progress import Progress
 from cerebro.train.augment import BatchMaker
-from cerebro.train.cases import FixedCase
+from cerebro.train.cases import CTIntensity, FixedCase
 from cerebro.train.fast_conv_grad import fast_conv3d_weight_grad
 from cerebro.train.losses import LossFunction
 from cerebro.train.options import TrainOptions
@@ -38,8 +38,10 @@ class TrainingState:
     best_dice: float
 
 
-def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tuple[int, ...]) -> float:
-    """Mean Dice of the network's argmax over whole validation cases (Gaussian sliding window, no mirroring)."""
+def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tuple[int, ...],
+                    ct: CTIntensity | None = None) -> float:
+    """Mean Dice of the network's argmax over whole validation cases (Gaussian sliding window, no mirroring;
+    normalised by ``ct`` for a CT model)."""
     from cerebro.metrics.overlap import dice
     from cerebro.segment.families.nnunet.sliding_window import sliding_window_logits
 
@@ -47,7 +49,7 @@ def validation_dice(network: nn.Module, cases: list[FixedCase], patch_size: tupl
     scores = []
     with torch.inference_mode():
         for case in cases:
-            logits = sliding_window_logits(network, torch.from_numpy(case.normalized()), list(patch_size), 2, None)
+            logits = sliding_window_logits(network, torch.from_numpy(case.normalized(ct)), list(patch_size), 2, None)
             mask = torch.argmax(logits, 0).numpy()
             scores.append(dice(case.label, mask.astype(np.uint8)))
     network.train()
@@ -106,7 +108,8 @@ class Trainer:
                 it = state.iteration
                 val = float("nan")
                 if self.validation and (it % settings.validate_every == 0 or it == settings.iterations):
-                    val = validation_dice(self.network, self.validation, settings.inference_patch_size)
+                    val = validation_dice(self.network, self.validation, settings.inference_patch_size,
+                                          self.batches.ct)
                 text = f"iteration {it}/{settings.iterations}, loss {np.mean(losses):.3f}"
                 text += "" if np.isnan(val) else f", validation Dice {val:.3f}"
                 progress.update(it / settings.iterations, text)

@@ -84,6 +84,11 @@ def _walk(segments: Segments, start: np.ndarray, direction: np.ndarray, radius: 
 def tube_field(extent_mm: np.ndarray, rng: np.random.Generator) -> VesselTree:
     """A random field of 2-12 tubes (radius 0.2-2.5 mm, log-uniform) through a box of ``extent_mm`` (x, y, z),
     some branching, some with a stenosis, sometimes with 1-2 aneurysm-like blobs."""
+    return tube_segments(extent_mm, rng).tree()
+
+
+def tube_segments(extent_mm: np.ndarray, rng: np.random.Generator) -> Segments:
+    """The capsules of :func:`tube_field` (the same draws)."""
     extent = np.asarray(extent_mm, dtype=np.float64)
     segments = Segments()
     tortuosity = float(rng.choice([0.0, rng.uniform(0.02, 0.15), rng.uniform(0.15, 0.5)]))
@@ -99,4 +104,4 @@ def tube_field(extent_mm: np.ndarray, rng: np.random.Generator) -> VesselTree:
         blob = rng.uniform(1.0, 4.0)
         centre = segments.a[n] + random_direction(rng) * (segments.r0[n] + 0.6 * blob)
         segments.add(centre, centre, blob, blob)
-    return segments.tree()
+    return segments
