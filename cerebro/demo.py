@@ -41,6 +41,7 @@ class DemoResult:
     model_id: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     store: Path | None = None  # the result store, when kept (``out_dir``)
+    routed_model: str = ""  # the model that ran, when ``model_id`` picks one per modality (cerebro-default)
 
     @property
     def baseline(self) -> dict[str, Any]:
@@ -49,7 +50,10 @@ class DemoResult:
 
     def to_text(self) -> str:
         """The results as the benchmark's fixed-width table (the demo's columns)."""
-        head = (f"{self.modality.upper()} phantom {'x'.join(map(str, self.shape))}, model {self.model_id}; "
+        model = self.model_id
+        if self.routed_model and self.routed_model != self.model_id:
+            model = f"{self.routed_model} ({self.model_id} for {self.modality})"
+        head = (f"{self.modality.upper()} phantom {'x'.join(map(str, self.shape))}, model {model}; "
                 f"uncompressed prediction vs truth: Dice {self.baseline['dice_mean']:.4f}, "
                 f"clDice {self.baseline['cldice_mean']:.4f}")
         settings = [row for row in self.rows if row["setting"] != UNCOMPRESSED]
@@ -75,5 +79,6 @@ def run_demo(out_dir: str | Path | None = None, size: int = 96, modality: str = 
         if out_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
     progress.update(1.0, "done")
+    routed = str(records[0].get("routed_model") or "") if records else ""
     return DemoResult(modality, phantom.image.shape, model_id, summarise(records),
-                      store.folder if out_dir is not None else None)
+                      store.folder if out_dir is not None else None, routed)

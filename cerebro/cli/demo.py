@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
                           workers=args.workers, progress=progress)
     if args.json:
         print_json({"modality": result.modality, "shape": list(result.shape), "model": result.model_id,
+                    "routed_model": result.routed_model,
                     "store": None if result.store is None else str(result.store), "rows": result.rows})
     else:
         print(result.to_text())
