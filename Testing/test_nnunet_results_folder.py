@@ -68,7 +68,7 @@ def test_pipeline_equals_direct_network_call_when_nothing_is_resampled(tmp_path)
     model = load_nnunet_model(folder, device="cpu")
     image = vessel_phantom((32, 32, 32))
     volume = Volume(image, spacing=(0.8, 0.8, 1.0))  # (k, j, i) spacing (1.0, 0.8, 0.8) = the plans' spacing
-    mask = model.predict(volume, tta=False).mask.array
+    mask = model.predict(volume, tta=False, precision="float32").mask.array
     x = (np.clip(image.astype(np.float32), -100, 800) - 300) / 200
     with torch.no_grad():
         expected = net.eval()(torch.from_numpy(x)[None, None]).argmax(1)[0].numpy()

@@ -30,6 +30,7 @@ class ModelOptions:
     tta: bool = False
     cache_dir: str | None = None
     allow_unpinned: bool = False
+    precision: str = "auto"
 
 
 @dataclass
@@ -112,7 +113,7 @@ def segment(model_id: str, prepared: Prepared, options: ModelOptions,
     seconds its prediction took."""
     network = model(prepared.route(model_id).model_id, options, progress)
     started = time.perf_counter()
-    mask = network.predict(prepared.volume, tta=options.tta, progress=progress).mask
+    mask = network.predict(prepared.volume, tta=options.tta, progress=progress, precision=options.precision).mask
     return mask, time.perf_counter() - started
 
 
@@ -131,6 +132,7 @@ def score(prepared: Prepared, model_id: str, mask: Volume, seconds: float, basel
         "modality": case.modality, "setting": prepared.setting, "model": model_id,
         "routed_model": route.model_id, "route_reason": route.reason,
         "compression": prepared.compression, "predict_seconds": round(seconds, 3),
+        "network_dtype": mask.metadata.get("segmentation_model", {}).get("precision", "float32"),
         "reference": "truth" if case.label_path is not None else "uncompressed prediction",
         "vs_truth": segmentation_metrics(truth.array, mask.array, mask.spacing, detailed, detailed),
         "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, mask.spacing, detailed, detailed),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from cerebro.cli._common import add_progress_format, command_progress, print_json_line
+from cerebro.cli._common import add_precision_argument, add_progress_format, command_progress, print_json_line
 from cerebro.device import DEVICES
 from cerebro.fsutil import check_outputs, require_input_file, require_output_suffix
 from cerebro.io import VOLUME_SUFFIXES, read_volume, write_volume
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto",
                         help=f"one of {', '.join(DEVICES)} (default auto: CUDA > MPS > CPU)")
     parser.add_argument("--no-tta", action="store_true", help="disable test-time augmentation (mirroring): faster")
+    add_precision_argument(parser)
     parser.add_argument("--probabilities", metavar="P", help="also write the foreground probability volume to P")
     parser.add_argument("--weights", metavar="FILE", help="use this local weights file (or nnU-Net folder/zip) "
                         "instead of the catalog download")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         result = segment(volume, route.model_id, device=args.device, tta=not args.no_tta, progress=progress,
                          return_probabilities=bool(args.probabilities), cache_dir=args.cache_dir,
-                         weights=args.weights, allow_unpinned=args.allow_unpinned)
+                         weights=args.weights, allow_unpinned=args.allow_unpinned, precision=args.precision)
     for warning in caught:
         if as_json:
             print_json_line({"warning": str(warning.message)})

@@ -51,20 +51,23 @@ def segment(volume: Volume, model_id: str = DEFAULT_MODEL_ID, device: str = "aut
             progress: Progress | None = None, return_probabilities: bool = False,
             cache_dir: str | os.PathLike[str] | None = None, weights: str | os.PathLike[str] | None = None,
             allow_unpinned: bool = False, catalog: dict[str, ModelEntry] | None = None,
-            modality: str | None = None, dataset_modality: str | None = None) -> SegmentationResult:
+            modality: str | None = None, dataset_modality: str | None = None,
+            precision: str = "auto") -> SegmentationResult:
     """Segment ``volume`` with catalog model ``model_id`` (default: the shipped model for the volume's modality);
     mask (and probabilities) on the input's grid; ``result.route`` says which model ran and why.
 
     ``device``: "auto" (CUDA > MPS > CPU), "cpu", "cuda" or "mps"; ``tta``: test-time augmentation
     (mirroring); ``modality`` ("cta" / "mra") or the dataset's ``dataset_modality`` pick the model of a routing
-    entry (else the intensities do: :mod:`cerebro.segment.routing`); see :func:`load_model` for ``cache_dir``,
-    ``weights`` and ``allow_unpinned``.
+    entry (else the intensities do: :mod:`cerebro.segment.routing`); ``precision``: "auto" (bfloat16 on CPUs that
+    have it in hardware, float16 on CUDA) or "float32" (:func:`cerebro.segment.device.effective_precision`); see
+    :func:`load_model` for ``cache_dir``, ``weights`` and ``allow_unpinned``.
     """
     progress = progress or Progress()
     route = route_for(volume, model_id, modality, dataset_modality, catalog)
     model = load_model(route.model_id, device=device, cache_dir=cache_dir, weights=weights,
                        allow_unpinned=allow_unpinned, progress=progress.sub(0.0, 0.1), catalog=catalog)
-    result = model.predict(volume, tta=tta, progress=progress.sub(0.1, 1.0), return_probabilities=return_probabilities)
+    result = model.predict(volume, tta=tta, progress=progress.sub(0.1, 1.0), return_probabilities=return_probabilities,
+                           precision=precision)
     result.route = route
     return result
 

@@ -13,7 +13,7 @@ import torch
 
 from cerebro.errors import CerebroError
 from cerebro.progress import Progress
-from cerebro.segment.device import autocast_for, run_with_fallback
+from cerebro.segment.device import autocast_for, effective_precision, run_with_fallback
 from cerebro.segment.families.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
 from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.segment.families.nnunet.sliding_window import sliding_window_logits
@@ -38,8 +38,12 @@ class LoadedNnUNet(Protocol):
 
 
 def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                   return_probabilities: bool = False) -> SegmentationResult:
-    """Label mask (uint8, on ``volume``'s grid) and optionally the foreground probability (1 - P(background))."""
+                   return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult:
+    """Label mask (uint8, on ``volume``'s grid) and optionally the foreground probability (1 - P(background)).
+
+    ``precision``: ``"auto"`` runs the network in float16 on CUDA (as nnU-Net) and in bfloat16 on a CPU that has it
+    in hardware (:func:`cerebro.segment.device.effective_precision`; masks checked against float32 in
+    bench/RESULTS.md); ``"float32"`` everywhere gives nnU-Net's CPU numbers exactly."""
     plans = model.plans
     channels = [str(v) for v in dict(plans.dataset.get("channel_names", {})).values()]
     with_prior = channels[1:] == [CENTRELINE_CHANNEL]
@@ -51,6 +55,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
         raise CerebroError(f"the model was trained with {reader} (reorients to RAS), which is not supported; "
                            "use a model trained with SimpleITKIO")
     volume.require_finite()
+    kind = effective_precision(model.device, precision, cpu_bfloat16=True)
     progress = progress or Progress()
     forward, backward = plans.transpose_forward, plans.transpose_backward
 
@@ -88,7 +93,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
             if len(model.fold_weights) > 1:
                 model.network.load_state_dict(weights, strict=True)
             part = windows.sub(n / len(model.fold_weights), (n + 1) / len(model.fold_weights))
-            with autocast_for(device, half_precision=True):
+            with autocast_for(device, True, precision, cpu_bfloat16=True):
                 fold_logits = sliding_window_logits(model.network, image, plans.patch_size,
                                                     plans.num_segmentation_heads, mirror, progress=part)
             logits = fold_logits if logits is None else logits + fold_logits
@@ -106,7 +111,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
     mask[box] = labels_in_box
     mask = mask.transpose(backward)
     result_mask = volume.with_array(np.ascontiguousarray(mask))
-    result_mask.metadata["segmentation_model"] = dict(model.info)
+    result_mask.metadata["segmentation_model"] = {**model.info, "precision": kind}
 
     probabilities = None
     if return_probabilities:
