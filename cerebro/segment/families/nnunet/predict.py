@@ -104,20 +104,38 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
     del tensor, data
 
     progress.update(0.92, "resampling back to the input grid")
-    logits_np = resample(logits.numpy(), cropped_shape, plans.spacing, spacing, **plans.probability_resampling)
+    labels_in_box, foreground_in_box = _decide(logits, cropped_shape, plans.spacing, spacing,
+                                               plans.probability_resampling, return_probabilities)
     del logits
-    labels_in_box = np.argmax(logits_np, axis=0).astype(np.uint8)
     mask = np.zeros(full_shape, dtype=np.uint8)
     mask[box] = labels_in_box
-    mask = mask.transpose(backward)
-    result_mask = volume.with_array(np.ascontiguousarray(mask))
+    result_mask = volume.with_array(np.ascontiguousarray(mask.transpose(backward)))
     result_mask.metadata["segmentation_model"] = {**model.info, "precision": kind}
-
     probabilities = None
-    if return_probabilities:
-        softmax = torch.softmax(torch.from_numpy(logits_np), dim=0)
+    if foreground_in_box is not None:
         foreground = np.zeros(full_shape, dtype=np.float32)
-        foreground[box] = (1.0 - softmax[0]).numpy()
+        foreground[box] = foreground_in_box
         probabilities = volume.with_array(np.ascontiguousarray(foreground.transpose(backward)))
     progress.update(1.0, "segmentation done")
     return SegmentationResult(mask=result_mask, probabilities=probabilities, labels=dict(model.labels))
+
+
+def _decide(logits: torch.Tensor, shape: list[int], model_spacing, spacing, resampling: dict[str, Any],
+            with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels (uint8) and, when asked, the foreground probability (1 - P(background), float32) on the cropped input
+    grid ``shape`` from ``logits`` (classes, x, y, z) on the model's grid, resampled as nnU-Net does.
+
+    With two classes only the difference of the logits decides (argmax = difference > 0, the foreground probability
+    its sigmoid), and nnU-Net's linear resampling (order <= 1) commutes with taking it: one channel is resampled
+    instead of two, which halves the memory of this step."""
+    if logits.shape[0] == 2 and int(resampling.get("order", 1)) <= 1 and int(resampling.get("order_z", 0)) <= 1:
+        difference = (logits[1].float() - logits[0].float()).numpy()[None]
+        scores = resample(difference, shape, model_spacing, spacing, **resampling)[0]
+        del difference
+        foreground = torch.sigmoid(torch.from_numpy(scores)).numpy() if with_probabilities else None
+        return (scores > 0).astype(np.uint8), foreground
+    resampled = resample(logits.numpy(), shape, model_spacing, spacing, **resampling)
+    labels = np.argmax(resampled, axis=0).astype(np.uint8)
+    if not with_probabilities:
+        return labels, None
+    return labels, (1.0 - torch.softmax(torch.from_numpy(resampled), dim=0)[0]).numpy()
