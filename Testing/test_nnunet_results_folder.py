@@ -231,3 +231,41 @@ def test_sliding_window_batches_tiles_without_changing_logits(monkeypatch, tiles
     monkeypatch.setattr(sliding, "TILES_PER_BATCH", tiles_per_batch)
     other = sliding_window_logits(network, data, (16, 32, 16), 2, mirror_axes=(0,))
     torch.testing.assert_close(other, batched, atol=1e-3, rtol=1e-3)  # float16 sums: one rounding step
+
+
+def test_a_ct_model_segments_the_head_not_the_air_around_it(tmp_path, monkeypatch):
+    """A CT model (CTNormalization) runs its windows over the voxels above -500 HU and 4 voxels around them only;
+    the air around the head stays background. A z-score model runs over the whole (nonzero) image, as nnU-Net."""
+    import cerebro.segment.families.nnunet.predict as predict
+
+    seen = []
+    original = predict.sliding_window_logits
+    monkeypatch.setattr(predict, "sliding_window_logits",
+                        lambda network, data, *args, **kwargs: seen.append(tuple(data.shape[1:]))
+                        or original(network, data, *args, **kwargs))
+    image = np.full((60, 70, 80), -1000, dtype=np.int16)
+    image[10:50, 15:55, 20:60] = vessel_phantom((40, 40, 40))
+    volume = Volume(image, spacing=(0.8, 0.8, 1.0))  # the plans' spacing: nothing is resampled
+    for scheme, expected in (("CTNormalization", (48, 48, 48)), ("ZScoreNormalization", (60, 70, 80))):
+        folder = write_results_folder(tmp_path / scheme, "nnUNetTrainer",
+                                      plans_dict(old_style_configuration(scheme=scheme)), _plain_net())
+        mask = load_nnunet_model(folder, device="cpu").predict(volume, tta=False).mask.array
+        assert seen[-1] == expected and mask.shape == image.shape
+        if scheme == "CTNormalization":
+            assert not mask[:6].any() and not mask[:, :11].any() and not mask[:, :, 64:].any()
+
+
+def test_images_smaller_than_a_patch_are_framed_by_their_median_not_by_zero():
+    """nnU-Net pads with 0 = the training foreground's mean, for a CT model bright contrast; the frame is each
+    channel's median (test: a pointwise network sees the frame's value in the padded border)."""
+    seen = []
+
+    def network(tiles):
+        seen.append(tiles.clone())
+        return tiles.repeat(1, 2, 1, 1, 1)
+
+    data = torch.full((1, 10, 12, 14), 3.0)
+    data[0, :3] = -2.0  # 504 of the 1680 voxels: the median is 3.0
+    sliding_window_logits(network, data, (16, 16, 16), 2)
+    tile = seen[0][0, 0]
+    assert tile.shape == (16, 16, 16) and float(tile[0, 0, 0]) == 3.0 and float(tile[-1, -1, -1]) == 3.0

@@ -1,4 +1,5 @@
-"""Segment a Volume with a loaded nnU-Net model, in nnU-Net v2's order: transpose -> crop to nonzero ->
+"""Segment a Volume with a loaded nnU-Net model, in nnU-Net v2's order: transpose -> crop to nonzero (and, for a
+CT model, to the head: the voxels above -500 HU and 4 voxels around them; stock nnU-Net also runs over the air) ->
 normalize -> resample to the plans' spacing -> Gaussian sliding window (mirroring, fold averaging) ->
 resample logits back -> argmax -> uncrop -> transpose back. The image is read in SimpleITK's array order
 (k, j, i) with spacing (sk, sj, si), as nnU-Net's SimpleITK reader does."""
@@ -12,15 +13,23 @@ import numpy as np
 import torch
 
 from cerebro.errors import CerebroError
+from cerebro.modality import AIR_HU
 from cerebro.progress import Progress
 from cerebro.segment.device import autocast_for, effective_precision, run_with_fallback
 from cerebro.segment.families.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
-from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
+from cerebro.segment.families.nnunet.preprocess import (
+    above_bbox,
+    new_shape_for_spacing,
+    nonzero_bbox,
+    normalize,
+    resample,
+)
 from cerebro.segment.families.nnunet.sliding_window import sliding_window_logits
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 
 _REORIENTING_READERS = ("NibabelIOWithReorient",)
+BODY_MARGIN = 4  # voxels of air kept around the head of a CT when cropping to it
 
 
 class LoadedNnUNet(Protocol):
@@ -71,6 +80,11 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
     full_shape = data.shape[1:]
 
     box, nonzero = nonzero_bbox(data)
+    if plans.normalization_schemes[0] == "CTNormalization":  # CT: the air around the head is not segmented
+        body = above_bbox(data[0][box], AIR_HU, BODY_MARGIN)
+        if body is not None:
+            box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, body))
+            nonzero = nonzero[body]
     data = data[(slice(None), *box)]
     cropped_shape = data.shape[1:]
     for c in range(data.shape[0]):

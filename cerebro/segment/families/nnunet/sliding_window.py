@@ -86,7 +86,8 @@ def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data:
     voxel). The weight a voxel gathers is known before any tile runs (:func:`weight_sums`), so each tile adds its
     share of the mean at once: no volume of weights, no final division, and no tile's contribution underflows
     float16 where its Gaussian is tiny (at the image's border, where nnU-Net's float16 sums lose the logits' digits).
-    Images smaller than the patch are zero-padded (centred) and cropped back."""
+    Images smaller than the patch are padded (centred) with each channel's median, not nnU-Net's zero (see the
+    comment below), and cropped back."""
     device = next((p.device for p in getattr(network, "parameters", list)()), torch.device("cpu"))
     patch = [int(p) for p in patch_size]
     shape = list(data.shape[1:])
@@ -96,7 +97,11 @@ def sliding_window_logits(network: Callable[[torch.Tensor], torch.Tensor], data:
         pad = []
         for s, p, b in reversed(list(zip(shape, padded, before))):
             pad += [b, p - s - b]
-        data = torch.nn.functional.pad(data, pad)
+        # nnU-Net pads with 0, the mean of the training foreground: for a CT model that is contrast-filled vessel
+        # (334 HU for ours), and a small crop framed by it is lost (Dice 0.12 on a 48^3 CTA phantom); the image's
+        # own median (its background tissue) frames it as the rest of the head would (0.99).
+        data = torch.stack([torch.nn.functional.pad(channel, pad, value=float(channel.median()))
+                            for channel in data])
     weights = torch.from_numpy(gaussian_importance(tuple(patch)))
     logits = torch.zeros((num_classes, *padded), dtype=torch.float16)
     starts = window_starts(padded, patch, step_fraction)
