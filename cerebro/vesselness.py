@@ -6,9 +6,9 @@ that the scales can be given in millimetres, filtered for bright tubes at every 
 resampled back to the input grid, scaled to 0..1 by its maximum and thresholded. The documented rules:
 
 - window: in a CT in Hounsfield units (air at -1000: :func:`cerebro.modality.in_hounsfield_units`) bone
-  (> 700 HU) is set to 0 HU and the rest clipped to the contrast-vessel window 0-600 HU first, so that the skull is
-  no bright structure and bone and air edges do not set Frangi's structure scale; every volume is then scaled by
-  its 1st-99.9th percentiles;
+  (> 700 HU) and the voxels within 2 mm of it are set to 0 HU and the rest clipped to the contrast-vessel window
+  0-600 HU first, so that the skull is no bright structure and bone and air edges do not set Frangi's structure
+  scale (vessels within 2 mm of bone are hidden too); every volume is then scaled by its 1st-99.9th percentiles;
 - scales: geometric from the finest voxel size to max(2 mm, 3 voxels), four scales (:func:`default_sigmas`);
 - threshold: Otsu's threshold over the voxels with a response (:func:`threshold_response`).
 No weights are needed.
@@ -30,6 +30,7 @@ from cerebro.volume import Volume
 
 FILTERS = {"frangi": frangi, "sato": sato}
 CT_VESSEL_WINDOW_HU = (0.0, 600.0)
+BONE_MARGIN_MM = 2.0  # around bone (> 700 HU), also hidden from the filter: diploe and partial-volume rims
 
 
 def window_for(volume: Volume, window: str | tuple[float, float] | None = "auto") -> tuple[float, float] | None:
@@ -41,7 +42,8 @@ def window_for(volume: Volume, window: str | tuple[float, float] | None = "auto"
 
 
 def windowed(volume: Volume, window: str | tuple[float, float] | None = "auto") -> np.ndarray:
-    """The intensities the filter sees: for a CT in HU under the ``"auto"`` window, bone (> 700 HU) set to the
+    """The intensities the filter sees: for a CT in HU under the ``"auto"`` window, bone (> 700 HU) and everything
+    within :data:`BONE_MARGIN_MM` of it (the diploe between the skull's tables, the partial-volume rim) set to the
     window's low end (0 HU, so the skull is no bright structure) and the rest clipped to 0-600 HU; a given pair
     clips; no window leaves the array as it is."""
     clip = window_for(volume, window)
@@ -49,7 +51,7 @@ def windowed(volume: Volume, window: str | tuple[float, float] | None = "auto") 
         return volume.array
     array = np.clip(volume.array.astype(np.float32), *clip)
     if window == "auto":
-        array[volume.array > BONE_HU] = clip[0]
+        array[grow_region(volume.array > BONE_HU, volume.spacing, BONE_MARGIN_MM)] = clip[0]
     return array
 
 

@@ -195,6 +195,7 @@ def _records(store_dir: str) -> list[dict]:
 def run_benchmark_command(args: argparse.Namespace) -> int:
     """``cerebro benchmark run``"""
     from cerebro.benchmark.executors import make_executor
+    from cerebro.benchmark.memory import largest_segment_bytes
     from cerebro.benchmark.runner import run_benchmark
     from cerebro.benchmark.store import ResultStore
     from cerebro.benchmark.summary import render, summarise
@@ -205,7 +206,9 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
-    executor = make_executor(args.executor, args.workers, args.address, args.device)
+    executor = make_executor(args.executor, args.workers, args.address, args.device, largest_segment_bytes(cases))
+    if getattr(executor, "memory_note", None) and not args.quiet and args.progress_format != "json":
+        print(f"note: {executor.memory_note}")
     with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
                               precision=args.precision, metrics=args.metrics, cache_dir=args.cache_dir,
