@@ -227,8 +227,10 @@ def test_vesselness_rules_scales_from_the_spacing_and_the_ct_window():
     ct = Volume(np.full((4, 4, 4), -1000, np.int16))
     mr = Volume(np.full((4, 4, 4), 10, np.uint16))
     assert window_for(ct) == (0.0, 600.0) and window_for(mr) is None and window_for(ct, None) is None
-    head = Volume(np.array([-1000, 30, 350, 900, 1500] * 4, np.int16).reshape(4, 5, 1).repeat(4, axis=2))
-    assert windowed(head)[0, :, 0].tolist() == [0.0, 30.0, 350.0, 0.0, 0.0]  # bone is no bright structure
-    assert windowed(head, (0.0, 600.0))[0, :, 0].tolist() == [0.0, 30.0, 350.0, 600.0, 600.0]
+    row = [-1000, 30, 350, 400, 40, 900, 1500]  # 1 mm voxels
+    head = Volume(np.array(row * 4, np.int16).reshape(4, 7, 1).repeat(4, axis=2))
+    # bone and 2 mm around it (diploe, partial-volume rims) are no bright structure; 3 mm away a vessel stays
+    assert windowed(head)[0, :, 0].tolist() == [0.0, 30.0, 350.0, 0.0, 0.0, 0.0, 0.0]
+    assert windowed(head, (0.0, 600.0))[0, :, 0].tolist() == [0.0, 30.0, 350.0, 400.0, 40.0, 600.0, 600.0]
     response = np.r_[np.zeros(50), np.full(50, 0.1), np.full(10, 0.9)]
     assert 0.1 <= threshold_response(response) < 0.9 and threshold_response(response, 0.3) == 0.3

@@ -68,12 +68,12 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
     progress = progress or Progress()
     forward, backward = plans.transpose_forward, plans.transpose_backward
 
-    data = volume.array.astype(np.float32)[None]
+    data = volume.array[None]  # in the voxels' own type until cropped: one float32 copy, of the box only
     if with_prior:  # the centreline prior made exactly as in training (cerebro train --centreline-channel)
         from cerebro.vesselness import centreline_prior
 
         progress.update(0.0, "centreline prior (vesselness skeleton)")
-        data = np.concatenate([data, centreline_prior(volume).array[None]])
+        data = np.concatenate([data.astype(np.float32), centreline_prior(volume).array[None]])
     data = data.transpose([0, *[a + 1 for a in forward]])
     spacing_kji = volume.spacing[::-1]
     spacing = [spacing_kji[a] for a in forward]
@@ -85,7 +85,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
         if body is not None:
             box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, body))
             nonzero = nonzero[body]
-    data = data[(slice(None), *box)]
+    data = data[(slice(None), *box)].astype(np.float32)
     cropped_shape = data.shape[1:]
     for c in range(data.shape[0]):
         scheme = plans.normalization_schemes[c]
@@ -111,7 +111,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
                 fold_logits = sliding_window_logits(model.network, image, plans.patch_size,
                                                     plans.num_segmentation_heads, mirror, progress=part)
             logits = fold_logits if logits is None else logits + fold_logits
-        return logits / len(model.fold_weights)
+        return logits if len(model.fold_weights) == 1 else logits / len(model.fold_weights)
 
     # one tile at a time already, so a GPU out-of-memory error falls back to the CPU (announced)
     logits = run_with_fallback(functools.partial(fold_average, tensor), model.device, 1, progress)
