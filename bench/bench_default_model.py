@@ -10,7 +10,7 @@ environment's torch (so pip does not fetch another one), e.g.::
     /tmp/venv-nnunet/bin/pip install nnunetv2==2.8.1
 
 Usage: python bench/bench_default_model.py [--cases 3] [--shape 128] [--modality both|cta|mra] [--model ID]
-       [--threads 2] [--tta] [--nnunet-python /tmp/venv-nnunet/bin/python]
+       [--threads 2] [--tta] [--precision float32|auto] [--nnunet-python /tmp/venv-nnunet/bin/python]
 
 Both sides read the same NIfTI files and write NIfTI masks; model loading is timed apart. Wall time is noisy on a
 shared machine, so CPU seconds (all threads, and stock's worker processes) are printed too. Stock runs
@@ -73,6 +73,9 @@ def main() -> int:
                         help="catalog id (default: cerebro-default, i.e. each phantom on its modality's model)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation on both sides")
+    parser.add_argument("--precision", choices=("auto", "float32"), default="float32",
+                        help="ours: float32 (default, the pipelines compared exactly) or auto (bfloat16 where the CPU "
+                        "has it); stock runs float32 on a CPU")
     parser.add_argument("--nnunet-python", default=os.environ.get("NNUNET_PYTHON", "/tmp/venv-nnunet/bin/python"),
                         help="python of the environment that has nnunetv2 installed")
     args = parser.parse_args()
@@ -89,7 +92,8 @@ def main() -> int:
         path = work / "in" / f"{modality}_{n:03d}_0000.nii.gz"
         write_volume(phantom.image, path)
         groups.setdefault(route_model(args.model, modality).model_id, []).append((path, phantom.mask))
-    print(f"{args.cases} phantoms {args.shape}^3, {args.threads} torch threads, tta={args.tta}")
+    print(f"{args.cases} phantoms {args.shape}^3, {args.threads} torch threads, tta={args.tta}, "
+          f"ours in {args.precision}")
     for model_id, cases in groups.items():
         if _compare(model_id, cases, work / model_id, args) != 0:
             return 1
@@ -107,7 +111,7 @@ def _compare(model_id: str, cases: list, work: Path, args: argparse.Namespace) -
     cpu_start = _cpu_seconds()
     for path in inputs:
         started = time.perf_counter()
-        result = model.predict(read_volume(path), tta=args.tta)
+        result = model.predict(read_volume(path), tta=args.tta, precision=args.precision)
         out = work / "ours" / path.name.replace("_0000", "")
         write_volume(result.mask, out)
         ours_seconds.append(time.perf_counter() - started)

@@ -62,9 +62,10 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path | None = None, size: int = 96, modality: str = "cta", seed: int = 0,
              model_id: str = DEFAULT_MODEL_ID, device: str = "auto", workers: int | None = None,
-             progress: Progress | None = None) -> DemoResult:
-    """Run the demo on a ``size``^3 phantom with the local executor (``workers``: None = all cores); with
-    ``out_dir``, keep the phantom case (image, truth) and the result store (masks, records) there."""
+             progress: Progress | None = None, precision: str = "auto") -> DemoResult:
+    """Run the demo on a ``size``^3 phantom with the local executor (``workers``: None = all cores) and the
+    network's ``precision`` (:func:`cerebro.segment.api.segment`); with ``out_dir``, keep the phantom case (image,
+    truth) and the result store (masks, records) there."""
     progress = progress or Progress()
     progress.update(0.0, "generating phantom")
     phantom = generate_phantom(size, modality, seed=seed, progress=progress.sub(0.0, 0.1))
@@ -73,7 +74,8 @@ def run_demo(out_dir: str | Path | None = None, size: int = 96, modality: str = 
         case = write_phantom_case(phantom, folder / "phantom", f"{modality}_{size}_seed{seed}")
         store = ResultStore(folder / "store")
         run_benchmark(Manifest([case]), [parse_setting(s) for s in DEMO_SETTINGS], [model_id], store, device=device,
-                      progress=progress.sub(0.1, 1.0), executor=make_executor("local", workers, device=device))
+                      precision=precision, progress=progress.sub(0.1, 1.0),
+                      executor=make_executor("local", workers, device=device))
         records = [r for r in store.records() if r["case_id"] == case.case_id and r["model"] == model_id]
     finally:
         if out_dir is None:
