@@ -101,7 +101,8 @@ class CerebroBenchmarkTest(SelfTestSteps, ScriptedLoadableModuleTest):
         node, truth = self._phantomNodes()
         logic = CerebroBenchmarkLogic()
         settings = ["zfp:accuracy:tolerance=50", "zfp:rate:rate=2"]
-        nodes = logic.run(logic.scene_manifest(node, self.store, truth), self.store, settings, [model],
+        manifest = logic.scene_manifest(node, self.store, truth, modality="cta")  # cerebro-default: the CT model
+        nodes = logic.run(manifest, self.store, settings, [model],
                           slicer.mrmlScene, device="cpu", metrics="overlap")
         table = nodes.results_table.GetTable()
         self.assertEqual(table.GetNumberOfRows(), 3)

@@ -36,6 +36,7 @@ from cerebro.datasets.manifest import Case, Manifest
 from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
+from cerebro.modality import MODALITY_CHOICES
 from cerebro.progress import Progress
 from cerebro.segment.catalog import get_model_entry
 from cerebro.volume import Volume, same_geometry
@@ -125,10 +126,12 @@ class CerebroBenchmarkLogic:
     # --- inputs ----------------------------------------------------------------------------------------------
 
     def scene_manifest(self, volume_node: vtk.vtkObject, store: str | os.PathLike[str],
-                       reference_node: vtk.vtkObject | None = None, segment: str | None = None) -> Path:
+                       reference_node: vtk.vtkObject | None = None, segment: str | None = None,
+                       modality: str = "auto") -> Path:
         """Write the scene volume (and its reference: the segment named ``segment`` of the segmentation node
-        ``reference_node``, or all its segments together) into ``STORE/inputs`` with a manifest; returns the
-        manifest path.
+        ``reference_node``, or all its segments together) into ``STORE/inputs`` with a manifest recording
+        ``modality`` (``auto``: none, so the intensities pick the model of cerebro-default); returns the manifest
+        path.
 
         Refuses a store that already holds a different volume under the same case id (so one store never mixes
         two images as one case)."""
@@ -147,7 +150,10 @@ class CerebroBenchmarkLogic:
                 raise CerebroError(f"the reference segmentation {reference_node.GetName()} has no segments")
             label_path = _keep_input(self._reference_label(volume, masks, segment),
                                      inputs / f"{case_id}_reference.nii.gz", f"a different reference for {case_id}")
-        return Manifest([Case(case_id, image_path, label_path, "")]).write(inputs / f"{case_id}.json")
+        if modality not in MODALITY_CHOICES:
+            raise CerebroError(f"unknown modality '{modality}'; use one of {', '.join(MODALITY_CHOICES)}")
+        recorded = "" if modality == "auto" else modality
+        return Manifest([Case(case_id, image_path, label_path, recorded)]).write(inputs / f"{case_id}.json")
 
     @staticmethod
     def _reference_label(volume: Volume, masks: dict[str, tuple[Volume, Any]], segment: str | None) -> Volume:

@@ -20,6 +20,7 @@ from cerebro.benchmark.sweep import parse_setting_lines
 from cerebro.codecs.base import lossy_codecs
 from cerebro.datasets.manifest import SUFFIXES as MANIFEST_SUFFIXES
 from cerebro.errors import CerebroError
+from cerebro.modality import MODALITY_CHOICES
 from CerebroLib import dependencies
 from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, PRESETS, SOURCES
 from CerebroLib.i18n import tr as _
@@ -27,7 +28,7 @@ from CerebroLib.segment_logic import device_choices, model_choices
 from CerebroLib.slicer_ui import Panel, ensureDependencies, showMissingDependencies
 
 SOURCE_TITLES = {"scene": "Scene volume", "dataset": "Dataset folder", "manifest": "Dataset manifest file"}
-SCENE_ROWS = ("inputVolume", "reference", "referenceSegment")
+SCENE_ROWS = ("inputVolume", "reference", "referenceSegment", "sceneModality")
 DATASET_ROWS = ("dataset", "layout", "maxCases")
 
 
@@ -46,6 +47,7 @@ class BenchmarkPanel(Panel):
         ui.presetComboBox.addItem(_("(choose a preset)"))
         ui.presetComboBox.addItems(list(PRESETS))
         ui.deviceComboBox.addItems(list(device_choices()))
+        ui.sceneModalityComboBox.addItems(list(MODALITY_CHOICES))
         ui.metricsComboBox.addItems(list(METRIC_SETS))
         ui.againstComboBox.addItems(["truth", "uncompressed"])
         ui.searchCodecComboBox.addItems(lossy_codecs())
@@ -58,7 +60,7 @@ class BenchmarkPanel(Panel):
         ui.sourceComboBox.connect("currentIndexChanged(int)", self.onSourceChanged)
         for comboBox, name in ((ui.layoutComboBox, "layout"), (ui.deviceComboBox, "device"),
                                (ui.metricsComboBox, "metrics"), (ui.againstComboBox, "against"),
-                               (ui.searchCodecComboBox, "searchCodec")):
+                               (ui.searchCodecComboBox, "searchCodec"), (ui.sceneModalityComboBox, "sceneModality")):
             comboBox.connect("currentTextChanged(QString)", lambda text, name=name: self._set(name, text))
         ui.referenceSegmentComboBox.connect("currentIndexChanged(int)", self.onReferenceSegmentChanged)
         ui.presetComboBox.connect("currentIndexChanged(int)", self.onPresetChosen)
@@ -110,7 +112,8 @@ class BenchmarkPanel(Panel):
         p, ui = self._parameterNode, self.ui
         for comboBox, value in ((ui.layoutComboBox, p.layout), (ui.deviceComboBox, p.device),
                                 (ui.metricsComboBox, p.metrics), (ui.againstComboBox, p.against),
-                                (ui.searchCodecComboBox, p.searchCodec)):
+                                (ui.searchCodecComboBox, p.searchCodec),
+                                (ui.sceneModalityComboBox, p.sceneModality)):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.setCurrentIndex(max(comboBox.findText(value), 0))
             comboBox.blockSignals(wasBlocked)
@@ -137,7 +140,7 @@ class BenchmarkPanel(Panel):
         for name in SCENE_ROWS:
             getattr(ui, f"{name}Label").visible = scene
         ui.inputVolumeSelector.visible = ui.referenceSelector.visible = scene
-        ui.referenceSegmentComboBox.visible = scene
+        ui.referenceSegmentComboBox.visible = ui.sceneModalityComboBox.visible = scene
         for name in DATASET_ROWS:
             getattr(ui, f"{name}Label").visible = not scene
         ui.datasetPathLineEdit.visible = ui.maxCasesSpinBox.visible = not scene
@@ -217,7 +220,8 @@ class BenchmarkPanel(Panel):
         if p.source != "scene":
             return p.datasetPath
         segment = p.referenceSegment or None
-        return str(self.logic.scene_manifest(p.inputVolume, self._store(), p.referenceSegmentation or None, segment))
+        return str(self.logic.scene_manifest(p.inputVolume, self._store(), p.referenceSegmentation or None, segment,
+                                             p.sceneModality))
 
     def _options(self) -> dict[str, Any]:
         p = self._parameterNode

@@ -15,6 +15,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from cerebro.benchmark.limits import AGAINST
 from cerebro.benchmark.sweep import PAPER_SETTINGS
 from cerebro.device import DEVICES
+from cerebro.modality import MODALITY_CHOICES
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 from CerebroLib.benchmark_logic import LAYOUTS, METRIC_SETS, SOURCES
 from CerebroLib.compress_logic import SETTING_TYPES
@@ -54,10 +55,12 @@ class CompressParameters:
 
 @parameterNodeWrapper
 class SegmentParameters:
-    """CerebroSegment panel state: the input, model, device and run options."""
+    """CerebroSegment panel state: the input, model, the volume's modality (picks the model of a routing entry),
+    device and run options."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     model: str = ""
+    modality: Annotated[str, Choice(list(MODALITY_CHOICES))] = "auto"
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     tta: bool = True
     probabilities: bool = False
@@ -66,13 +69,14 @@ class SegmentParameters:
 
 @parameterNodeWrapper
 class BenchmarkParameters:
-    """CerebroBenchmark panel state: the cases (scene volume + reference, or a dataset), the settings (one per
-    line), the models (comma-separated ids), run options, the results folder and the limit's bound."""
+    """CerebroBenchmark panel state: the cases (scene volume + reference + its modality, or a dataset), the
+    settings (one per line), the models (comma-separated ids), run options, the results folder and the limit's bound."""
 
     source: Annotated[str, Choice(list(SOURCES))] = "scene"
     inputVolume: vtkMRMLScalarVolumeNode
     referenceSegmentation: vtkMRMLSegmentationNode
     referenceSegment: str = ""
+    sceneModality: Annotated[str, Choice(list(MODALITY_CHOICES))] = "auto"
     datasetPath: str = ""
     layout: Annotated[str, Choice(list(LAYOUTS))] = "nnunet"
     maxCases: Annotated[int, WithinRange(0, 100000)] = 0

@@ -21,6 +21,7 @@ import vtk
 from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume
+from cerebro.modality import MODALITY_CHOICES
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry, load_catalog
 from cerebro.segment.weights.download import expected_path
@@ -40,6 +41,7 @@ STATUS_CACHED = "downloaded"
 STATUS_DOWNLOAD = "needs download"
 STATUS_UNPINNED = "needs download (unpinned: not verified by sha256)"
 STATUS_NO_PUBLIC = "no public weights: put the file in the cache by hand"
+STATUS_ROUTES = "shipped: picks the model for the volume's modality"
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,13 @@ class ModelChoice:
     status: str
     needs_download: bool
     pinned: bool
+    routes: bool = False  # picks a model per modality (the panel's modality selector applies)
 
 
 def weights_status(entry: ModelEntry, cache_dir: str | os.PathLike[str] | None = None) -> str:
     """Where the weights of ``entry`` stand: one of the ``STATUS_*`` texts of this module."""
+    if entry.routes:
+        return STATUS_ROUTES
     if not entry.needs_weights:
         return STATUS_BUILT_IN
     if entry.local is not None:
@@ -73,7 +78,7 @@ def model_choices(cache_dir: str | os.PathLike[str] | None = None) -> list[Model
     for entry in load_catalog().values():
         status = weights_status(entry, cache_dir)
         choices.append(ModelChoice(entry.id, entry.description, entry.modality, status,
-                                   status in (STATUS_DOWNLOAD, STATUS_UNPINNED), entry.pinned))
+                                   status in (STATUS_DOWNLOAD, STATUS_UNPINNED), entry.pinned, bool(entry.routes)))
     return choices
 
 
@@ -119,12 +124,16 @@ class SegmentationRequest:
 
 @dataclass
 class SegmentationOutput:
-    """What a finished run adds to the scene: the segmentation node, the probability node (or None), labels."""
+    """What a finished run adds to the scene: the segmentation node, the probability node (or None), labels, and
+    the model that ran (``model_id``; for a routing entry such as cerebro-default, the one picked and ``route``,
+    why)."""
 
     segmentation_node: vtk.vtkObject
     probability_node: vtk.vtkObject | None
     labels: dict[int, str]
     warnings: list[str] = field(default_factory=list)
+    model_id: str = ""
+    route: str = ""
 
 
 class CerebroSegmentLogic:
@@ -135,9 +144,12 @@ class CerebroSegmentLogic:
         self.python = python  # None: PythonSlicer inside Slicer, else this Python (see jobs.python_executable)
 
     def arguments(self, input_path: Path, mask_path: Path, model_id: str, device: str = "auto", tta: bool = True,
-                  probability_path: Path | None = None, allow_unpinned: bool = False) -> list[str]:
-        """The ``cerebro segment`` arguments of a background run."""
+                  probability_path: Path | None = None, allow_unpinned: bool = False,
+                  modality: str = "auto") -> list[str]:
+        """The ``cerebro segment`` arguments of a background run (``modality`` auto: the CLI's rule picks)."""
         arguments = ["segment", str(input_path), str(mask_path), "--model", model_id, "--device", device]
+        if modality != "auto":
+            arguments += ["--modality", modality]
         if not tta:
             arguments.append("--no-tta")
         if probability_path is not None:
@@ -150,14 +162,16 @@ class CerebroSegmentLogic:
         return arguments + (["--allow-unpinned"] if allow_unpinned else [])
 
     def start(self, input_node: vtk.vtkObject, model_id: str, device: str = "auto", tta: bool = True,
-              probabilities: bool = False, allow_unpinned: bool = False) -> CliJob:
+              probabilities: bool = False, allow_unpinned: bool = False, modality: str = "auto") -> CliJob:
         """Write ``input_node`` to a temporary NRRD and start segmenting it; poll the returned job.
 
-        Raises CerebroError at once for an unusable input node, an unknown model or device.
+        Raises CerebroError at once for an unusable input node, an unknown model, modality or device.
         """
         get_model_entry(model_id)
         if device.split(":")[0] not in DEVICES:
             raise CerebroError(f"unknown device '{device}'; use one of {', '.join(DEVICES)}")
+        if modality not in MODALITY_CHOICES:
+            raise CerebroError(f"unknown modality '{modality}'; use one of {', '.join(MODALITY_CHOICES)}")
         volume = volume_from_node(input_node)
         volume.require_finite()
 
@@ -166,7 +180,8 @@ class CerebroSegmentLogic:
 
         def arguments(folder: Path, input_path: Path) -> list[str]:
             mask_path, probability_path = outputs(folder)
-            return self.arguments(input_path, mask_path, model_id, device, tta, probability_path, allow_unpinned)
+            return self.arguments(input_path, mask_path, model_id, device, tta, probability_path, allow_unpinned,
+                                  modality)
 
         return start_on_volume(volume, "segment", arguments, "the segmentation process",
                                lambda folder: SegmentationRequest(*outputs(folder), input_node, model_id), self.python)
@@ -184,22 +199,24 @@ class CerebroSegmentLogic:
             masks = {name: (mask.with_array((mask.array == value).astype(np.uint8)), color)
                      for value, (name, color) in segment_colors(labels).items()}
             reference = request.reference_node
-            name = f"{reference.GetName()} {request.model_id}"
+            model_id = str(result.get("model") or request.model_id)
+            name = f"{reference.GetName()} {model_id}"
             segmentation_node = segmentation_node_from_masks(masks, reference, name)
             probability_node = None
             if request.probability_path is not None:
                 probability_node = volume_to_node(read_volume(request.probability_path), reference.GetScene(),
                                                   f"{name} probability")
                 copy_parent_transform(reference, probability_node)
-            return SegmentationOutput(segmentation_node, probability_node, labels, list(job.state.warnings))
+            return SegmentationOutput(segmentation_node, probability_node, labels, list(job.state.warnings), model_id,
+                                      str(result.get("route") or ""))
         finally:
             job.cleanup()
 
     def run(self, input_node: vtk.vtkObject, model_id: str, device: str = "auto", tta: bool = True,
             probabilities: bool = False, allow_unpinned: bool = False, progress: Progress | None = None,
-            poll_seconds: float = 0.1) -> SegmentationOutput:
+            poll_seconds: float = 0.1, modality: str = "auto") -> SegmentationOutput:
         """Start, wait (reporting to ``progress``; cancelling it terminates the process) and finish a run."""
-        job = self.start(input_node, model_id, device, tta, probabilities, allow_unpinned)
+        job = self.start(input_node, model_id, device, tta, probabilities, allow_unpinned, modality)
         run_job(job, progress, poll_seconds)
         return self.finish(job)
 

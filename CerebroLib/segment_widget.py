@@ -14,6 +14,7 @@ from typing import Any
 
 import slicer
 
+from cerebro.modality import MODALITY_CHOICES
 from CerebroLib import dependencies
 from CerebroLib.i18n import tr as _
 from CerebroLib.segment_logic import device_choices, model_choices, preferred_model
@@ -27,10 +28,12 @@ class SegmentPanel(Panel):
         super().__init__(uiPath, logic, parent)
         self._choices: dict[str, Any] = {}
         self.ui.deviceComboBox.addItems(list(device_choices()))
+        self.ui.modalityComboBox.addItems(list(MODALITY_CHOICES))
         self._refreshModels()
 
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.deviceComboBox.connect("currentTextChanged(QString)", self.onDeviceChanged)
+        self.ui.modalityComboBox.connect("currentTextChanged(QString)", self.onModalityChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.downloadButton.connect("clicked(bool)", self.onDownloadButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
@@ -60,11 +63,13 @@ class SegmentPanel(Panel):
             return
         p = self._parameterNode
         for comboBox, index in ((self.ui.modelComboBox, self.ui.modelComboBox.findData(p.model)),
-                                (self.ui.deviceComboBox, self.ui.deviceComboBox.findText(p.device))):
+                                (self.ui.deviceComboBox, self.ui.deviceComboBox.findText(p.device)),
+                                (self.ui.modalityComboBox, self.ui.modalityComboBox.findText(p.modality))):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.setCurrentIndex(max(index, 0))
             comboBox.blockSignals(wasBlocked)
         choice = self._choices.get(p.model)
+        self.ui.modalityComboBox.enabled = bool(choice and choice.routes)
         self.ui.modelStatusLabel.text = f"{choice.status}. {choice.description}" if choice else ""
         self.ui.modelStatusLabel.toolTip = choice.description if choice else ""
         busy = self.jobs.busy
@@ -79,6 +84,10 @@ class SegmentPanel(Panel):
         if self._parameterNode is not None and device:
             self._parameterNode.device = device
 
+    def onModalityChanged(self, modality: str) -> None:
+        if self._parameterNode is not None and modality:
+            self._parameterNode.modality = modality
+
     # --- actions -----------------------------------------------------------------------------------------
 
     def onApplyButton(self) -> None:
@@ -87,7 +96,8 @@ class SegmentPanel(Panel):
         p = self._parameterNode
         self.jobs.start(
             _("Segmentation"),
-            lambda: self.logic.start(p.inputVolume, p.model, p.device, p.tta, p.probabilities, p.allowUnpinned),
+            lambda: self.logic.start(p.inputVolume, p.model, p.device, p.tta, p.probabilities, p.allowUnpinned,
+                                     p.modality),
             self._onSegmented)
 
     def onDownloadButton(self) -> None:
@@ -106,6 +116,8 @@ class SegmentPanel(Panel):
         output = self.logic.finish(job)
         names = ", ".join(output.labels[v] for v in sorted(output.labels) if v != 0)
         text = _("Segmentation: {name} ({labels})").format(name=output.segmentation_node.GetName(), labels=names)
+        if output.route:
+            text += "\n" + _("Model: {model} ({why})").format(model=output.model_id, why=output.route)
         if output.probability_node is not None:
             text += "\n" + _("Probability volume: {name}").format(name=output.probability_node.GetName())
         for warning in output.warnings:

@@ -90,7 +90,7 @@ class CerebroSegmentTest(SelfTestSteps, ScriptedLoadableModuleTest):
         model = preferred_model()
         self.delayDisplay(f"CerebroSegment: segment a 64^3 phantom with '{model}'")
         phantom, node = self._phantomNode()
-        output = CerebroSegmentLogic().run(node, model, device="auto", tta=False, probabilities=True)
+        output = CerebroSegmentLogic().run(node, model, device="auto", tta=False, probabilities=True, modality="mra")
         masks = masks_from_segmentation_node(output.segmentation_node, node)
         self.assertIn("vessel", masks)
         mask, color = masks["vessel"]

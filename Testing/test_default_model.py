@@ -4,6 +4,7 @@ default, and the training code that made it (tiny run)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.segment.weights.digest import folder_sha256
 from cerebro.segment.weights.download import fetch_model
 from cerebro.train.default_model import (
+    CT_DATASET_NAME,
     DEFAULT_OPTIONS,
     RESULTS_FOLDER_NAME,
     DefaultModelData,
@@ -40,8 +42,10 @@ def _offline_one_thread(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-def test_shipped_folder_is_pinned_and_checked():
-    entry = get_model_entry(DEFAULT_MODEL_ID)
+@pytest.mark.parametrize("model_id", ["cerebro-default-cta", "cerebro-default-mra"])
+def test_shipped_folder_is_pinned_and_checked(model_id):
+    assert get_model_entry(DEFAULT_MODEL_ID).routes == {"cta": "cerebro-default-cta", "mra": "cerebro-default-mra"}
+    entry = get_model_entry(model_id)
     assert entry.family == "nnunet" and entry.pinned and entry.local and entry.repo is None
     folder = fetch_model(entry, offline=True)
     assert folder.name == RESULTS_FOLDER_NAME and folder_sha256(folder) == entry.sha256
@@ -55,7 +59,8 @@ def test_shipped_folder_is_pinned_and_checked():
 @pytest.mark.parametrize("modality", ["cta", "mra"])
 def test_default_model_segments_a_fresh_phantom(modality):
     phantom = generate_phantom(64, modality, seed=7)
-    result = segment(phantom.image, tta=False)
+    result = segment(phantom.image, tta=False, modality=modality)
+    assert result.route.model_id == f"cerebro-default-{modality}"
     assert same_geometry(result.mask, phantom.image) is None
     assert set(np.unique(result.mask.array)) <= {0, 1}
     assert dice(phantom.mask, result.mask) > MIN_DICE[modality]
@@ -71,12 +76,24 @@ def test_cli_segment_uses_the_default_model(tmp_path, capsys):
     assert mask.array.any()
 
 
-def test_training_recipe_writes_a_loadable_results_folder(tmp_path):
+@pytest.mark.parametrize("modality", ["any", "cta"])
+def test_training_recipe_writes_a_loadable_results_folder(tmp_path, modality):
     options = dataclasses.replace(DEFAULT_OPTIONS, iterations=2, validate_every=2, patch_size=(16, 16, 16),
                                   inference_patch_size=(16, 16, 16), features=(2, 4, 4))
+    if modality == "cta":
+        options = dataclasses.replace(options, dataset_name=CT_DATASET_NAME)
     data = DefaultModelData(synthetic_cases=1, phantoms_per_modality=1, cta_phantom_shape=32, mra_phantom_shape=32,
-                            validation_cases=1, calibration_patches=1, threads=1)
+                            validation_cases=1, calibration_patches=1, threads=1, modality=modality)
     folder = train_default_model(tmp_path, options, data)
+    plans = json.loads((folder / "plans.json").read_text())
+    channel = json.loads((folder / "dataset.json").read_text())["channel_names"]["0"]
+    scheme = plans["configurations"]["3d_fullres"]["normalization_schemes"]
+    if modality == "cta":  # stock nnU-Net's CT scheme with the training foreground's statistics, in HU
+        assert scheme == ["CTNormalization"] and channel == "CT" and folder.parent.name == CT_DATASET_NAME
+        properties = plans["foreground_intensity_properties_per_channel"]["0"]
+        assert 0 < properties["percentile_00_5"] < properties["mean"] < properties["percentile_99_5"] < 2000
+    else:
+        assert scheme == ["ZScoreNormalization"] and channel == "angio"
     model = load_nnunet_model(folder, device="cpu")  # strict load of network_weights, weights_only checkpoint
     assert model.info["network"] == "PlainConvUNet" and model.mirror_axes == (0, 1, 2)
     assert model.labels == {0: "background", 1: "vessel"}
@@ -84,6 +101,7 @@ def test_training_recipe_writes_a_loadable_results_folder(tmp_path):
     assert checkpoint["trainer_name"] == "nnUNetTrainer" and checkpoint["init_args"]["configuration"] == "3d_fullres"
     assert 0.05 <= checkpoint["cerebro_training"]["threshold"] <= 0.95
     shipped = export(folder, tmp_path / "package")
+    assert shipped.parent.name == folder.parent.name
     assert sorted(str(p.relative_to(shipped)) for p in shipped.rglob("*") if p.is_file()) == [
         "dataset.json", "fold_0/checkpoint_final.pth", "plans.json"]
 

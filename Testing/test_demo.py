@@ -17,6 +17,7 @@ def test_demo_json_reports_every_setting_with_segmentation_agreement(tmp_path, c
     assert main(["demo", "--size", "48", "--json", "--device", "cpu", "--workers", "1", "--out", str(tmp_path)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "cerebro-default" and result["shape"] == [48, 48, 48]
+    assert result["routed_model"] == "cerebro-default-cta"  # the phantom's modality picks the CT model
     rows = {row["setting"]: row for row in result["rows"]}
     assert list(rows) == ["uncompressed", *DEMO_SETTINGS]
     baseline, lossless = rows["uncompressed"], rows["zfp:reversible"]
@@ -31,4 +32,5 @@ def test_demo_json_reports_every_setting_with_segmentation_agreement(tmp_path, c
     assert main(["demo", "--size", "48", "--device", "cpu", "--workers", "1", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "uncompressed prediction vs truth: Dice" in text and "zfp:accuracy:tolerance=400" in text
+    assert "model cerebro-default-cta (cerebro-default for cta)" in text
     assert len(ResultStore(tmp_path / "store").records()) == len(rows)

@@ -201,7 +201,7 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
 
     catalog = load_catalog()
     assert set(family_names()) == {"nnunet", "mambavesselnet", "unetpp", "spockmip", "vesselness"}
-    assert set(family_names()) >= {entry.family for entry in catalog.values()}
+    assert set(family_names()) >= {entry.family for entry in catalog.values() if not entry.routes}
     for family in ("vesselness", "spockmip", "mambavesselnet"):  # random weights: interface only
         entry = next(e for e in catalog.values() if e.family == family)
         if family == "mambavesselnet":
@@ -210,7 +210,7 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
         model = build_model(entry, None, torch.device("cpu"))
         assert isinstance(model, SegmentationModel)
         assert model.labels[0] == "background" and isinstance(model.input_recipe, dict)
-    nnunet = load_model("cerebro-default", device="cpu")
+    nnunet = load_model("cerebro-default", device="cpu", modality="mra")
     assert isinstance(nnunet, SegmentationModel) and nnunet.input_recipe["patch_size"] == [64, 64, 64]
     with pytest.raises(CerebroError, match="unknown family 'nope'"):
         build_model(ModelEntry(id="x", family="nope"), None, "cpu")
@@ -219,7 +219,7 @@ def test_every_family_is_registered_and_its_models_share_one_interface(tmp_path)
 
 
 def test_vesselness_rules_scales_from_the_spacing_and_the_ct_window():
-    from cerebro.vesselness import default_sigmas, threshold_response, window_for
+    from cerebro.vesselness import default_sigmas, threshold_response, window_for, windowed
     from cerebro.volume import Volume
 
     assert default_sigmas((0.4, 0.4, 0.6)) == pytest.approx(list(np.geomspace(0.4, 2.0, 4)))
@@ -227,5 +227,10 @@ def test_vesselness_rules_scales_from_the_spacing_and_the_ct_window():
     ct = Volume(np.full((4, 4, 4), -1000, np.int16))
     mr = Volume(np.full((4, 4, 4), 10, np.uint16))
     assert window_for(ct) == (0.0, 600.0) and window_for(mr) is None and window_for(ct, None) is None
+    row = [-1000, 30, 350, 400, 40, 900, 1500]  # 1 mm voxels
+    head = Volume(np.array(row * 4, np.int16).reshape(4, 7, 1).repeat(4, axis=2))
+    # bone and 2 mm around it (diploe, partial-volume rims) are no bright structure; 3 mm away a vessel stays
+    assert windowed(head)[0, :, 0].tolist() == [0.0, 30.0, 350.0, 0.0, 0.0, 0.0, 0.0]
+    assert windowed(head, (0.0, 600.0))[0, :, 0].tolist() == [0.0, 30.0, 350.0, 400.0, 40.0, 600.0, 600.0]
     response = np.r_[np.zeros(50), np.full(50, 0.1), np.full(10, 0.9)]
     assert 0.1 <= threshold_response(response) < 0.9 and threshold_response(response, 0.3) == 0.3

@@ -1,6 +1,7 @@
 """Plain nnU-Net results folders (old and new plans, folder and zip), nnU-Net preprocessing pieces, sliding
 window and mirroring."""
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -24,7 +25,12 @@ from cerebro.errors import CerebroError
 from cerebro.segment.families.nnunet import load_nnunet_model
 from cerebro.segment.families.nnunet.plans import NnUNetPlans
 from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
-from cerebro.segment.families.nnunet.sliding_window import gaussian_importance, sliding_window_logits, window_starts
+from cerebro.segment.families.nnunet.sliding_window import (
+    gaussian_importance,
+    sliding_window_logits,
+    weight_sums,
+    window_starts,
+)
 from cerebro.volume import Volume, same_geometry
 
 torch.set_num_threads(1)
@@ -68,7 +74,7 @@ def test_pipeline_equals_direct_network_call_when_nothing_is_resampled(tmp_path)
     model = load_nnunet_model(folder, device="cpu")
     image = vessel_phantom((32, 32, 32))
     volume = Volume(image, spacing=(0.8, 0.8, 1.0))  # (k, j, i) spacing (1.0, 0.8, 0.8) = the plans' spacing
-    mask = model.predict(volume, tta=False).mask.array
+    mask = model.predict(volume, tta=False, precision="float32").mask.array
     x = (np.clip(image.astype(np.float32), -100, 800) - 300) / 200
     with torch.no_grad():
         expected = net.eval()(torch.from_numpy(x)[None, None]).argmax(1)[0].numpy()
@@ -180,14 +186,38 @@ def test_sliding_window_covers_and_mirroring_is_consistent():
         direct = pointwise(data[None])[0]
     plain = sliding_window_logits(pointwise, data, (16, 32, 16), 2)
     mirrored = sliding_window_logits(pointwise, data, (16, 32, 16), 2, mirror_axes=(0, 1, 2))
-    assert plain.shape == (2, 45, 20, 37)
-    torch.testing.assert_close(plain, direct, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(mirrored, plain, atol=1e-5, rtol=1e-5)
+    assert plain.shape == (2, 45, 20, 37) and plain.dtype == torch.float16  # nnU-Net's float16 sums
+    torch.testing.assert_close(plain.float(), direct, atol=2e-3, rtol=2e-3)  # the border voxels included
+    torch.testing.assert_close(mirrored, plain, atol=2e-3, rtol=2e-3)
     shifty = nn.Conv3d(1, 2, 3, padding=1)  # not flip-equivariant: mirroring averages something else
     with torch.no_grad():
         shifty.weight[:, :, 0] += 1.0
     assert not torch.allclose(sliding_window_logits(shifty, data, (16, 32, 16), 2, mirror_axes=(0,)),
                               sliding_window_logits(shifty, data, (16, 32, 16), 2), atol=1e-3)
+
+
+def test_sliding_window_mean_equals_the_float32_weighted_mean_without_weight_volumes():
+    """Each tile adds its share of the Gaussian-weighted mean (the weight sums are a product of three per-axis
+    profiles): the result equals the float32 sum-then-divide of nnU-Net within float16 rounding, at the image's
+    border too, where a tile's weights are ~1e-10 and would underflow a float16 sum."""
+    torch.manual_seed(1)
+    net = nn.Conv3d(1, 2, 3, padding=1)
+    data = torch.randn(1, 70, 50, 40)
+    patch = (32, 32, 32)
+    weights = torch.from_numpy(gaussian_importance(patch))
+    summed, gathered = torch.zeros((2, 70, 50, 40)), torch.zeros((70, 50, 40))
+    with torch.no_grad():
+        for start in itertools.product(*window_starts(data.shape[1:], patch)):
+            region = tuple(slice(s, s + p) for s, p in zip(start, patch))
+            summed[(slice(None), *region)] += net(data[(slice(None), *region)][None])[0] * weights
+            gathered[region] += weights
+    expected = summed / gathered
+    logits = sliding_window_logits(net, data, patch, 2)
+    assert logits.dtype == torch.float16
+    torch.testing.assert_close(logits.float(), expected, atol=5e-3, rtol=2e-3)
+    sums = weight_sums([70, 50, 40], patch, window_starts([70, 50, 40], patch), weights.numpy())
+    product = sums[0][:, None, None] * sums[1][None, :, None] * sums[2][None, None, :]
+    np.testing.assert_allclose(product, gathered.numpy(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("tiles_per_batch", [1, 3])
@@ -200,4 +230,42 @@ def test_sliding_window_batches_tiles_without_changing_logits(monkeypatch, tiles
     batched = sliding_window_logits(network, data, (16, 32, 16), 2, mirror_axes=(0,))
     monkeypatch.setattr(sliding, "TILES_PER_BATCH", tiles_per_batch)
     other = sliding_window_logits(network, data, (16, 32, 16), 2, mirror_axes=(0,))
-    torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(other, batched, atol=1e-3, rtol=1e-3)  # float16 sums: one rounding step
+
+
+def test_a_ct_model_segments_the_head_not_the_air_around_it(tmp_path, monkeypatch):
+    """A CT model (CTNormalization) runs its windows over the voxels above -500 HU and 4 voxels around them only;
+    the air around the head stays background. A z-score model runs over the whole (nonzero) image, as nnU-Net."""
+    import cerebro.segment.families.nnunet.predict as predict
+
+    seen = []
+    original = predict.sliding_window_logits
+    monkeypatch.setattr(predict, "sliding_window_logits",
+                        lambda network, data, *args, **kwargs: seen.append(tuple(data.shape[1:]))
+                        or original(network, data, *args, **kwargs))
+    image = np.full((60, 70, 80), -1000, dtype=np.int16)
+    image[10:50, 15:55, 20:60] = vessel_phantom((40, 40, 40))
+    volume = Volume(image, spacing=(0.8, 0.8, 1.0))  # the plans' spacing: nothing is resampled
+    for scheme, expected in (("CTNormalization", (48, 48, 48)), ("ZScoreNormalization", (60, 70, 80))):
+        folder = write_results_folder(tmp_path / scheme, "nnUNetTrainer",
+                                      plans_dict(old_style_configuration(scheme=scheme)), _plain_net())
+        mask = load_nnunet_model(folder, device="cpu").predict(volume, tta=False).mask.array
+        assert seen[-1] == expected and mask.shape == image.shape
+        if scheme == "CTNormalization":
+            assert not mask[:6].any() and not mask[:, :11].any() and not mask[:, :, 64:].any()
+
+
+def test_images_smaller_than_a_patch_are_framed_by_their_median_not_by_zero():
+    """nnU-Net pads with 0 = the training foreground's mean, for a CT model bright contrast; the frame is each
+    channel's median (test: a pointwise network sees the frame's value in the padded border)."""
+    seen = []
+
+    def network(tiles):
+        seen.append(tiles.clone())
+        return tiles.repeat(1, 2, 1, 1, 1)
+
+    data = torch.full((1, 10, 12, 14), 3.0)
+    data[0, :3] = -2.0  # 504 of the 1680 voxels: the median is 3.0
+    sliding_window_logits(network, data, (16, 16, 16), 2)
+    tile = seen[0][0, 0]
+    assert tile.shape == (16, 16, 16) and float(tile[0, 0, 0]) == 3.0 and float(tile[-1, -1, -1]) == 3.0

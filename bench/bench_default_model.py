@@ -1,5 +1,5 @@
-"""The shipped default model through our pipeline vs stock nnU-Net v2 on the same files: time ratio and whether
-the masks are the same.
+"""The shipped default models through our pipeline vs stock nnU-Net v2 on the same files: time ratio and whether
+the masks are the same (each phantom on its modality's model: the CT model's CTNormalization is stock nnU-Net's).
 
 Stock nnU-Net is NOT a CerebroBench dependency; install it in a separate virtual environment that reuses this
 environment's torch (so pip does not fetch another one), e.g.::
@@ -9,8 +9,8 @@ environment's torch (so pip does not fetch another one), e.g.::
         > /tmp/venv-nnunet/lib/python3.11/site-packages/cerebro_base.pth
     /tmp/venv-nnunet/bin/pip install nnunetv2==2.8.1
 
-Usage: python bench/bench_default_model.py [--cases 3] [--shape 128] [--threads 2] [--tta]
-       [--nnunet-python /tmp/venv-nnunet/bin/python]
+Usage: python bench/bench_default_model.py [--cases 3] [--shape 128] [--modality both|cta|mra] [--model ID]
+       [--threads 2] [--tta] [--precision float32|auto] [--nnunet-python /tmp/venv-nnunet/bin/python]
 
 Both sides read the same NIfTI files and write NIfTI masks; model loading is timed apart. Wall time is noisy on a
 shared machine, so CPU seconds (all threads, and stock's worker processes) are printed too. Stock runs
@@ -38,6 +38,7 @@ from cerebro.metrics.overlap import dice
 from cerebro.phantoms import generate_phantom
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
 from cerebro.segment.families.nnunet import load_nnunet_model
+from cerebro.segment.routing import route_model
 from cerebro.segment.weights.download import fetch_model
 
 STOCK_SCRIPT = """
@@ -63,12 +64,18 @@ print("STOCK_TIMES " + json.dumps({"load": t1 - t0, "predict": t2 - t1, "cpu": c
 
 
 def main() -> int:
-    """Generate phantoms, run both pipelines, print the table."""
+    """Generate phantoms, run both pipelines per model, print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=3, help="phantoms (alternating MRA / CTA)")
     parser.add_argument("--shape", type=int, default=128, help="phantom cube size in voxels")
+    parser.add_argument("--modality", choices=("both", "cta", "mra"), default="both", help="phantoms of which kind")
+    parser.add_argument("--model", default=DEFAULT_MODEL_ID,
+                        help="catalog id (default: cerebro-default, i.e. each phantom on its modality's model)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation on both sides")
+    parser.add_argument("--precision", choices=("auto", "float32"), default="float32",
+                        help="ours: float32 (default, the pipelines compared exactly) or auto (bfloat16 where the CPU "
+                        "has it); stock runs float32 on a CPU")
     parser.add_argument("--nnunet-python", default=os.environ.get("NNUNET_PYTHON", "/tmp/venv-nnunet/bin/python"),
                         help="python of the environment that has nnunetv2 installed")
     args = parser.parse_args()
@@ -76,17 +83,27 @@ def main() -> int:
         print(f"no python at {args.nnunet_python}; install nnunetv2 as described at the top of this script")
         return 1
     torch.set_num_threads(args.threads)
-    folder = fetch_model(get_model_entry(DEFAULT_MODEL_ID))
     work = Path(tempfile.mkdtemp(prefix="bench-default-"))
-    inputs, truths = [], []
+    groups: dict[str, list[tuple[Path, object]]] = {}
+    modalities = ("mra", "cta") if args.modality == "both" else (args.modality,)
     for n in range(args.cases):
-        modality = ("mra", "cta")[n % 2]
+        modality = modalities[n % len(modalities)]
         phantom = generate_phantom(args.shape, modality, 950_000 + n)
         path = work / "in" / f"{modality}_{n:03d}_0000.nii.gz"
         write_volume(phantom.image, path)
-        inputs.append(path)
-        truths.append(phantom.mask)
+        groups.setdefault(route_model(args.model, modality).model_id, []).append((path, phantom.mask))
+    print(f"{args.cases} phantoms {args.shape}^3, {args.threads} torch threads, tta={args.tta}, "
+          f"ours in {args.precision}")
+    for model_id, cases in groups.items():
+        if _compare(model_id, cases, work / model_id, args) != 0:
+            return 1
+    return 0
 
+
+def _compare(model_id: str, cases: list, work: Path, args: argparse.Namespace) -> int:
+    """Ours and stock nnU-Net on ``cases`` (input path, truth) with one model folder; prints the rows."""
+    folder = fetch_model(get_model_entry(model_id))
+    inputs, truths = [path for path, _ in cases], [truth for _, truth in cases]
     started = time.perf_counter()
     model = load_nnunet_model(folder, device="cpu")
     ours_load = time.perf_counter() - started
@@ -94,7 +111,7 @@ def main() -> int:
     cpu_start = _cpu_seconds()
     for path in inputs:
         started = time.perf_counter()
-        result = model.predict(read_volume(path), tta=args.tta)
+        result = model.predict(read_volume(path), tta=args.tta, precision=args.precision)
         out = work / "ours" / path.name.replace("_0000", "")
         write_volume(result.mask, out)
         ours_seconds.append(time.perf_counter() - started)
@@ -113,7 +130,7 @@ def main() -> int:
         return 1
     stock = json.loads(lines[-1].split(" ", 1)[1])
 
-    print(f"default model, {args.cases} phantoms {args.shape}^3, {args.threads} torch threads, tta={args.tta}")
+    print(f"\nmodel {model_id} ({folder.parent.name})")
     print(f"{'case':12} {'identical %':>11} {'dice(ours,stock)':>16} {'dice(ours,truth)':>16} "
           f"{'dice(stock,truth)':>17} {'ours s':>7}")
     for path, ours_path, stock_path, truth, seconds in zip(inputs, ours_out, stock_out, truths, ours_seconds):

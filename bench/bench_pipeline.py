@@ -2,7 +2,8 @@
 
 Work: the paper preset (ZFP rate 16/8/4/2, tolerance 500/1000/1500, plus the uncompressed volumes) on held-out
 phantoms (``--small`` of 96^3 and ``--large`` of 128^3 per modality, CTA and TOF-MRA), segmented by the shipped
-``cerebro-default`` model without TTA, scored by Dice against the truth.
+``cerebro-default-mra`` model (the model of every style; one model folder on both sides, so the comparison is the
+pipelines', not the models') without TTA, scored by Dice against the truth.
 
 - **ours**: ``cerebro benchmark run MANIFEST --preset paper --metrics overlap --workers W`` (the local executor's
   pipeline; W = 1 runs in one process with all torch threads).
@@ -40,8 +41,10 @@ from cerebro.benchmark.sweep import PAPER_SETTINGS, parse_setting
 from cerebro.datasets.manifest import Manifest
 from cerebro.io import read_volume
 from cerebro.metrics.overlap import dice
-from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
+from cerebro.segment.catalog import get_model_entry
 from cerebro.segment.weights.download import fetch_model
+
+MODEL = "cerebro-default-mra"  # both pipelines run this one model folder
 
 SEED_ROUND_TRIPS = """
 import json, sys
@@ -178,7 +181,8 @@ def run_ours(manifest_path: Path, store: Path, workers: int) -> Measured:
     shutil.rmtree(store, ignore_errors=True)
     with Measured() as measured:
         subprocess.run(["cerebro", "benchmark", "run", str(manifest_path), "--store", str(store), "--preset", "paper",
-                        "--device", "cpu", "--metrics", "overlap", "--workers", str(workers), "--quiet"],
+                        "--model", MODEL, "--device", "cpu", "--metrics", "overlap", "--workers", str(workers),
+                        "--quiet"],
                        check=True, stdout=subprocess.DEVNULL)
     return measured
 
@@ -249,7 +253,7 @@ def main() -> int:
         print(f"ours, {workers} worker(s): {ours[workers].wall:.1f} s wall", flush=True)
     rows = [(f"ours, --workers {w}", m) for w, m in ours.items()]
     if not args.skip_seed:
-        model_folder = next(Path(fetch_model(get_model_entry(DEFAULT_MODEL_ID))).rglob("plans.json")).parent
+        model_folder = next(Path(fetch_model(get_model_entry(MODEL))).rglob("plans.json")).parent
         seed_time, seed = run_seed(manifest, work / "seed", model_folder, args.nnunet_python)
         print(f"the seed's way: {seed_time.wall:.1f} s wall", flush=True)
         rows.append(("the seed's way (zfpy + stock nnUNetv2_predict per folder + Dice script)", seed_time))

@@ -1,8 +1,9 @@
 """Vessel-aware compression (codec ``roi``) against ZFP at equal Dice loss, side by side in one run.
 
 Work: held-out phantoms never used before (``--cases`` CTA + ``--cases`` TOF-MRA of ``--size``^3, seeds from
-``--seed``), the shipped ``cerebro-default`` model without TTA. For every codec mode below, ``cerebro benchmark
-search`` finds the largest compression ratio whose **mean** Dice loss against the truth stays within each bound
+``--seed``), the shipped ``cerebro-default-mra`` model (the model of every style, one model for both
+modalities) without TTA. For every codec mode below, ``cerebro benchmark search`` finds the largest compression
+ratio whose **mean** Dice loss against the truth stays within each bound
 (0.001, then 0.01 in the same store, so the second search reuses the first one's trials); the searches of the
 codecs run two at a time (``--jobs``), each timed on its own:
 
@@ -34,6 +35,7 @@ import numpy as np
 SEARCHES = [("zfp", "rate"), ("zfp", "accuracy"), ("sperr", "pwe"), ("roi", "vesselness"),
             ("roi", "vesselness", "roi_tolerance=15")]
 BOUNDS = (0.001, 0.01)
+MODEL = "cerebro-default-mra"  # the model every search and check runs (the default before modality routing)
 FAILURE_THRESHOLDS = (0.02, 0.1, 0.3)
 
 
@@ -50,7 +52,7 @@ def search(manifest: Path, store: Path, codec: str, mode: str, *fixed: str) -> l
         start = time.perf_counter()
         done = subprocess.run(cerebro("benchmark", "search", str(manifest), "--store", str(store), "--codec", codec,
                                       "--mode", mode, "--max-dice-loss", str(bound), "--metrics", "overlap",
-                                      "--device", "cpu", "--json", "--quiet",
+                                      "--model", MODEL, "--device", "cpu", "--json", "--quiet",
                                       *[arg for item in fixed for arg in ("--setting", item)]),
                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if done.returncode:
@@ -71,7 +73,7 @@ def failure_mode(manifest: Path, setting: dict) -> list[dict]:
     from cerebro.metrics.overlap import dice
     from cerebro.segment.api import load_model
 
-    model = load_model("cerebro-default", device="cpu")
+    model = load_model(MODEL, device="cpu")
     rows = []
     cases = Manifest.read(manifest).cases
     originals = {}
@@ -119,7 +121,7 @@ def main() -> None:
     total = time.perf_counter() - start
     (args.out / "searches.json").write_text(json.dumps({":".join(s): r for s, r in runs.items()}, indent=1))
     print(f"{2 * args.cases} held-out phantoms ({args.cases} CTA + {args.cases} TOF-MRA, {args.size}^3, seeds from "
-          f"{args.seed}), cerebro-default without TTA; {len(SEARCHES)} searches, {args.jobs} at a time: "
+          f"{args.seed}), {MODEL} without TTA; {len(SEARCHES)} searches, {args.jobs} at a time: "
           f"{total / 60:.1f} min wall\n")
     print("| mean Dice loss <= | codec:mode | recommended | CR | mean loss | worst loss | CR / ZFP's | trials | "
           "new records | wall |")

@@ -28,7 +28,7 @@ FAMILY_MODELS = {
     "spockmip": ("spockmip-unet3d-mip", 0.5),
     "unetpp": ("pvs-unetpp-effb7", 1.5),
     "mambavesselnet": ("mambavesselnet-mra", 0.3542),
-    "default": ("cerebro-default", (0.4, 0.4, 0.55)),
+    "default": ("cerebro-default-mra", (0.4, 0.4, 0.55)),
     "nnunet-typical": ("nnUNetTrainer", 0.5),
     "umamba-bot": ("nnUNetTrainerUMambaBot", 0.5),
     "umamba-enc": ("nnUNetTrainerUMambaEnc", 0.5),
@@ -52,7 +52,7 @@ def typical_nnunet_model(trainer: str, root: str):
     from cerebro.segment.families.nnunet.plans import load_plans
     from cerebro.segment.families.nnunet.results_folder import load_nnunet_model
 
-    shipped = Path(cerebro.__file__).parent / get_model_entry("cerebro-default").local
+    shipped = Path(cerebro.__file__).parent / get_model_entry("cerebro-default-mra").local
     plans = json.loads((shipped / "plans.json").read_text())
     config = copy.deepcopy(plans["configurations"]["3d_fullres"])
     n = len(TYPICAL_FEATURES)
@@ -79,7 +79,7 @@ def run_case(family: str, size: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     from cerebro.segment.api import load_model
-    from cerebro.segment.catalog import DEFAULT_MODEL_ID, get_model_entry
+    from cerebro.segment.catalog import get_model_entry
     from cerebro.segment.registry import build_model
     from cerebro.volume import Volume
 
@@ -94,7 +94,7 @@ def run_case(family: str, size: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as root:
         if model_id.startswith("nnUNetTrainer"):
             model = typical_nnunet_model(model_id, root)
-        elif model_id == DEFAULT_MODEL_ID:
+        elif get_model_entry(model_id).local is not None:
             model = load_model(model_id, device="cpu")
         else:
             model = build_model(get_model_entry(model_id), None, torch.device("cpu"))

@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model("cerebro-default", device="cpu")
+    model = load_model("cerebro-default-mra", device="cpu")
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}, torch {torch.__version__}, {args.threads} threads")
     print("\n| phantom | tiles per call | wall s | CPU s | mask voxels differing |\n|---|---:|---:|---:|---:|")
     for size in args.sizes:

@@ -55,8 +55,8 @@ def check_nnunet(volume) -> None:
     """The shipped default model: CUDA float16 vs CPU float32 on a 128^3 CTA phantom."""
     from cerebro.segment.api import load_model
 
-    cpu_mask, cpu_s = timed(lambda: load_model("cerebro-default", device="cpu").predict(volume, tta=False).mask)
-    model = load_model("cerebro-default", device=GPU)
+    cpu_mask, cpu_s = timed(lambda: load_model("cerebro-default-mra", device="cpu").predict(volume, tta=False).mask)
+    model = load_model("cerebro-default-mra", device=GPU)
     model.predict(volume, tta=False)  # warm-up (cuDNN autotuning)
     cuda_mask, cuda_s = timed(lambda: model.predict(volume, tta=False).mask)
     d = dice(cuda_mask.array, cpu_mask.array)
@@ -118,7 +118,7 @@ def check_oom_fallback(volume) -> None:
     """With the GPU limited to 0.1 % of its memory, segmentation must fall back to the CPU, say so, and agree."""
     from cerebro.segment.api import load_model
 
-    model = load_model("cerebro-default", device="cuda")
+    model = load_model("cerebro-default-mra", device="cuda")
     torch.cuda.empty_cache()
     torch.cuda.set_per_process_memory_fraction(0.001)
     try:
@@ -128,7 +128,7 @@ def check_oom_fallback(volume) -> None:
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
     announced = any("falling back to the CPU" in str(w.message) for w in caught)
-    reference = load_model("cerebro-default", device="cpu").predict(volume, tta=False).mask
+    reference = load_model("cerebro-default-mra", device="cpu").predict(volume, tta=False).mask
     d = dice(mask.array, reference.array)
     row("out-of-memory fallback (GPU at 0.1 % memory)", f"{seconds:.2f} s incl. fallback", "-",
         f"announced: {announced}; Dice vs CPU {d:.5f}", "ok" if announced and d >= 0.9999 else "FALLBACK FAILED")

@@ -37,7 +37,7 @@ def main() -> None:
 
     phantom = generate_phantom(args.size, "cta", args.seed)
     volume, truth = phantom.image, phantom.mask.array > 0
-    model = load_model("cerebro-default", device="cpu")
+    model = load_model("cerebro-default-mra", device="cpu")
     roi = compress_volume(volume, "roi", "vesselness", {"tolerance": args.tolerance}, workers=1)
     zfp = compress_volume(volume, "zfp", "rate", {"rate": args.zfp_rate}, workers=1)
     region = get_codec("roi").region(roi.encoded, volume.shape)

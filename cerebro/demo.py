@@ -41,6 +41,7 @@ class DemoResult:
     model_id: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     store: Path | None = None  # the result store, when kept (``out_dir``)
+    routed_model: str = ""  # the model that ran, when ``model_id`` picks one per modality (cerebro-default)
 
     @property
     def baseline(self) -> dict[str, Any]:
@@ -49,7 +50,10 @@ class DemoResult:
 
     def to_text(self) -> str:
         """The results as the benchmark's fixed-width table (the demo's columns)."""
-        head = (f"{self.modality.upper()} phantom {'x'.join(map(str, self.shape))}, model {self.model_id}; "
+        model = self.model_id
+        if self.routed_model and self.routed_model != self.model_id:
+            model = f"{self.routed_model} ({self.model_id} for {self.modality})"
+        head = (f"{self.modality.upper()} phantom {'x'.join(map(str, self.shape))}, model {model}; "
                 f"uncompressed prediction vs truth: Dice {self.baseline['dice_mean']:.4f}, "
                 f"clDice {self.baseline['cldice_mean']:.4f}")
         settings = [row for row in self.rows if row["setting"] != UNCOMPRESSED]
@@ -58,9 +62,10 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path | None = None, size: int = 96, modality: str = "cta", seed: int = 0,
              model_id: str = DEFAULT_MODEL_ID, device: str = "auto", workers: int | None = None,
-             progress: Progress | None = None) -> DemoResult:
-    """Run the demo on a ``size``^3 phantom with the local executor (``workers``: None = all cores); with
-    ``out_dir``, keep the phantom case (image, truth) and the result store (masks, records) there."""
+             progress: Progress | None = None, precision: str = "auto") -> DemoResult:
+    """Run the demo on a ``size``^3 phantom with the local executor (``workers``: None = all cores) and the
+    network's ``precision`` (:func:`cerebro.segment.api.segment`); with ``out_dir``, keep the phantom case (image,
+    truth) and the result store (masks, records) there."""
     progress = progress or Progress()
     progress.update(0.0, "generating phantom")
     phantom = generate_phantom(size, modality, seed=seed, progress=progress.sub(0.0, 0.1))
@@ -69,11 +74,13 @@ def run_demo(out_dir: str | Path | None = None, size: int = 96, modality: str = 
         case = write_phantom_case(phantom, folder / "phantom", f"{modality}_{size}_seed{seed}")
         store = ResultStore(folder / "store")
         run_benchmark(Manifest([case]), [parse_setting(s) for s in DEMO_SETTINGS], [model_id], store, device=device,
-                      progress=progress.sub(0.1, 1.0), executor=make_executor("local", workers, device=device))
+                      precision=precision, progress=progress.sub(0.1, 1.0),
+                      executor=make_executor("local", workers, device=device))
         records = [r for r in store.records() if r["case_id"] == case.case_id and r["model"] == model_id]
     finally:
         if out_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
     progress.update(1.0, "done")
+    routed = str(records[0].get("routed_model") or "") if records else ""
     return DemoResult(modality, phantom.image.shape, model_id, summarise(records),
-                      store.folder if out_dir is not None else None)
+                      store.folder if out_dir is not None else None, routed)

@@ -85,6 +85,24 @@ def read_volume(path: str | os.PathLike[str]) -> Volume:
     return volume_from_sitk(image, source=str(p))
 
 
+def image_geometry(path: str | os.PathLike[str]) -> tuple[tuple[int, int, int], tuple[float, float, float]] | None:
+    """(shape (k, j, i), spacing (si, sj, sk) mm) of a volume file from its header alone, without reading the
+    voxels; None for a DICOM folder or a file whose header cannot be read."""
+    p = Path(path)
+    if p.is_dir():
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(p))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    size = tuple(int(n) for n in reader.GetSize())
+    if len(size) != 3:
+        return None
+    return (size[2], size[1], size[0]), tuple(float(s) for s in reader.GetSpacing())
+
+
 def _itk_reason(message: str) -> str:
     """The informative part of an ITK reader exception: its 'ITK ERROR' line without the object address, and
     the library's last line when that adds something (not ITK's stale errno 'Reason:' line)."""

@@ -5,9 +5,10 @@ The volume is windowed and normalised to 0..1, resampled to isotropic voxels (th
 that the scales can be given in millimetres, filtered for bright tubes at every scale (maximum over scales),
 resampled back to the input grid, scaled to 0..1 by its maximum and thresholded. The documented rules:
 
-- window: a CT in Hounsfield units (minimum <= -500, i.e. air at -1000) is clipped to the contrast-vessel window
-  0-600 HU first, so that bone and air edges do not set Frangi's structure scale; every volume is then scaled by
-  its 1st-99.9th percentiles;
+- window: in a CT in Hounsfield units (air at -1000: :func:`cerebro.modality.in_hounsfield_units`) bone
+  (> 700 HU) and the voxels within 2 mm of it are set to 0 HU and the rest clipped to the contrast-vessel window
+  0-600 HU first, so that the skull is no bright structure and bone and air edges do not set Frangi's structure
+  scale (vessels within 2 mm of bone are hidden too); every volume is then scaled by its 1st-99.9th percentiles;
 - scales: geometric from the finest voxel size to max(2 mm, 3 voxels), four scales (:func:`default_sigmas`);
 - threshold: Otsu's threshold over the voxels with a response (:func:`threshold_response`).
 No weights are needed.
@@ -23,20 +24,35 @@ from skimage.filters import frangi, sato, threshold_otsu
 
 from cerebro.errors import CerebroError
 from cerebro.io import volume_to_sitk
+from cerebro.modality import BONE_HU, in_hounsfield_units
 from cerebro.progress import Progress
 from cerebro.volume import Volume
 
 FILTERS = {"frangi": frangi, "sato": sato}
 CT_VESSEL_WINDOW_HU = (0.0, 600.0)
-HU_AIR_BELOW = -500.0
+BONE_MARGIN_MM = 2.0  # around bone (> 700 HU), also hidden from the filter: diploe and partial-volume rims
 
 
 def window_for(volume: Volume, window: str | tuple[float, float] | None = "auto") -> tuple[float, float] | None:
     """The intensity window applied before normalisation: ``"auto"`` gives the CT vessel window for HU volumes
-    (minimum <= -500) and none otherwise; a pair is used as given; None means none."""
+    (:func:`cerebro.modality.in_hounsfield_units`) and none otherwise; a pair is used as given; None means none."""
     if window == "auto":
-        return CT_VESSEL_WINDOW_HU if float(volume.array.min()) <= HU_AIR_BELOW else None
+        return CT_VESSEL_WINDOW_HU if in_hounsfield_units(volume) else None
     return None if window is None else (float(window[0]), float(window[1]))
+
+
+def windowed(volume: Volume, window: str | tuple[float, float] | None = "auto") -> np.ndarray:
+    """The intensities the filter sees: for a CT in HU under the ``"auto"`` window, bone (> 700 HU) and everything
+    within :data:`BONE_MARGIN_MM` of it (the diploe between the skull's tables, the partial-volume rim) set to the
+    window's low end (0 HU, so the skull is no bright structure) and the rest clipped to 0-600 HU; a given pair
+    clips; no window leaves the array as it is."""
+    clip = window_for(volume, window)
+    if clip is None:
+        return volume.array
+    array = np.clip(volume.array.astype(np.float32), *clip)
+    if window == "auto":
+        array[grow_region(volume.array > BONE_HU, volume.spacing, BONE_MARGIN_MM)] = clip[0]
+    return array
 
 
 def vesselness(volume: Volume, sigmas_mm: list[float], method: str = "frangi",
@@ -52,9 +68,8 @@ def vesselness(volume: Volume, sigmas_mm: list[float], method: str = "frangi",
         raise CerebroError(f"unknown vesselness method '{method}'; use one of {', '.join(FILTERS)}")
     progress = progress or Progress()
     volume.require_finite()
-    clip = window_for(volume, window)
-    if clip is not None:
-        volume = volume.with_array(np.clip(volume.array.astype(np.float32), *clip))
+    if window_for(volume, window) is not None:
+        volume = volume.with_array(windowed(volume, window))
     low, high = np.percentile(volume.array, percentiles) if intensity is None else intensity
     scale = float(high - low) if high > low else 1.0
     image = sitk.Cast(volume_to_sitk(volume), sitk.sitkFloat32)
@@ -120,9 +135,7 @@ side), which bounds its memory on whole-head scans; smaller volumes are filtered
 def intensity_range(volume: Volume, percentiles: tuple[float, float] = (1.0, 99.9),
                     window: str | tuple[float, float] | None = "auto") -> tuple[float, float]:
     """The (low, high) intensities :func:`vesselness` scales to 0..1: the ``percentiles`` after the ``window``."""
-    clip = window_for(volume, window)
-    array = volume.array if clip is None else np.clip(volume.array.astype(np.float32), *clip)
-    low, high = np.percentile(array, percentiles)
+    low, high = np.percentile(windowed(volume, window), percentiles)
     return float(low), float(high)
 
 

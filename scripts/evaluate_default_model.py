@@ -3,7 +3,7 @@ phantoms of our generator, through CerebroBench's own inference pipeline:
 
     PYTHONPATH=. python scripts/evaluate_default_model.py \
         cerebro/segment/default_model/Dataset900_CerebroPhantoms/nnUNetTrainer__nnUNetPlans__3d_fullres
-    PYTHONPATH=. python scripts/evaluate_default_model.py vesselness --families ct-tubes mr-tubes --no-phantoms
+    PYTHONPATH=. python scripts/evaluate_default_model.py vesselness --families ct-tubes mr-tubes --phantoms 0
 
 MODEL is an nnU-Net results folder or a catalog model id (e.g. ``vesselness``).
 """

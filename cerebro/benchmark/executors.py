@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from cerebro.benchmark.memory import FALLBACK_BYTES
 from cerebro.errors import CerebroError
 from cerebro.parallel import available_cores, exit_with_parent, resolve_workers
 from cerebro.resources import available_memory
@@ -28,7 +29,6 @@ from cerebro.resources import available_memory
 EXECUTORS = ("local", "ray")
 CPU, SEGMENT = "cpu", "segment"  # the two kinds of stage calls
 RAY_TASK_RETRIES = 3  # a task whose worker process or node dies is run again (its result is stored once)
-SEGMENT_WORKER_BYTES = 2 << 30  # memory budgeted per local segmenting worker (torch, the model, a volume's logits)
 
 
 class Executor(ABC):
@@ -100,9 +100,12 @@ def start_worker(parent: int, torch_threads: int) -> None:
 class LocalExecutor(Executor):
     """``workers`` CPU processes for compression and scoring and the segmenting processes beside them."""
 
-    def __init__(self, workers: int | None = None, gpu: bool = False) -> None:
+    def __init__(self, workers: int | None = None, gpu: bool = False, worker_bytes: int = FALLBACK_BYTES) -> None:
         self.workers = resolve_workers(workers)
-        self.segment_slots = 1 if gpu else segmenting_workers(self.workers)
+        self.segment_slots = 1 if gpu else segmenting_workers(self.workers, worker_bytes)
+        self.memory_note = None if self.segment_slots >= self.workers else (
+            f"{self.segment_slots} segmenting worker(s), not {self.workers}: the free memory holds "
+            f"{self.segment_slots} of about {worker_bytes / 2**30:.1f} GiB each for the largest case")
         threads = 0 if gpu else max(1, available_cores() // self.segment_slots)
         if sys.platform.startswith("linux"):
             context = multiprocessing.get_context("forkserver")
@@ -131,11 +134,11 @@ class LocalExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def segmenting_workers(workers: int) -> int:
+def segmenting_workers(workers: int, worker_bytes: int = FALLBACK_BYTES) -> int:
     """Segmenting processes beside ``workers`` CPU workers: one per worker, as many as the free memory holds at
-    :data:`SEGMENT_WORKER_BYTES` each (at least one)."""
+    ``worker_bytes`` each (:func:`cerebro.benchmark.memory.largest_segment_bytes` of the cases; at least one)."""
     free = available_memory()
-    return max(1, min(workers, workers if free is None else free // SEGMENT_WORKER_BYTES))
+    return max(1, min(workers, workers if free is None else free // max(worker_bytes, 1)))
 
 
 class RayExecutor(Executor):
@@ -208,10 +211,10 @@ def import_ray() -> Any:
     return ray
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None, device: str = "auto"
-                  ) -> Executor:
+def make_executor(name: str, workers: int | None = None, address: str | None = None, device: str = "auto",
+                  worker_bytes: int = FALLBACK_BYTES) -> Executor:
     """The executor ``name`` ("local" or "ray") for models run on ``device``; ``local`` with one worker runs in
-    this process."""
+    this process, with more it opens as many segmenting workers as the free memory holds at ``worker_bytes``."""
     if name not in EXECUTORS:
         raise CerebroError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
@@ -221,4 +224,4 @@ def make_executor(name: str, workers: int | None = None, address: str | None = N
     gpu = uses_cuda(device)
     if resolve_workers(workers) == 1:
         return InlineExecutor(codec_workers=1)
-    return LocalExecutor(workers, gpu)
+    return LocalExecutor(workers, gpu, worker_bytes)

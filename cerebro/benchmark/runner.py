@@ -29,7 +29,8 @@ QUEUE_PER_SLOT = 2  # prepared volumes waiting per segmenting slot: keeps the wo
 
 
 def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepSetting], model_ids: Sequence[str],
-                  store: ResultStore, device: str = "auto", tta: bool = False, metrics: str = "all",
+                  store: ResultStore, device: str = "auto", tta: bool = False, precision: str = "auto",
+                  metrics: str = "all",
                   cache_dir: str | None = None, allow_unpinned: bool = False,
                   progress: Progress | None = None, executor: Executor | None = None) -> int:
     """Compute every record of the sweep that ``store`` does not hold yet; returns how many were added.
@@ -38,10 +39,12 @@ def run_benchmark(manifest: Manifest | Sequence[Case], settings: Sequence[SweepS
     'vs_truth' equals 'vs_uncompressed' and the record's ``reference`` says so). Each worker loads a model once,
     on first need. ``executor``: where the stages run (default: in this process). The store is locked for the
     run (a second run on it is refused). Cancelling (``progress``) stops after the calls in progress; what was
-    stored stays, and the next run continues from there."""
+    stored stays, and the next run continues from there. ``precision``: as :func:`cerebro.segment.api.segment`;
+    a store keeps one (stores written before it was recorded ran in float32 on the CPU)."""
     if metrics not in METRIC_SETS:
         raise CerebroError(f"unknown metric set {metrics!r}; use one of: {', '.join(METRIC_SETS)}")
-    options = stages.ModelOptions(device, bool(tta), None if cache_dir is None else str(cache_dir), allow_unpinned)
+    options = stages.ModelOptions(device, bool(tta), None if cache_dir is None else str(cache_dir), allow_unpinned,
+                                  precision)
     with store.writer():
         return _Sweep(manifest, settings, model_ids, store, options, metrics, progress or Progress(),
                       executor or InlineExecutor()).run()
@@ -120,7 +123,8 @@ class _Sweep:
             raise CerebroError(f"case ids must be unique; {duplicated[0]} appears more than once in the dataset")
         settings = list({s.key: s for s in self.settings}.values())
         model_ids = list(dict.fromkeys(self.model_ids))
-        self.store.check_options({"tta": self.options.tta, "metrics": self.metrics})
+        self.store.check_options({"tta": self.options.tta, "metrics": self.metrics,
+                                  "precision": self.options.precision}, legacy={"precision": "float32"})
         self.store.remember_cases(cases)
         stored = {record["key"]: record for record in self.store.records() if "key" in record}  # read once
         jobs = []

@@ -113,8 +113,8 @@ def _direction(codec: Codec, mode: str, spec: Setting, fixed: dict[str, Any], ca
 def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: ResultStore, max_dice_loss: float,
                       mode: str | None = None, against: str = "truth", criterion: str = "mean",
                       settings: dict[str, str] | None = None, setting: str | None = None, max_trials: int = 10,
-                      resolution: float = 0.05, device: str = "auto", tta: bool = False, metrics: str = "all",
-                      cache_dir: str | None = None, allow_unpinned: bool = False,
+                      resolution: float = 0.05, device: str = "auto", tta: bool = False, precision: str = "auto",
+                      metrics: str = "all", cache_dir: str | None = None, allow_unpinned: bool = False,
                       progress: Progress | None = None) -> DiceSearchResult:
     """Search the setting of ``codec``/``mode`` for the largest compression with Dice loss <= ``max_dice_loss``.
 
@@ -162,7 +162,8 @@ def search_dice_limit(cases: Sequence[Case], codec: str, model_id: str, store: R
         left = time_left(time.monotonic() - started, len(trials), max_trials)
         band.update(0.0, f"trial {len(trials) + 1} of at most {max_trials}: {sweep.key}"
                     + (f" (at most {left})" if left else ""))
-        added[0] += run_benchmark(cases, [sweep], [model_id], store, device=device, tta=tta, metrics=metrics,
+        added[0] += run_benchmark(cases, [sweep], [model_id], store, device=device, tta=tta, precision=precision,
+                                  metrics=metrics,
                                   cache_dir=cache_dir, allow_unpinned=allow_unpinned, progress=band)
         loss = _loss_of(store, model_id, sweep.key, against, len(cases))
         trials[x] = SearchTrial(x, sweep.key, loss.ratio, loss.mean_loss, loss.worst_loss,

@@ -16,7 +16,9 @@ from cerebro.datasets.manifest import Case
 from cerebro.io import read_volume
 from cerebro.metrics.segmentation import segmentation_metrics
 from cerebro.progress import Progress
+from cerebro.segment.catalog import get_model_entry
 from cerebro.segment.registry import SegmentationModel
+from cerebro.segment.routing import Route, route_model, volume_modality
 from cerebro.volume import Volume
 
 
@@ -28,16 +30,24 @@ class ModelOptions:
     tta: bool = False
     cache_dir: str | None = None
     allow_unpinned: bool = False
+    precision: str = "auto"
 
 
 @dataclass
 class Prepared:
-    """A case at one setting: the volume the models segment and its compression report (ratio, quality, ...)."""
+    """A case at one setting: the volume the models segment, its compression report (ratio, quality, ...) and the
+    case's modality with the reason (from the manifest, else the original image's intensities), which picks the
+    model of a routing catalog entry."""
 
     case: Case
     setting: str
     volume: Volume
     compression: dict[str, Any]
+    modality: tuple[str | None, str] = (None, "")
+
+    def route(self, model_id: str) -> Route:
+        """The model that runs for catalog ``model_id`` on this case, and why."""
+        return route_model(model_id, *self.modality) if get_model_entry(model_id).routes else Route(model_id, model_id)
 
 
 _MODELS: dict[tuple[str, ModelOptions], SegmentationModel] = {}  # per process: each worker loads a model once
@@ -51,16 +61,17 @@ def prepare(case: Case, setting: SweepSetting | None, workers: int | None = 1,
     progress = progress or Progress()
     progress.update(0.0, f"case {case.case_id}: reading")
     image = read_volume(case.image_path)
+    modality = volume_modality(image, None, case.modality)
     if setting is None:
         nbytes = int(image.array.nbytes)
         return Prepared(case, UNCOMPRESSED, image, {"compression_ratio": 1.0, "original_nbytes": nbytes,
                                                     "compressed_nbytes": nbytes,
-                                                    "bits_per_voxel": 8.0 * image.array.itemsize})
+                                                    "bits_per_voxel": 8.0 * image.array.itemsize}, modality)
     progress.update(0.0, f"case {case.case_id}: {setting.key}")
     codec_settings, control = settings_for(image, setting, progress.sub(0.0, 0.5))
     decoded, report, _ = round_trip(image, setting.codec, setting.mode, codec_settings, progress.sub(0.5, 1.0),
                                     workers=workers)
-    return Prepared(case, setting.key, decoded, {**report.as_dict(), **control})
+    return Prepared(case, setting.key, decoded, {**report.as_dict(), **control}, modality)
 
 
 def settings_for(image: Volume, setting: SweepSetting, progress: Progress) -> tuple[dict[str, Any], dict]:
@@ -98,10 +109,11 @@ def model(model_id: str, options: ModelOptions, progress: Progress | None = None
 
 def segment(model_id: str, prepared: Prepared, options: ModelOptions,
             progress: Progress | None = None) -> tuple[Volume, float]:
-    """The mask of ``model_id`` on the prepared volume and the seconds its prediction took."""
-    network = model(model_id, options, progress)
+    """The mask of ``model_id`` (the model it routes to for the case's modality) on the prepared volume and the
+    seconds its prediction took."""
+    network = model(prepared.route(model_id).model_id, options, progress)
     started = time.perf_counter()
-    mask = network.predict(prepared.volume, tta=options.tta, progress=progress).mask
+    mask = network.predict(prepared.volume, tta=options.tta, progress=progress, precision=options.precision).mask
     return mask, time.perf_counter() - started
 
 
@@ -114,10 +126,13 @@ def score(prepared: Prepared, model_id: str, mask: Volume, seconds: float, basel
         progress.update(0.95, f"case {case.case_id}: {prepared.setting} {model_id}: metrics")
     truth = load_label(case) if case.label_path is not None else baseline
     detailed = metrics == "all"
+    route = prepared.route(model_id)
     return {
         "key": record_key(case.case_id, prepared.setting, model_id), "case_id": case.case_id,
         "modality": case.modality, "setting": prepared.setting, "model": model_id,
+        "routed_model": route.model_id, "route_reason": route.reason,
         "compression": prepared.compression, "predict_seconds": round(seconds, 3),
+        "network_dtype": mask.metadata.get("segmentation_model", {}).get("precision", "float32"),
         "reference": "truth" if case.label_path is not None else "uncompressed prediction",
         "vs_truth": segmentation_metrics(truth.array, mask.array, mask.spacing, detailed, detailed),
         "vs_uncompressed": segmentation_metrics(baseline.array, mask.array, mask.spacing, detailed, detailed),

@@ -146,15 +146,16 @@ class ResultStore:
         finally:
             os.close(fd)
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Any], legacy: dict[str, Any] | None = None) -> None:
         """Record the options that change the results (first run), or refuse different ones on a later run, so
-        that one store never mixes, e.g., predictions with and without test-time augmentation."""
+        that one store never mixes, e.g., predictions with and without test-time augmentation. ``legacy``: the
+        value an option had in stores written before it was recorded."""
         path = self.folder / OPTIONS_FILE
         if not path.exists():
             with atomic_path(path) as tmp:
                 tmp.write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
             return
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored = {**(legacy or {}), **json.loads(path.read_text(encoding="utf-8"))}
         changed = {k: (stored.get(k), v) for k, v in options.items() if stored.get(k) != v}
         if changed:
             name, (before, now) = next(iter(changed.items()))

@@ -12,6 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from cerebro.progress import Progress
+from cerebro.segment.device import PRECISIONS
 
 
 @contextmanager
@@ -48,6 +49,14 @@ def add_progress_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-format", choices=PROGRESS_FORMATS, default="bar",
                         help="bar (default) or json: one JSON line per update on stdout "
                         '({"progress": f, "message": m}), then {"result": {...}} (for programs)')
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--precision auto|float32`` option of the commands that segment."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="number type of the network: auto (default: bfloat16 on CPUs that compute it in "
+                        "hardware, e.g. AMX / AVX-512 BF16, and float16 on CUDA, for the families checked so) or "
+                        "float32 (nnU-Net's CPU numbers exactly; slower)")
 
 
 @contextmanager

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cerebro.cli._common import add_progress_format, command_progress, print_json, print_json_line
+from cerebro.cli._common import (
+    add_precision_argument,
+    add_progress_format,
+    command_progress,
+    print_json,
+    print_json_line,
+)
 from cerebro.errors import CerebroError
 from cerebro.segment.catalog import DEFAULT_MODEL_ID
 
@@ -85,6 +91,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser, metric_sets: tuple[str
                         help="all (default: overlap, HD95/ASSD, clDice, Betti errors) or overlap (faster)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda or mps")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation (mirroring) when segmenting")
+    add_precision_argument(parser)
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="model cache (default $CEREBRO_CACHE or ~/.cache/cerebrobench)")
     parser.add_argument("--allow-unpinned", action="store_true", help="accept catalog models not pinned to a sha256")
@@ -188,6 +195,7 @@ def _records(store_dir: str) -> list[dict]:
 def run_benchmark_command(args: argparse.Namespace) -> int:
     """``cerebro benchmark run``"""
     from cerebro.benchmark.executors import make_executor
+    from cerebro.benchmark.memory import largest_segment_bytes
     from cerebro.benchmark.runner import run_benchmark
     from cerebro.benchmark.store import ResultStore
     from cerebro.benchmark.summary import render, summarise
@@ -198,11 +206,13 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(args.model or [DEFAULT_MODEL_ID]))
     cases = _cases(args)
     store = ResultStore(args.store)
-    executor = make_executor(args.executor, args.workers, args.address, args.device)
+    executor = make_executor(args.executor, args.workers, args.address, args.device, largest_segment_bytes(cases))
+    if getattr(executor, "memory_note", None) and not args.quiet and args.progress_format != "json":
+        print(f"note: {executor.memory_note}")
     with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
-                              metrics=args.metrics, cache_dir=args.cache_dir, allow_unpinned=args.allow_unpinned,
-                              progress=progress, executor=executor)
+                              precision=args.precision, metrics=args.metrics, cache_dir=args.cache_dir,
+                              allow_unpinned=args.allow_unpinned, progress=progress, executor=executor)
     if args.progress_format == "json":
         print_json_line({"result": {"added": added, "store": str(store.folder), "results": str(store.results_path)}})
         return 0
@@ -285,8 +295,8 @@ def run_search(args: argparse.Namespace) -> int:
         result = search_dice_limit(cases, args.codec, args.model, store, args.max_dice_loss, mode=args.mode,
                                    against=args.against, criterion=args.criterion, settings=fixed,
                                    setting=args.search, max_trials=args.max_trials, device=args.device,
-                                   tta=args.tta, metrics=args.metrics, cache_dir=args.cache_dir,
-                                   allow_unpinned=args.allow_unpinned, progress=progress)
+                                   tta=args.tta, precision=args.precision, metrics=args.metrics,
+                                   cache_dir=args.cache_dir, allow_unpinned=args.allow_unpinned, progress=progress)
     if args.progress_format == "json":
         print_json_line({"result": result.as_dict()})
     elif args.json:

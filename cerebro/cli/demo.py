@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from cerebro.cli._common import cli_progress, print_json
+from cerebro.cli._common import add_precision_argument, cli_progress, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda or mps")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="worker processes (default 0 = all cores; 1 = in this process)")
+    add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=run)
 
@@ -45,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             require_writable(Path(args.out) / "demo", "--out folder")
         result = run_demo(args.out, size=args.size, modality=args.modality, seed=args.seed, device=args.device,
-                          workers=args.workers, progress=progress)
+                          workers=args.workers, progress=progress, precision=args.precision)
     if args.json:
         print_json({"modality": result.modality, "shape": list(result.shape), "model": result.model_id,
+                    "routed_model": result.routed_model,
                     "store": None if result.store is None else str(result.store), "rows": result.rows})
     else:
         print(result.to_text())

@@ -39,7 +39,10 @@ def run_list(args: argparse.Namespace) -> int:
     for entry in catalog.values():
         where = f"{entry.repo}/{entry.file}" if entry.repo else ("local file " + entry.file if entry.file else "none")
         where = "shipped with CerebroBench" if entry.local else where
-        rows.append((entry.id, entry.family, entry.modality, where, "yes" if entry.pinned else "no"))
+        if entry.routes:
+            where = "by modality: " + ", ".join(f"{m} -> {target}" for m, target in sorted(entry.routes.items()))
+        pinned = "yes" if entry.pinned or entry.routes else "no"
+        rows.append((entry.id, entry.family or "(routes)", entry.modality, where, pinned))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

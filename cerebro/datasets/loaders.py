@@ -35,6 +35,7 @@ from cerebro.datasets.checks import check_cases
 from cerebro.datasets.manifest import Case, Manifest
 from cerebro.errors import CerebroError
 from cerebro.io import VOLUME_SUFFIXES, read_volume
+from cerebro.modality import modality_name
 
 # TopCoW multi-class labels (challenge documentation); 15 is the 2023 release's value for the third A2.
 TOPCOW_LABELS = {
@@ -195,12 +196,9 @@ def _stem(path: Path) -> str:
 
 
 def _modality_from_channel(name: str) -> str:
-    upper = name.upper()
-    if upper in ("CT", "CTA"):
-        return "cta"
-    if "MRA" in upper or "TOF" in upper:
-        return "mra"
-    return name.lower() or "unknown"
+    """``cta`` / ``mra`` for the channel names of those modalities (:func:`cerebro.modality.modality_name`), else
+    the name itself in lower case (``unknown`` when empty)."""
+    return modality_name(name) or name.lower() or "unknown"
 
 
 def _rsna_modalities(train_csv: Path) -> dict[str, str]:

@@ -29,10 +29,12 @@ class ModelEntry:
 
     ``local``: a model folder shipped inside the ``cerebro`` package (path relative to ``cerebro/``), used
     instead of a download; its ``sha256`` is the folder digest of :mod:`cerebro.segment.weights.digest`.
+    ``routes``: modality -> model id, for an entry that picks a model per modality
+    (:mod:`cerebro.segment.routing`); such an entry has no family and no weights of its own.
     """
 
     id: str
-    family: str
+    family: str = ""
     description: str = ""
     repo: str | None = None
     file: str | None = None
@@ -46,6 +48,7 @@ class ModelEntry:
     labels: dict[int, str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     local: str | None = None
+    routes: dict[str, str] | None = None
 
     @property
     def needs_weights(self) -> bool:
@@ -72,11 +75,19 @@ def family_names() -> tuple[str, ...]:
 
 def entry_from_dict(data: dict[str, Any], source: str = "catalog") -> ModelEntry:
     """Validate one JSON entry and build a ModelEntry; raises CerebroError naming the bad field."""
-    if not isinstance(data, dict) or "id" not in data or "family" not in data:
-        raise CerebroError(f"{source}: every model entry needs an 'id' and a 'family'; fix the catalog file")
+    if not isinstance(data, dict) or "id" not in data or ("family" not in data and not data.get("routes")):
+        raise CerebroError(f"{source}: every model entry needs an 'id' and a 'family' (or 'routes'); fix the "
+                           "catalog file")
     unknown = set(data) - set(ModelEntry.__dataclass_fields__)
     if unknown:
         raise CerebroError(f"{source}: model '{data['id']}' has unknown fields {sorted(unknown)}; remove them")
+    if data.get("routes") is not None:
+        routes = data["routes"]
+        if not isinstance(routes, dict) or not routes or not all(isinstance(v, str) for v in routes.values()) \
+                or data.get("family") or data.get("file") or data.get("local"):
+            raise CerebroError(f"{source}: model '{data['id']}': 'routes' maps modalities to model ids, and a "
+                               "routing entry has no family or weights of its own; fix the catalog file")
+        return ModelEntry(**data)
     if data["family"] not in family_names():
         raise CerebroError(
             f"{source}: model '{data['id']}' has unknown family '{data['family']}'; "
@@ -126,6 +137,11 @@ def load_catalog(extra: str | os.PathLike[str] | None = None) -> dict[str, Model
             source = raw.pop("_source")
             entry = entry_from_dict(raw, source)
             entries[entry.id] = entry
+    for entry in entries.values():
+        for modality, target in (entry.routes or {}).items():
+            if target not in entries or entries[target].routes:
+                raise CerebroError(f"model catalog: '{entry.id}' routes {modality} to '{target}', which is not a "
+                                   "model of the catalog; fix the catalog file")
     return entries
 
 

@@ -39,9 +39,10 @@ class CatalogModel(ABC):
 
     @abstractmethod
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
+                return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult:
         """Segment ``volume``; the mask (uint8 labels) and probabilities (float32 foreground probability,
-        only when asked for) have exactly the input's shape and geometry."""
+        only when asked for) have exactly the input's shape and geometry; ``precision`` as
+        :func:`cerebro.segment.device.effective_precision`."""
 
 
 class NetworkModel(CatalogModel):
@@ -63,12 +64,12 @@ class NetworkModel(CatalogModel):
         self.device = device
 
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
+                return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult:
         progress = progress or Progress()
         volume.require_finite()
         progress.update(0.0, "preparing the network input")
         image, context = self.to_network(volume)
-        probs = self.windows(image, tta, progress.sub(0.05, 0.9))
+        probs = self.windows(image, tta, progress.sub(0.05, 0.9), precision)
         progress.update(0.9, "resampling back to the input grid")
         mask, foreground = self.decide(self.to_input(probs, context, volume))
         progress.update(1.0, "done")
@@ -76,7 +77,7 @@ class NetworkModel(CatalogModel):
                                   probabilities=volume.with_array(foreground.astype(np.float32))
                                   if return_probabilities else None, labels=self.labels)
 
-    def windows(self, image: np.ndarray, tta: bool, progress: Progress) -> np.ndarray:
+    def windows(self, image: np.ndarray, tta: bool, progress: Progress, precision: str = "auto") -> np.ndarray:
         """Activated network outputs (C_out, x, y, z) of ``image`` (C, x, y, z) on the network grid."""
         from cerebro.segment.sliding import sliding_window_predict
 
@@ -84,7 +85,8 @@ class NetworkModel(CatalogModel):
         return sliding_window_predict(
             self.network, image, opts.get("window", list(self.default_window)), self.overlap(),
             opts.get("sw_batch_size", self.default_batch), self.device, self.activation, tta=tta,
-            half_precision=self.half_precision, patch_transform=type(self).patch_transform, progress=progress)
+            half_precision=self.half_precision, patch_transform=type(self).patch_transform, progress=progress,
+            precision=precision)
 
     def overlap(self) -> float | list[float]:
         """Window overlap (a fraction, or one per network axis)."""

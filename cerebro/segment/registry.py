@@ -26,7 +26,7 @@ class SegmentationModel(Protocol):
     ``device``: where it runs (a torch device; "cpu" for the classical baseline); ``labels``: label value -> name
     of its masks; ``input_recipe``: what it expects of an image (spacing, orientation, normalisation, as in the
     catalog or the nnU-Net plans); ``predict``: a mask (uint8) and, when asked, the foreground probability, both
-    on the input's grid."""
+    on the input's grid, computed in ``precision`` (:data:`cerebro.segment.device.PRECISIONS`)."""
 
     @property
     def device(self) -> Any: ...
@@ -38,7 +38,7 @@ class SegmentationModel(Protocol):
     def input_recipe(self) -> dict[str, Any]: ...
 
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult: ...
+                return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult: ...
 
 
 # (entry, weights file or folder or None, torch device, allow_pickle) -> model

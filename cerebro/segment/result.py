@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cerebro.volume import Volume
 
@@ -15,8 +16,10 @@ class SegmentationResult:
     ``probabilities``: float32 foreground probability volume (the sum over all non-background classes)
     on the same grid, or None when not requested.
     ``labels``: label value -> name (e.g. ``{0: "background", 1: "vessel"}``).
+    ``route``: the :class:`cerebro.segment.routing.Route` that picked the model (set by ``segment()``).
     """
 
     mask: Volume
     probabilities: Volume | None = None
     labels: dict[int, str] = field(default_factory=dict)
+    route: Any = None

@@ -28,12 +28,13 @@ def sliding_window_predict(network: Any, image: np.ndarray, window: Sequence[int
                            sw_batch_size: int, device: Any, activation: Callable[[Any], Any],
                            tta: bool = False, half_precision: bool = False,
                            patch_transform: Callable[[Any], Any] | None = None,
-                           progress: Progress | None = None) -> np.ndarray:
+                           progress: Progress | None = None, precision: str = "auto") -> np.ndarray:
     """Run ``network`` over ``image`` (C, x, y, z) in windows; returns activated outputs (C_out, x, y, z) float32.
 
     ``activation`` (e.g. softmax over channels) is applied to each window's logits before the windows
     are averaged (MONAI ``mode="constant"``); ``patch_transform`` normalises each input window;
-    ``tta`` averages over the 8 flips of the three spatial axes.
+    ``tta`` averages over the 8 flips of the three spatial axes; ``half_precision`` and ``precision`` as
+    :func:`cerebro.segment.device.effective_precision` (float16 on CUDA; these families stay float32 on CPUs).
     """
     import torch
     from monai.inferers import sliding_window_inference
@@ -53,7 +54,7 @@ def sliding_window_predict(network: Any, image: np.ndarray, window: Sequence[int
             if patch_transform is not None:
                 patches = patch_transform(patches)
             summed = None
-            with autocast_for(dev, half_precision):
+            with autocast_for(dev, half_precision, precision):
                 for axes in flips:
                     x = torch.flip(patches, axes) if axes else patches
                     y = activation(network(x).float())

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cerebro.errors import CerebroError
+from cerebro.modality import BONE_HU
 from cerebro.progress import Progress
 from cerebro.segment.families.nnunet.preprocess import new_shape_for_spacing, nonzero_bbox, normalize, resample
 from cerebro.volume import Volume
@@ -21,7 +22,6 @@ from cerebro.volume import Volume
 DATA_RESAMPLING = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
 LABEL_RESAMPLING = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
 MAX_BONE_CENTRES = 50_000
-BONE_HU = 700.0  # CTA voxels above this are bone (contrast-filled vessels stay below)
 
 
 class Case(Protocol):

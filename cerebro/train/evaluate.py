@@ -38,7 +38,7 @@ def evaluate(model: Any, makers: list[Callable[[], HeldOutCase]], tta: bool = Fa
     only)."""
     from cerebro.metrics.overlap import dice
     from cerebro.metrics.topology import cldice
-    from cerebro.train.cases import BONE_HU
+    from cerebro.modality import BONE_HU
 
     progress = progress or Progress()
     for index, make in enumerate(makers):

@@ -103,15 +103,7 @@ def _tubes_case(seed: int, mr: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray
     extent_xyz = (np.asarray(shape) * spacing)[::-1]
     tubes = _analytic_tubes(extent_xyz, rng, (1.0 * inplane, 3.0 * inplane), int(rng.integers(6, 11)))
     fraction = render_fraction(tubes.tree(), shape, tuple(spacing[::-1]), supersample=4)
-    grid = grid_coordinates(shape, spacing)
-    extent = np.asarray(shape) * spacing
-    # a skull shell (62 mm inner radius) whose inner surface crosses the far i side at 75 % of the extent
-    centre = np.array([extent[0] / 2, extent[1] / 2, 0.75 * extent[2] - 62.0])
-    depth = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre))) - 62.0
-    edge = float(inplane)
-    inside = np.clip(0.5 - depth / edge, 0, 1)
-    bone = np.clip(0.5 - (depth - 6.0) / edge, 0, 1) - inside
-    air = 1 - np.clip(0.5 - (depth - 10.0) / edge, 0, 1)
+    inside, bone, air = _shell_box(shape, spacing)
     fraction = fraction * inside
     rest = 1 - fraction - bone - air
     if not mr:

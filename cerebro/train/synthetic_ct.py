@@ -6,7 +6,8 @@ acquisition grid (in-plane 0.35-0.8 mm, slices 0.4-1.5 mm) and resampled to the 
 
 - arteries (the label): tube fields or our vessel tree; calcified plaques (600-1600 HU) on the walls of the
   larger ones, narrowing the lumen (the label is the lumen);
-- veins, never labelled: a venous sinus (radius 2-5 mm) along the inner table of the skull;
+- veins, never labelled: one or two venous sinuses (radius 2-5 mm) along the inner table of the skull in most
+  cases with a vault, their voxels hard-negative patch centres like bone;
 - skull vault: inner and outer tables of cortical bone (1200-2200 HU) around the diploe (trabecular, 350-1000 HU,
   textured), then scalp with fat and air; a dense falx (dura, 40-120 HU, calcified in 20 % of draws);
 - skull base: a thresholded smooth random field of cortical rim and trabecular bone with air cells, that
@@ -268,8 +269,9 @@ def generate_ct_case(seed: int, plan_spacing: list[float]) -> CTCase:
     if rng.random() < 0.6:
         vault, inside, centre, radius = _vault(shape, spacing, grid, rng)
         maps.update(vault)
-        if rng.random() < 0.5:
-            maps["vein"] = _render(_sinus(centre, radius, rng), shape, spacing) * inside
+        if rng.random() < 0.85:  # venous sinuses: bright, large and unlabelled (hard negatives below)
+            sinuses = [_sinus(centre, radius, rng) for _ in range(int(rng.integers(1, 3)))]
+            maps["vein"] = np.clip(sum(_render(v, shape, spacing) for v in sinuses), 0, 1) * inside
         if rng.random() < 0.3:
             normal = random_direction(rng)
             offset = sum((g - e / 2) * n for g, e, n in zip(grid, np.asarray(shape) * spacing, normal))
@@ -301,8 +303,8 @@ def generate_ct_case(seed: int, plan_spacing: list[float]) -> CTCase:
     fraction = resample(artery[None], target, list(spacing), plan_spacing, order=1, **kwargs)[0]
     fields = np.stack([smooth_field(tuple(target), rng) for _ in range(2)])
     label = (fraction >= 0.5).astype(np.uint8)
-    bone_voxels = np.argwhere(plan[CT_INDEX["cortical"]] + plan[CT_INDEX["trabecular"]] + plan[CT_INDEX["plaque"]]
-                              > 0.5)
+    negative = plan[CT_INDEX["cortical"]] + plan[CT_INDEX["trabecular"]] + plan[CT_INDEX["plaque"]]
+    bone_voxels = np.argwhere((negative > 0.5) | (plan[CT_INDEX["vein"]] > 0.5))  # bone and sinus: hard negatives
     if len(bone_voxels) > MAX_BONE_CENTRES:
         bone_voxels = bone_voxels[rng.choice(len(bone_voxels), MAX_BONE_CENTRES, replace=False)]
     channels = np.concatenate([plan, fields]).astype(np.float16)

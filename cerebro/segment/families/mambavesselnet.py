@@ -158,7 +158,7 @@ class MambaVesselNetModel(NetworkModel):
         grid, image = network_input(volume, self.entry.input)
         return image, grid
 
-    def windows(self, image: np.ndarray, tta: bool, progress: Progress) -> np.ndarray:
+    def windows(self, image: np.ndarray, tta: bool, progress: Progress, precision: str = "auto") -> np.ndarray:
         """Windows over the foreground box only (MONAI CropForeground); background elsewhere."""
         n_classes = int(self.entry.options.get("architecture", {}).get("out_chans", 2))
         probs = np.zeros((n_classes, *image.shape[1:]), dtype=np.float32)
@@ -166,7 +166,7 @@ class MambaVesselNetModel(NetworkModel):
         box = _foreground_box(image[0]) if self.entry.options.get("crop_foreground", True) else tuple(
             slice(0, n) for n in image.shape[1:])
         if box is not None:
-            probs[(slice(None), *box)] = super().windows(image[(slice(None), *box)], tta, progress)
+            probs[(slice(None), *box)] = super().windows(image[(slice(None), *box)], tta, progress, precision)
         return probs
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:

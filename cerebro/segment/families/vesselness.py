@@ -19,8 +19,9 @@ class VesselnessModel(CatalogModel):
     percentiles, window, threshold)."""
 
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
-        """Segment bright tubes; ``tta`` has no meaning for a filter and is ignored."""
+                return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult:
+        """Segment bright tubes; ``tta`` and ``precision`` have no meaning for a filter (float64 / float32 throughout)
+        and are ignored."""
         progress = progress or Progress()
         opts = self.entry.options
         sigmas = list(opts.get("sigmas_mm") or default_sigmas(volume.spacing))

@@ -29,6 +29,20 @@ def nonzero_bbox(data: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
     return tuple(box), mask[tuple(box)]
 
 
+def above_bbox(image: np.ndarray, threshold: float, margin: int) -> tuple[slice, ...] | None:
+    """Bounding box (slices) of the voxels of ``image`` above ``threshold``, grown by ``margin`` voxels on each side
+    within the image; None when no voxel is above."""
+    above = image > threshold
+    box = []
+    for axis in range(image.ndim):
+        other = tuple(a for a in range(image.ndim) if a != axis)
+        nz = np.flatnonzero(above.any(axis=other))
+        if nz.size == 0:
+            return None
+        box.append(slice(max(int(nz[0]) - margin, 0), min(int(nz[-1]) + 1 + margin, image.shape[axis])))
+    return tuple(box)
+
+
 def normalize(image: np.ndarray, scheme: str, properties: dict[str, float] | None, use_mask: bool,
               nonzero: np.ndarray | None) -> np.ndarray:
     """One channel normalised in float32 the way nnU-Net's scheme ``scheme`` does it.

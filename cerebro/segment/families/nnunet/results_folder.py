@@ -100,9 +100,11 @@ class NnUNetModel:
                 "channels": int(self.plans.num_input_channels)}
 
     def predict(self, volume: Volume, tta: bool = True, progress: Progress | None = None,
-                return_probabilities: bool = False) -> SegmentationResult:
-        """Segment ``volume`` exactly like ``nnUNetv2_predict`` (mirroring when ``tta``); mask on its grid."""
-        return predict_volume(self, volume, tta=tta, progress=progress, return_probabilities=return_probabilities)
+                return_probabilities: bool = False, precision: str = "auto") -> SegmentationResult:
+        """Segment ``volume`` like ``nnUNetv2_predict`` (mirroring when ``tta``; exactly so with ``precision``
+        "float32", see :func:`predict_volume`); mask on its grid."""
+        return predict_volume(self, volume, tta=tta, progress=progress, return_probabilities=return_probabilities,
+                              precision=precision)
 
 
 def load_nnunet_model(results_dir: str | Path, folds=(0,), checkpoint: str = "checkpoint_final.pth",
