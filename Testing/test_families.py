@@ -101,6 +101,7 @@ def test_spockmip_loads_prefixed_safetensors_without_remote_code(tmp_path, monke
     result = segment(volume, "spock", device="cpu", tta=False, return_probabilities=True, cache_dir=cache,
                      catalog=catalog)
     _check_result(result, volume)
+    assert result.mask.metadata["segmentation_model"]["precision"] == "float32"  # bfloat16 on CPUs: nnU-Net only
     probs = result.probabilities.array
     assert result.mask.array.any() and not result.mask.array.all()  # Otsu split of the probability map
     # whole-volume check of the recipe: one window covering the volume equals the network on the

@@ -11,6 +11,7 @@ import numpy as np
 
 from cerebro.progress import Progress
 from cerebro.segment.catalog import ModelEntry
+from cerebro.segment.device import effective_precision
 from cerebro.segment.result import SegmentationResult
 from cerebro.volume import Volume
 
@@ -73,7 +74,10 @@ class NetworkModel(CatalogModel):
         progress.update(0.9, "resampling back to the input grid")
         mask, foreground = self.decide(self.to_input(probs, context, volume))
         progress.update(1.0, "done")
-        return SegmentationResult(mask=volume.with_array(mask.astype(np.uint8)),
+        result_mask = volume.with_array(mask.astype(np.uint8))
+        result_mask.metadata["segmentation_model"] = {
+            "precision": effective_precision(self.device, precision, self.half_precision)}
+        return SegmentationResult(mask=result_mask,
                                   probabilities=volume.with_array(foreground.astype(np.float32))
                                   if return_probabilities else None, labels=self.labels)
 

@@ -18,7 +18,7 @@ from cerebro.progress import Progress
 from cerebro.segment.device import autocast_for, effective_precision, run_with_fallback
 from cerebro.segment.families.nnunet.plans import CENTRELINE_CHANNEL, NnUNetPlans
 from cerebro.segment.families.nnunet.preprocess import (
-    above_bbox,
+    mask_bbox,
     new_shape_for_spacing,
     nonzero_bbox,
     normalize,
@@ -81,7 +81,7 @@ def predict_volume(model: LoadedNnUNet, volume: Volume, tta: bool = True, progre
 
     box, nonzero = nonzero_bbox(data)
     if plans.normalization_schemes[0] == "CTNormalization":  # CT: the air around the head is not segmented
-        body = above_bbox(data[0][box], AIR_HU, BODY_MARGIN)
+        body = mask_bbox(data[0][box] > AIR_HU, BODY_MARGIN)
         if body is not None:
             box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, body))
             nonzero = nonzero[body]

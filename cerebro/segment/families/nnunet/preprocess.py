@@ -13,34 +13,28 @@ from cerebro.errors import CerebroError
 ANISOTROPY_THRESHOLD = 3.0
 
 
-def nonzero_bbox(data: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
-    """Bounding box (slices) of the hole-filled nonzero mask of all channels, and that mask inside the box.
-
-    An all-zero image keeps its full extent (nothing to crop)."""
-    mask = np.any(data != 0, axis=0)
-    mask = binary_fill_holes(mask)
-    if not mask.any():
-        return tuple(slice(0, n) for n in mask.shape), np.ones(mask.shape, dtype=bool)
+def mask_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
+    """Bounding box (slices) of the True voxels of ``mask``, grown by ``margin`` voxels on each side within it;
+    None when there are none."""
     box = []
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
         nz = np.flatnonzero(mask.any(axis=other))
-        box.append(slice(int(nz[0]), int(nz[-1]) + 1))
-    return tuple(box), mask[tuple(box)]
-
-
-def above_bbox(image: np.ndarray, threshold: float, margin: int) -> tuple[slice, ...] | None:
-    """Bounding box (slices) of the voxels of ``image`` above ``threshold``, grown by ``margin`` voxels on each side
-    within the image; None when no voxel is above."""
-    above = image > threshold
-    box = []
-    for axis in range(image.ndim):
-        other = tuple(a for a in range(image.ndim) if a != axis)
-        nz = np.flatnonzero(above.any(axis=other))
         if nz.size == 0:
             return None
-        box.append(slice(max(int(nz[0]) - margin, 0), min(int(nz[-1]) + 1 + margin, image.shape[axis])))
+        box.append(slice(max(int(nz[0]) - margin, 0), min(int(nz[-1]) + 1 + margin, mask.shape[axis])))
     return tuple(box)
+
+
+def nonzero_bbox(data: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Bounding box (slices) of the hole-filled nonzero mask of all channels, and that mask inside the box.
+
+    An all-zero image keeps its full extent (nothing to crop)."""
+    mask = binary_fill_holes(np.any(data != 0, axis=0))
+    box = mask_bbox(mask)
+    if box is None:
+        return tuple(slice(0, n) for n in mask.shape), np.ones(mask.shape, dtype=bool)
+    return box, mask[box]
 
 
 def normalize(image: np.ndarray, scheme: str, properties: dict[str, float] | None, use_mask: bool,
