@@ -38,6 +38,7 @@ class Executor(ABC):
     segment_slots = 1  # segmentations that run at the same time (the runner keeps about twice as many queued)
     in_process = False  # True: calls run in this process, so they may take the runner's Progress
     codec_workers: int | None = 1  # processes a codec may use inside one call (1: in the calling process)
+    memory_note: str | None = None  # why fewer segmenting workers than asked for run (the free memory), if so
 
     @abstractmethod
     def submit(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:

@@ -207,7 +207,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     cases = _cases(args)
     store = ResultStore(args.store)
     executor = make_executor(args.executor, args.workers, args.address, args.device, largest_segment_bytes(cases))
-    if getattr(executor, "memory_note", None) and not args.quiet and args.progress_format != "json":
+    if executor.memory_note and not args.quiet and args.progress_format != "json":
         print(f"note: {executor.memory_note}")
     with command_progress("benchmark", args.progress_format, enabled=not args.quiet) as progress:
         added = run_benchmark(cases, settings, models, store, device=args.device, tta=args.tta,
