@@ -36,7 +36,7 @@ from cerebro.datasets.manifest import Case, Manifest
 from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume, write_volume
-from cerebro.modality import MODALITY_CHOICES
+from cerebro.modality import chosen_modality
 from cerebro.progress import Progress
 from cerebro.segment.catalog import get_model_entry
 from cerebro.volume import Volume, same_geometry
@@ -150,9 +150,7 @@ class CerebroBenchmarkLogic:
                 raise CerebroError(f"the reference segmentation {reference_node.GetName()} has no segments")
             label_path = _keep_input(self._reference_label(volume, masks, segment),
                                      inputs / f"{case_id}_reference.nii.gz", f"a different reference for {case_id}")
-        if modality not in MODALITY_CHOICES:
-            raise CerebroError(f"unknown modality '{modality}'; use one of {', '.join(MODALITY_CHOICES)}")
-        recorded = "" if modality == "auto" else modality
+        recorded = chosen_modality(modality) or ""
         return Manifest([Case(case_id, image_path, label_path, recorded)]).write(inputs / f"{case_id}.json")
 
     @staticmethod

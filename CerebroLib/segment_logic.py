@@ -21,7 +21,7 @@ import vtk
 from cerebro.device import DEVICES
 from cerebro.errors import CerebroError
 from cerebro.io import read_volume
-from cerebro.modality import MODALITY_CHOICES
+from cerebro.modality import chosen_modality
 from cerebro.progress import Progress
 from cerebro.segment.catalog import DEFAULT_MODEL_ID, ModelEntry, get_model_entry, load_catalog
 from cerebro.segment.weights.download import expected_path
@@ -148,7 +148,7 @@ class CerebroSegmentLogic:
                   modality: str = "auto") -> list[str]:
         """The ``cerebro segment`` arguments of a background run (``modality`` auto: the CLI's rule picks)."""
         arguments = ["segment", str(input_path), str(mask_path), "--model", model_id, "--device", device]
-        if modality != "auto":
+        if chosen_modality(modality):
             arguments += ["--modality", modality]
         if not tta:
             arguments.append("--no-tta")
@@ -170,8 +170,7 @@ class CerebroSegmentLogic:
         get_model_entry(model_id)
         if device.split(":")[0] not in DEVICES:
             raise CerebroError(f"unknown device '{device}'; use one of {', '.join(DEVICES)}")
-        if modality not in MODALITY_CHOICES:
-            raise CerebroError(f"unknown modality '{modality}'; use one of {', '.join(MODALITY_CHOICES)}")
+        chosen_modality(modality)
         volume = volume_from_node(input_node)
         volume.require_finite()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cerebro.errors import CerebroError
 from cerebro.volume import Volume
 
 MODALITIES = ("cta", "mra")
@@ -26,6 +27,13 @@ def modality_name(text: str | None) -> str | None:
     if name in _NAMES:
         return _NAMES[name]
     return "mra" if "mra" in name or "tof" in name else None
+
+
+def chosen_modality(choice: str) -> str | None:
+    """A selector's choice (:data:`MODALITY_CHOICES`) as a modality, None for ``auto``; one-line error otherwise."""
+    if choice not in MODALITY_CHOICES:
+        raise CerebroError(f"unknown modality '{choice}'; use one of {', '.join(MODALITY_CHOICES)}")
+    return None if choice == "auto" else choice
 
 
 def air_share(volume: Volume) -> float:

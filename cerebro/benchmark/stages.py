@@ -16,7 +16,6 @@ from cerebro.datasets.manifest import Case
 from cerebro.io import read_volume
 from cerebro.metrics.segmentation import segmentation_metrics
 from cerebro.progress import Progress
-from cerebro.segment.catalog import get_model_entry
 from cerebro.segment.registry import SegmentationModel
 from cerebro.segment.routing import Route, route_model, volume_modality
 from cerebro.volume import Volume
@@ -47,7 +46,7 @@ class Prepared:
 
     def route(self, model_id: str) -> Route:
         """The model that runs for catalog ``model_id`` on this case, and why."""
-        return route_model(model_id, *self.modality) if get_model_entry(model_id).routes else Route(model_id, model_id)
+        return route_model(model_id, *self.modality)
 
 
 _MODELS: dict[tuple[str, ModelOptions], SegmentationModel] = {}  # per process: each worker loads a model once

@@ -77,6 +77,5 @@ def route_for(volume: Volume | None, model_id: str, modality: str | None = None,
     """The model that runs for ``model_id`` on ``volume`` and why (the volume's modality is only worked out for a
     routing entry)."""
     if not get_model_entry(model_id, catalog).routes:
-        return route_model(model_id, None, catalog=catalog)
-    found, reason = volume_modality(volume, modality, dataset_modality)
-    return route_model(model_id, found, reason, catalog)
+        return route_model(model_id, None, catalog=catalog)  # nothing to work out
+    return route_model(model_id, *volume_modality(volume, modality, dataset_modality), catalog)

@@ -64,10 +64,11 @@ class Route:
 
 def route_model(model_id: str, modality: str | None, reason: str = "",
                 catalog: dict[str, ModelEntry] | None = None) -> Route:
-    """The model that runs for ``model_id`` on a volume of ``modality`` (see :func:`volume_modality`)."""
+    """The model that runs for ``model_id`` on a volume of ``modality`` (see :func:`volume_modality`); an entry that
+    does not route runs itself, whatever the modality (no reason given)."""
     entry = get_model_entry(model_id, catalog)
     if not entry.routes:
-        return Route(model_id, model_id, modality, reason)
+        return Route(model_id, model_id)
     if modality is None:
         raise CerebroError(f"model '{model_id}' picks a model per modality ({_routes_text(entry)}); give the "
                            "modality (--modality cta|mra) or a volume")
